@@ -1,0 +1,180 @@
+"""analyze_image: runs the configured Rekognition image APIs on each queued image.
+
+Throttling is retried with capped, jittered backoff while the invocation has time, then left to
+SQS; an error about the object itself fails the task at once; one failed analysis keeps the
+others' results (PARTIAL). Each finished analysis is recorded as it lands, so a retry never
+calls (or pays for) it again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from botocore import xform_name
+from botocore.exceptions import ClientError
+
+from rekpipe_shared.aws import DEFAULT_CONFIG, REKOGNITION_CONFIG, error_code, error_message, retry_attempts
+from rekpipe_shared.constants import (
+    IMAGE_QUEUE_URL_ENV,
+    METRICS_NAMESPACE,
+    OUTPUT_BUCKET_ENV,
+    STATUS_FAILED,
+    STATUS_PARTIAL,
+    STATUS_SUCCEEDED,
+    TASK_TABLE_NAME_ENV,
+)
+from rekpipe_shared.exceptions import RetryableAnalysisError
+from rekpipe_shared.operations import OBJECT_ERRORS, RETRYABLE_ERRORS, THROTTLING_ERRORS, operation
+from rekpipe_shared.outputs import analysis_prefix, put_json, write_manifest
+from rekpipe_shared.settings import PipelineSettings
+from rekpipe_shared.tasks import TaskTable
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+SERVICE = "analyze_image"
+logger = Logger(service=SERVICE)
+tracer = Tracer(service=SERVICE)
+metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
+processor = BatchProcessor(event_type=EventType.SQS)
+
+settings = PipelineSettings.from_environment()
+tasks = TaskTable(os.environ[TASK_TABLE_NAME_ENV])
+OUTPUT_BUCKET = os.environ[OUTPUT_BUCKET_ENV]
+QUEUE_URL = os.environ[IMAGE_QUEUE_URL_ENV]
+rekognition = boto3.client("rekognition", config=REKOGNITION_CONFIG)
+s3 = boto3.client("s3", config=DEFAULT_CONFIG)
+sqs = boto3.client("sqs", config=DEFAULT_CONFIG)
+
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_CAP_SECONDS = 8.0
+TIME_RESERVE_SECONDS = 10.0
+"""Time kept back to record the outcome and hand the message back before the function times out."""
+REDELIVERY_DELAY_SECONDS = (15, 60)
+"""Visibility timeout given to a message handed back for throttling: a jittered short pause."""
+
+_context: LambdaContext | None = None
+
+
+def _seconds_left() -> float:
+    return _context.get_remaining_time_in_millis() / 1000 if _context else 900.0
+
+
+def call_rekognition(api: str, request: dict[str, Any], task_id: str) -> dict[str, Any]:
+    """Call one image API, backing off on throttling for as long as the invocation can afford."""
+    method = getattr(rekognition, xform_name(api))
+    attempt = 0
+    while True:
+        try:
+            response = method(**request)
+        except ClientError as error:
+            code = error_code(error)
+            if code not in RETRYABLE_ERRORS:
+                raise
+            metrics.add_metric(name="Throttles" if code in THROTTLING_ERRORS else "ServiceErrors",
+                               unit=MetricUnit.Count, value=1)
+            delay = random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt))
+            if _seconds_left() - delay < TIME_RESERVE_SECONDS:
+                raise RetryableAnalysisError(task_id, f"{code} from {api} and too little time left") from error
+            time.sleep(delay)
+            attempt += 1
+            continue
+        retried = retry_attempts(response)
+        if retried:
+            metrics.add_metric(name="Throttles", unit=MetricUnit.Count, value=retried)
+        response.pop("ResponseMetadata", None)
+        return response
+
+
+@tracer.capture_method
+def analyze(task_id: str) -> str | None:
+    """Run every requested analysis of one image; returns the final status (None if not ours to run)."""
+    lease = int(_seconds_left()) + 30
+    task = tasks.claim(task_id, lease_seconds=lease)
+    if task is None:
+        current = tasks.get(task_id)
+        logger.info("Task not claimable; duplicate or already running",
+                    extra={"task_id": task_id, "status": (current or {}).get("status", "missing")})
+        return None
+    logger.append_keys(task_id=task_id)
+    prefix = analysis_prefix(task["object_key"], video=False)
+    outputs: dict[str, str] = dict(task.get("outputs") or {})
+    errors: dict[str, dict[str, str]] = {}
+    for name in task["operations"]:
+        op = operation(name)
+        assert op.image_api is not None
+        if op.image_api in outputs:
+            continue  # done by an earlier attempt: never pay twice
+        request = op.image_request(task["bucket"], task["object_key"], task.get("version_id"), settings)
+        try:
+            response = call_rekognition(op.image_api, request, task_id)
+        except RetryableAnalysisError:
+            tasks.release_claim(task_id, "throttled")
+            raise
+        except ClientError as error:
+            code, message = error_code(error), error_message(error)
+            _count_failure(code)
+            if code in OBJECT_ERRORS:
+                return _finish(task, STATUS_FAILED, outputs, {op.image_api: {"code": code, "message": message}},
+                               error=(code, message))
+            errors[op.image_api] = {"code": code, "message": message}
+            logger.warning("Analysis failed", extra={"api": op.image_api, "error_code": code})
+            continue
+        outputs[op.image_api] = put_json(s3, OUTPUT_BUCKET, f"{prefix}{op.image_api}.json", response)
+        tasks.record_output(task_id, op.image_api, outputs[op.image_api])
+    if not errors:
+        status = STATUS_SUCCEEDED
+    elif outputs:
+        status = STATUS_PARTIAL
+    else:
+        status = STATUS_FAILED
+    first_error = next(iter(errors.values()), None)
+    return _finish(task, status, outputs, errors,
+                   error=(first_error["code"], first_error["message"]) if first_error else None)
+
+
+def _finish(task: dict[str, Any], status: str, outputs: dict[str, str], errors: dict[str, dict[str, str]],
+            *, error: tuple[str, str] | None) -> str:
+    manifest_uri = write_manifest(s3, OUTPUT_BUCKET, task=task, status=status, outputs=outputs, errors=errors)
+    tasks.finish(task["task_id"], status, outputs=outputs, manifest_uri=manifest_uri,
+                 error_code=error[0] if error else None, error_message=error[1] if error else None,
+                 operation_errors=errors or None)
+    metrics.add_metric(name="ImagesAnalysed", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=f"Images{status.capitalize()}", unit=MetricUnit.Count, value=1)
+    logger.info("Image analysed", extra={"status": status, "outputs": len(outputs), "errors": list(errors)})
+    return status
+
+
+def _count_failure(code: str) -> None:
+    with single_metric(name="AnalysisFailures", unit=MetricUnit.Count, value=1, namespace=METRICS_NAMESPACE) as m:
+        m.add_dimension(name="ErrorCode", value=code)
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> None:
+    """One SQS message: one task id. A throttled task is handed back with a short, jittered delay."""
+    body = json.loads(record.body)
+    try:
+        analyze(body["task_id"])
+    except RetryableAnalysisError:
+        sqs.change_message_visibility(QueueUrl=QUEUE_URL, ReceiptHandle=record.receipt_handle,
+                                      VisibilityTimeout=random.randint(*REDELIVERY_DELAY_SECONDS))
+        raise
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    global _context
+    _context = context
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

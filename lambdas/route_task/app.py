@@ -1,0 +1,90 @@
+"""route_task: reads the task table's stream and sends each task that became PENDING to its queue.
+
+A task becomes PENDING when it is created and again when an operator re-queues it. The message
+is sent first and the task marked QUEUED second: a crash in between sends a duplicate message,
+which the consumer's claim turns into a no-op; the other order could lose the task.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+from rekpipe_shared.aws import DEFAULT_CONFIG
+from rekpipe_shared.constants import (
+    IMAGE_QUEUE_URL_ENV,
+    MEDIA_IMAGE,
+    MEDIA_VIDEO,
+    METRICS_NAMESPACE,
+    STATUS_PENDING,
+    TASK_TABLE_NAME_ENV,
+    VIDEO_QUEUE_URL_ENV,
+)
+from rekpipe_shared.tasks import TaskTable, from_stream_image, is_counter_id
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+SERVICE = "route_task"
+logger = Logger(service=SERVICE)
+tracer = Tracer(service=SERVICE)
+metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+tasks = TaskTable(os.environ[TASK_TABLE_NAME_ENV])
+sqs = boto3.client("sqs", config=DEFAULT_CONFIG)
+QUEUES = {MEDIA_IMAGE: os.environ[IMAGE_QUEUE_URL_ENV], MEDIA_VIDEO: os.environ[VIDEO_QUEUE_URL_ENV]}
+
+
+def needs_routing(record: DynamoDBRecord) -> dict[str, Any] | None:
+    """The task, if this change made it PENDING; None for every other change."""
+    change = record.raw_event.get("dynamodb", {})
+    new_image = change.get("NewImage")
+    if not new_image or is_counter_id(new_image.get("task_id", {}).get("S", "#")):
+        return None
+    task = from_stream_image(new_image)
+    if task.get("status") != STATUS_PENDING:
+        return None
+    old_image = change.get("OldImage")
+    if old_image and from_stream_image(old_image).get("status") == STATUS_PENDING:
+        return None  # some other attribute of a pending task changed
+    return task
+
+
+@tracer.capture_method
+def route(record: DynamoDBRecord) -> None:
+    """Send one pending task to its queue, then mark it QUEUED."""
+    task = needs_routing(record)
+    if task is None:
+        return
+    task_id = task["task_id"]
+    queue_url = QUEUES.get(task["media_type"])
+    if queue_url is None:
+        raise ValueError(f"task {task_id} has unknown media type {task['media_type']!r}")
+    body = {
+        "task_id": task_id,
+        "bucket": task["bucket"],
+        "key": task["object_key"],
+        "version_id": task.get("version_id"),
+        "media_type": task["media_type"],
+        "run": int(task.get("run", 0)) + 1,
+    }
+    sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(body))
+    queued = tasks.mark_queued(task_id)
+    logger.info("Task routed" if queued else "Task already routed; duplicate stream record",
+                extra={"task_id": task_id, "media_type": task["media_type"]})
+    metrics.add_metric(name="TasksRouted", unit=MetricUnit.Count, value=1)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=route, processor=processor, context=context)

@@ -1,0 +1,55 @@
+"""Names of the environment variables the functions read, and the values every part agrees on.
+
+One place, so the stack that sets a variable and the handler that reads it can never disagree.
+Every variable except ``POWERTOOLS_SERVICE_NAME`` has the same value in every function of a stack,
+which is what lets the embedded runtime run all the handlers in one process.
+"""
+
+from __future__ import annotations
+
+# --- environment variable names -------------------------------------------------------------
+TASK_TABLE_NAME_ENV = "TASK_TABLE_NAME"
+SEMAPHORE_TABLE_NAME_ENV = "SEMAPHORE_TABLE_NAME"
+OUTPUT_BUCKET_ENV = "OUTPUT_BUCKET"
+IMAGE_QUEUE_URL_ENV = "IMAGE_QUEUE_URL"
+VIDEO_QUEUE_URL_ENV = "VIDEO_QUEUE_URL"
+VIDEO_STATE_MACHINE_ARN_ENV = "VIDEO_STATE_MACHINE_ARN"
+VIDEO_TOPIC_ARN_ENV = "VIDEO_TOPIC_ARN"
+REKOGNITION_ROLE_ARN_ENV = "REKOGNITION_ROLE_ARN"
+PIPELINE_SETTINGS_ENV = "PIPELINE_SETTINGS"
+"""JSON of the runtime part of :class:`rekpipe_shared.settings.PipelineSettings`."""
+SERVICE_NAME_ENV = "POWERTOOLS_SERVICE_NAME"
+"""Also names the function's folder under ``lambdas/``; the embedded runtime dispatches on it."""
+
+METRICS_NAMESPACE = "RekognitionPipeline"
+
+# --- task statuses -----------------------------------------------------------------------------
+STATUS_PENDING = "PENDING"
+STATUS_QUEUED = "QUEUED"
+STATUS_IN_PROGRESS = "IN_PROGRESS"
+STATUS_SUCCEEDED = "SUCCEEDED"
+STATUS_FAILED = "FAILED"
+STATUS_PARTIAL = "PARTIAL"
+TERMINAL_STATUSES = frozenset({STATUS_SUCCEEDED, STATUS_FAILED, STATUS_PARTIAL})
+ATTENTION_STATUSES = frozenset({STATUS_FAILED, STATUS_PARTIAL})
+"""Statuses listed by the sparse ``attention`` index of the task table."""
+ALL_STATUSES = (STATUS_PENDING, STATUS_QUEUED, STATUS_IN_PROGRESS, STATUS_SUCCEEDED, STATUS_FAILED, STATUS_PARTIAL)
+
+# --- media -------------------------------------------------------------------------------------
+MEDIA_IMAGE = "image"
+MEDIA_VIDEO = "video"
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png"})
+VIDEO_EXTENSIONS = frozenset({".mp4", ".mov"})
+MAX_IMAGE_BYTES_S3 = 15 * 1024 * 1024
+MAX_VIDEO_BYTES = 10 * 1024 * 1024 * 1024
+
+# --- output layout -----------------------------------------------------------------------------
+SYNC_OUTPUT_PREFIX = "sync"
+ASYNC_OUTPUT_PREFIX = "async"
+ANALYSIS_SUFFIX = "-analysis"
+MANIFEST_NAME = "manifest.json"
+
+# --- video -------------------------------------------------------------------------------------
+JOB_TOKEN_TABLE_NAME_ENV = "JOB_TOKEN_TABLE_NAME"
+"""Table of task tokens keyed by JobTag (and JobId), written before each Start* call."""
+VIDEO_SLOT_LIMIT_ENV = "VIDEO_SLOT_LIMIT"

@@ -1,0 +1,41 @@
+"""Errors the pipeline raises on purpose, each naming the condition and keeping its context."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class PipelineError(Exception):
+    """Base class of every error the pipeline raises on purpose."""
+
+
+class SettingsError(PipelineError, ValueError):
+    """A setting has a value the pipeline cannot run with."""
+
+    def __init__(self, setting: str, problem: str, value: Any = ...) -> None:
+        self.setting = setting
+        self.problem = problem
+        self.value = value
+        shown = "" if value is ... else f" (got {value!r})"
+        super().__init__(f"setting {setting!r} {problem}{shown}")
+
+
+class UnsupportedObjectError(PipelineError):
+    """The object is not something the pipeline analyses (folder marker, unknown type)."""
+
+
+class TaskNotFoundError(PipelineError):
+    """A task id has no item in the task table."""
+
+    def __init__(self, task_id: str) -> None:
+        self.task_id = task_id
+        super().__init__(f"no task {task_id!r} in the task table")
+
+
+class RetryableAnalysisError(PipelineError):
+    """Analysis stopped for a reason that a later attempt can get past (throttling, time running out)."""
+
+    def __init__(self, task_id: str, reason: str) -> None:
+        self.task_id = task_id
+        self.reason = reason
+        super().__init__(f"task {task_id}: {reason}; left for a later attempt")

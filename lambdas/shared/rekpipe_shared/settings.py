@@ -1,0 +1,217 @@
+"""Typed pipeline settings: parsed once, validated once, shared by the stack and the functions.
+
+The CDK app reads them from context (``cdk.json`` or ``-c key=value``) and stops synth on a bad
+value; the stack hands the same settings to the functions as JSON in ``PIPELINE_SETTINGS``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from rekpipe_shared.constants import PIPELINE_SETTINGS_ENV
+from rekpipe_shared.exceptions import SettingsError
+from rekpipe_shared.operations import (
+    CATALOGUE,
+    IMAGE_OPERATIONS,
+    SAMPLE_PREFIX_OPERATIONS,
+    VIDEO_OPERATIONS,
+)
+
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+                      3288, 3653)
+"""The values CloudWatch Logs accepts for a retention period."""
+
+_COLLECTION_ID = re.compile(r"^[a-zA-Z0-9_.\-]{1,255}$")
+_PROJECT_VERSION_ARN = re.compile(
+    r"^arn:aws(-[\w]+)*:rekognition:[a-z0-9-]+:\d{12}:project/[a-zA-Z0-9_.\-]{1,255}/version/"
+    r"[a-zA-Z0-9_.\-]{1,255}/\d{13}$"
+)
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """Everything a deployment may tune. Defaults suit a new account's default Rekognition quotas.
+
+    Parameters
+    ----------
+    image_operations: tuple[str, ...]
+        Analyses run on every image unless a prefix in ``image_prefix_operations`` says otherwise.
+    video_operations: tuple[str, ...]
+        Analyses run on every video.
+    image_prefix_operations: dict[str, tuple[str, ...]]
+        Key prefix -> analyses, longest prefix wins. The string ``"sample"`` selects the original
+        sample's folders (``labels/``, ``faces/``, ``text/``, ``moderation/``, ``celebrities/``).
+    min_confidence: float
+        Minimum confidence (0-100) passed to every API that takes one.
+    max_labels: int
+        MaxLabels for DetectLabels (1-1000).
+    image_batch_size: int
+        SQS messages per analyze_image invocation (1-10).
+    image_max_concurrency: int
+        Maximum concurrent analyze_image invocations (2-1000); with the batch size this sets the
+        image call rate, so size it to the account's Rekognition TPS quota.
+    video_slot_limit: int
+        Rekognition stored-video jobs running at once (1-1000); the account default quota is 20.
+    video_max_concurrency: int
+        Operations of one video run in parallel by the Map (1-40).
+    video_slot_wait_minutes: int
+        Fallback timeout of a parked AcquireSlot: re-checks in case a wake-up was lost (1-1440).
+    video_job_wait_minutes: int
+        How long to wait for a job's SNS notice before checking it with Get* (5-1440).
+    face_collection_id: str | None
+        Rekognition collection for ``face_search``.
+    custom_labels_project_version_arn: str | None
+        Project version for ``custom_labels`` (must be running).
+    log_retention_days: int
+        CloudWatch Logs retention for every function and the state machine.
+    output_retention_days: int
+        Days before analysis outputs expire; 0 keeps them.
+    """
+
+    image_operations: tuple[str, ...] = ("labels", "moderation")
+    video_operations: tuple[str, ...] = ("labels", "moderation")
+    image_prefix_operations: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    min_confidence: float = 70.0
+    max_labels: int = 50
+    image_batch_size: int = 10
+    image_max_concurrency: int = 10
+    video_slot_limit: int = 20
+    video_max_concurrency: int = 8
+    video_slot_wait_minutes: int = 15
+    video_job_wait_minutes: int = 60
+    face_collection_id: str | None = None
+    custom_labels_project_version_arn: str | None = None
+    log_retention_days: int = 30
+    output_retention_days: int = 0
+
+    def __post_init__(self) -> None:
+        _check_operations("image_operations", self.image_operations, IMAGE_OPERATIONS, allow_empty=True)
+        _check_operations("video_operations", self.video_operations, VIDEO_OPERATIONS, allow_empty=True)
+        for prefix, names in self.image_prefix_operations.items():
+            if not prefix:
+                raise SettingsError("image_prefix_operations", "prefixes must be non-empty")
+            _check_operations(f"image_prefix_operations[{prefix!r}]", names, IMAGE_OPERATIONS, allow_empty=False)
+        _check_range("min_confidence", self.min_confidence, 0, 100)
+        _check_range("max_labels", self.max_labels, 1, 1000)
+        _check_range("image_batch_size", self.image_batch_size, 1, 10)
+        _check_range("image_max_concurrency", self.image_max_concurrency, 2, 1000)
+        _check_range("video_slot_limit", self.video_slot_limit, 1, 1000)
+        _check_range("video_max_concurrency", self.video_max_concurrency, 1, 40)
+        _check_range("video_slot_wait_minutes", self.video_slot_wait_minutes, 1, 1440)
+        _check_range("video_job_wait_minutes", self.video_job_wait_minutes, 5, 1440)
+        _check_range("output_retention_days", self.output_retention_days, 0, 36500)
+        if self.log_retention_days not in LOG_RETENTION_DAYS:
+            raise SettingsError("log_retention_days", f"must be one of {LOG_RETENTION_DAYS}",
+                                self.log_retention_days)
+        if self.face_collection_id is not None and not _COLLECTION_ID.match(self.face_collection_id):
+            raise SettingsError("face_collection_id", "must be 1-255 characters of [a-zA-Z0-9_.-]",
+                                self.face_collection_id)
+        if self.custom_labels_project_version_arn is not None and not _PROJECT_VERSION_ARN.match(
+            self.custom_labels_project_version_arn
+        ):
+            raise SettingsError("custom_labels_project_version_arn",
+                                "must be a Rekognition project version ARN "
+                                "(arn:aws:rekognition:<region>:<account>:project/<name>/version/<name>/<ms>)",
+                                self.custom_labels_project_version_arn)
+        requested = set(self.all_image_operations) | set(self.video_operations)
+        if "face_search" in requested and not self.face_collection_id:
+            raise SettingsError("face_collection_id", "is required when face_search is requested")
+        if "custom_labels" in requested and not self.custom_labels_project_version_arn:
+            raise SettingsError("custom_labels_project_version_arn", "is required when custom_labels is requested")
+
+    @property
+    def all_image_operations(self) -> tuple[str, ...]:
+        """Every image analysis any prefix or the default may run (for IAM and cost)."""
+        names = list(self.image_operations)
+        for ops in self.image_prefix_operations.values():
+            names.extend(op for op in ops if op not in names)
+        return tuple(dict.fromkeys(names))
+
+    def to_json(self) -> str:
+        """Serialise for ``PIPELINE_SETTINGS``, sorted so the template is stable."""
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> PipelineSettings:
+        """Build from loosely typed input (CDK context strings, JSON), naming any bad setting."""
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise SettingsError(unknown[0], f"is not a setting; known settings: {', '.join(known)}")
+        kwargs: dict[str, Any] = {}
+        for name, raw in values.items():
+            if raw is None:
+                continue
+            kwargs[name] = _coerce(name, known[name].type, raw)
+        return cls(**kwargs)
+
+    @classmethod
+    def from_environment(cls, environ: dict[str, str] | None = None) -> PipelineSettings:
+        """Read the settings a function was deployed with; defaults when none were given."""
+        raw = (environ if environ is not None else os.environ).get(PIPELINE_SETTINGS_ENV)
+        return cls.from_mapping(json.loads(raw)) if raw else cls()
+
+
+def _coerce(name: str, type_name: Any, raw: Any) -> Any:
+    """Turn a context value (often a string from ``-c``) into the declared type."""
+    type_text = str(type_name)
+    try:
+        if type_text.startswith("tuple"):
+            items = _split(raw)
+            return tuple(str(item) for item in items)
+        if type_text.startswith("dict"):
+            return _prefix_operations(raw)
+        if type_text == "float":
+            if isinstance(raw, bool):
+                raise TypeError
+            return float(raw)
+        if type_text == "int":
+            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+                raise TypeError
+            return int(raw)
+        if type_text.startswith("str"):
+            return str(raw) if raw != "" else None
+    except (TypeError, ValueError, json.JSONDecodeError):
+        raise SettingsError(name, f"must be of type {type_text}", raw) from None
+    return raw
+
+
+def _split(raw: Any) -> list[Any]:
+    if isinstance(raw, str):
+        text = raw.strip()
+        if text.startswith("["):
+            return list(json.loads(text))
+        return [part.strip() for part in text.split(",") if part.strip()]
+    if isinstance(raw, list | tuple):
+        return list(raw)
+    raise TypeError
+
+
+def _prefix_operations(raw: Any) -> dict[str, tuple[str, ...]]:
+    if raw == "sample":
+        return dict(SAMPLE_PREFIX_OPERATIONS)
+    if isinstance(raw, str):
+        raw = json.loads(raw) if raw.strip() else {}
+    if not isinstance(raw, dict):
+        raise TypeError
+    return {str(prefix): tuple(_split(names)) for prefix, names in raw.items()}
+
+
+def _check_operations(name: str, values: tuple[str, ...], allowed: tuple[str, ...], *, allow_empty: bool) -> None:
+    if not allow_empty and not values:
+        raise SettingsError(name, "must name at least one operation")
+    for value in values:
+        if value not in allowed:
+            kind = "known" if value not in CATALOGUE else "available for this media type"
+            raise SettingsError(name, f"{value!r} is not {kind}; allowed: {', '.join(allowed)}", value)
+    if len(set(values)) != len(values):
+        raise SettingsError(name, "lists an operation twice", values)
+
+
+def _check_range(name: str, value: float, low: float, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise SettingsError(name, f"must be a number from {low} to {high}", value)

@@ -1,0 +1,442 @@
+"""The task table: one item per object version, the source of truth for what happened to it.
+
+Every status change is a conditional transition, written in one transaction with a sharded
+status counter, so a duplicate event or a retried handler is a no-op (never a second bill) and
+counts by status are read from 16 small items instead of a scan of millions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from rekpipe_shared.constants import (
+    ALL_STATUSES,
+    ATTENTION_STATUSES,
+    STATUS_FAILED,
+    STATUS_IN_PROGRESS,
+    STATUS_PARTIAL,
+    STATUS_PENDING,
+    STATUS_QUEUED,
+    STATUS_SUCCEEDED,
+    TERMINAL_STATUSES,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+TASK_ID_ATTR = "task_id"
+ATTENTION_INDEX = "attention"
+"""Sparse GSI: only FAILED and PARTIAL tasks carry ``attention_status``."""
+COUNTER_PREFIX = "#COUNTS#"
+COUNTER_SHARDS = 16
+"""Spreads counter writes so a busy backfill never makes one hot item."""
+_MAX_CONFLICT_RETRIES = 8
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def task_id_for(bucket: str, key: str, version_id: str | None, etag: str | None) -> str:
+    """Derive the task id of one object version, so every source of the same version agrees.
+
+    The version id identifies a version in a versioned bucket; without one, the ETag stands in.
+    """
+    identity = f"v:{version_id}" if version_id and version_id != "null" else f"e:{(etag or '').strip(chr(34))}"
+    return hashlib.sha256(f"{bucket}\x00{key}\x00{identity}".encode()).hexdigest()[:40]
+
+
+def is_counter_id(task_id: str) -> bool:
+    """True for the status-counter items that share the table with tasks."""
+    return task_id.startswith("#")
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class NewTask:
+    """What ingestion knows about an object version when it first sees it."""
+
+    bucket: str
+    key: str
+    version_id: str | None
+    etag: str | None
+    size: int
+    media_type: str
+    operations: tuple[str, ...]
+    source: str
+    task_id: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if not self.task_id:
+            object.__setattr__(self, "task_id", task_id_for(self.bucket, self.key, self.version_id, self.etag))
+
+
+class TaskTable:
+    """Conditional, counted access to the task table.
+
+    Parameters
+    ----------
+    table_name: str
+        The DynamoDB table.
+    boto3_client: DynamoDBClient | None
+        Injected client (tests); built from ``boto3_session`` and ``boto_config`` otherwise.
+    clock: Callable[[], float]
+        Epoch seconds, for leases.
+    """
+
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        boto3_client: DynamoDBClient | None = None,
+        boto3_session: boto3.session.Session | None = None,
+        boto_config: Config | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.table_name = table_name
+        session = boto3_session or boto3.session.Session()
+        self.client = boto3_client or session.client(
+            "dynamodb", config=boto_config or Config(retries={"mode": "standard", "max_attempts": 5})
+        )
+        self._clock = clock
+
+    # --- reads -------------------------------------------------------------------------------
+    def get(self, task_id: str, *, consistent: bool = True) -> dict[str, Any] | None:
+        response = self.client.get_item(
+            TableName=self.table_name, Key=_key(task_id), ConsistentRead=consistent
+        )
+        return _from_item(response["Item"]) if "Item" in response else None
+
+    def counts(self) -> dict[str, int]:
+        """Tasks by status, summed over the counter shards (16 reads, never a scan)."""
+        totals = dict.fromkeys(ALL_STATUSES, 0)
+        keys = [_key(f"{COUNTER_PREFIX}{shard:02d}") for shard in range(COUNTER_SHARDS)]
+        request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
+        while request:
+            response = self.client.batch_get_item(RequestItems=request)
+            for item in response["Responses"].get(self.table_name, []):
+                for status, value in _from_item(item).items():
+                    if status in totals:
+                        totals[status] += int(value)
+            request = response.get("UnprocessedKeys") or {}
+        return totals
+
+    def needing_attention(self, status: str = STATUS_FAILED, *, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest FAILED (or PARTIAL) tasks, from the sparse index."""
+        if status not in ATTENTION_STATUSES:
+            raise ValueError(f"only {sorted(ATTENTION_STATUSES)} are indexed, not {status!r}")
+        response = self.client.query(
+            TableName=self.table_name,
+            IndexName=ATTENTION_INDEX,
+            KeyConditionExpression="attention_status = :s",
+            ExpressionAttributeValues={":s": {"S": status}},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [_from_item(item) for item in response.get("Items", [])]
+
+    def iter_needing_attention(self, status: str = STATUS_FAILED) -> Iterator[dict[str, Any]]:
+        """Every task of an attention status, page by page (for redrive)."""
+        paginator = self.client.get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self.table_name,
+            IndexName=ATTENTION_INDEX,
+            KeyConditionExpression="attention_status = :s",
+            ExpressionAttributeValues={":s": {"S": status}},
+        ):
+            for item in page.get("Items", []):
+                yield _from_item(item)
+
+    # --- transitions ---------------------------------------------------------------------------
+    def create(self, task: NewTask) -> bool:
+        """Insert a PENDING task; False (and nothing written) when this version is already known."""
+        return self._insert(task, STATUS_PENDING, {})
+
+    def create_failed(self, task: NewTask, error_code: str, error_message: str) -> bool:
+        """Record a version that can be judged without Rekognition (empty, too large) as FAILED."""
+        return self._insert(task, STATUS_FAILED, {"error_code": error_code, "error_message": error_message,
+                                                   "attention_status": STATUS_FAILED})
+
+    def mark_queued(self, task_id: str) -> dict[str, Any] | None:
+        """PENDING -> QUEUED as the task is sent to its queue; counts the run."""
+        return self._transition(task_id, STATUS_PENDING, STATUS_QUEUED, add={"run": 1})
+
+    def claim(self, task_id: str, lease_seconds: int) -> dict[str, Any] | None:
+        """Take a queued task for analysis, or one whose previous attempt's lease ran out.
+
+        Returns the task, or None when it is not claimable (done, or held by a live attempt),
+        which is how duplicate deliveries are turned into no-ops.
+        """
+        now = self._clock()
+        sets = {"lease_until": int(now + lease_seconds)}
+        claimed = self._transition(task_id, STATUS_QUEUED, STATUS_IN_PROGRESS, set_=sets, add={"attempts": 1})
+        if claimed is not None:
+            return claimed
+        return self._transition(
+            task_id, STATUS_IN_PROGRESS, STATUS_IN_PROGRESS, set_=sets, add={"attempts": 1},
+            extra_condition=("lease_until < :now", {":now": int(now)}),
+        )
+
+    def release_claim(self, task_id: str, reason: str) -> dict[str, Any] | None:
+        """IN_PROGRESS -> QUEUED so the queue's redelivery can try again."""
+        return self._transition(task_id, STATUS_IN_PROGRESS, STATUS_QUEUED,
+                                set_={"last_retry_reason": reason, "lease_until": 0})
+
+    def record_output(self, task_id: str, operation: str, uri: str) -> None:
+        """Remember one finished analysis at once, so a retry never pays for it again."""
+        self.client.update_item(
+            TableName=self.table_name,
+            Key=_key(task_id),
+            UpdateExpression="SET outputs.#op = :uri, updated_at = :now",
+            ConditionExpression="attribute_exists(task_id)",
+            ExpressionAttributeNames={"#op": operation},
+            ExpressionAttributeValues={":uri": {"S": uri}, ":now": {"S": now_iso()}},
+        )
+
+    def finish(
+        self,
+        task_id: str,
+        status: str,
+        *,
+        outputs: dict[str, str] | None = None,
+        manifest_uri: str | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+        operation_errors: dict[str, dict[str, str]] | None = None,
+        from_status: str = STATUS_IN_PROGRESS,
+    ) -> dict[str, Any] | None:
+        """Record the outcome: SUCCEEDED, PARTIAL or FAILED, with where the outputs are and why not."""
+        if status not in TERMINAL_STATUSES:
+            raise ValueError(f"finish takes a terminal status, not {status!r}")
+        sets: dict[str, Any] = {"lease_until": 0}
+        removes: list[str] = []
+        if outputs is not None:
+            sets["outputs"] = outputs
+        if manifest_uri:
+            sets["manifest_uri"] = manifest_uri
+        for name, value in (("error_code", error_code), ("error_message", error_message),
+                            ("operation_errors", operation_errors)):
+            if value:
+                sets[name] = value
+            else:
+                removes.append(name)
+        if status in ATTENTION_STATUSES:
+            sets["attention_status"] = status
+        else:
+            removes.append("attention_status")
+        return self._transition(task_id, from_status, status, set_=sets, remove=removes)
+
+    def requeue(self, task_id: str, from_status: str = STATUS_FAILED) -> dict[str, Any] | None:
+        """FAILED/PARTIAL -> PENDING, which the stream routes again: re-analysis without re-upload."""
+        if from_status not in ATTENTION_STATUSES:
+            raise ValueError(f"only {sorted(ATTENTION_STATUSES)} tasks can be re-queued")
+        return self._transition(
+            task_id, from_status, STATUS_PENDING,
+            set_={"requeued_at": now_iso(), "outputs": {}},
+            remove=["attention_status", "error_code", "error_message", "operation_errors", "manifest_uri"],
+        )
+
+    def set_attributes(self, task_id: str, **values: Any) -> None:
+        """Set bookkeeping attributes that do not change the status (execution ARN, job ids)."""
+        names = {f"#a{i}": name for i, name in enumerate(values)}
+        self.client.update_item(
+            TableName=self.table_name,
+            Key=_key(task_id),
+            UpdateExpression="SET " + ", ".join(f"{alias} = :v{i}" for i, alias in enumerate(names))
+            + ", updated_at = :now",
+            ConditionExpression="attribute_exists(task_id)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={
+                **{f":v{i}": _serializer.serialize(value) for i, value in enumerate(values.values())},
+                ":now": {"S": now_iso()},
+            },
+        )
+
+    # --- internals -----------------------------------------------------------------------------
+    def _insert(self, task: NewTask, status: str, extra: dict[str, Any]) -> bool:
+        now = now_iso()
+        item = {
+            "task_id": task.task_id,
+            "bucket": task.bucket,
+            "object_key": task.key,
+            "etag": (task.etag or "").strip('"') or None,
+            "version_id": task.version_id if task.version_id and task.version_id != "null" else None,
+            "size": task.size,
+            "media_type": task.media_type,
+            "operations": list(task.operations),
+            "status": status,
+            "source": task.source,
+            "attempts": 0,
+            "run": 0,
+            "outputs": {},
+            "created_at": now,
+            "updated_at": now,
+            **extra,
+        }
+        put = {
+            "Put": {
+                "TableName": self.table_name,
+                "Item": _to_item({k: v for k, v in item.items() if v is not None}),
+                "ConditionExpression": "attribute_not_exists(task_id)",
+            }
+        }
+        return self._transact([put, self._count(task.task_id, None, status)]) is not None
+
+    def _transition(
+        self,
+        task_id: str,
+        from_status: str,
+        to_status: str,
+        *,
+        set_: dict[str, Any] | None = None,
+        add: dict[str, int] | None = None,
+        remove: Iterable[str] = (),
+        extra_condition: tuple[str, dict[str, Any]] | None = None,
+    ) -> dict[str, Any] | None:
+        """Move one task between statuses if (and only if) it is in ``from_status``."""
+        names = {"#s": "status"}
+        values: dict[str, Any] = {":from": from_status, ":to": to_status, ":now": now_iso()}
+        set_parts = ["#s = :to", "updated_at = :now"]
+        for i, (name, value) in enumerate((set_ or {}).items()):
+            names[f"#set{i}"] = name
+            values[f":set{i}"] = value
+            set_parts.append(f"#set{i} = :set{i}")
+        expression = "SET " + ", ".join(set_parts)
+        if add:
+            add_parts = []
+            for i, (name, value) in enumerate(add.items()):
+                names[f"#add{i}"] = name
+                values[f":add{i}"] = value
+                add_parts.append(f"#add{i} :add{i}")
+            expression += " ADD " + ", ".join(add_parts)
+        removed = [name for name in remove if name not in (set_ or {})]
+        if removed:
+            for i, name in enumerate(removed):
+                names[f"#rm{i}"] = name
+            expression += " REMOVE " + ", ".join(f"#rm{i}" for i in range(len(removed)))
+        condition = "#s = :from"
+        if extra_condition:
+            condition = f"{condition} AND {extra_condition[0]}"
+            values.update(extra_condition[1])
+        update = {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": _key(task_id),
+                "UpdateExpression": expression,
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": _to_item(values),
+            }
+        }
+        actions = [update]
+        if from_status != to_status:
+            actions.append(self._count(task_id, from_status, to_status))
+        if self._transact(actions) is None:
+            return None
+        return self.get(task_id)
+
+    def _count(self, task_id: str, from_status: str | None, to_status: str) -> dict[str, Any]:
+        shard = int(task_id[:8], 16) % COUNTER_SHARDS if task_id[:8].isalnum() else 0
+        names = {"#to": to_status}
+        values: dict[str, Any] = {":one": {"N": "1"}}
+        expression = "ADD #to :one"
+        if from_status:
+            names["#from"] = from_status
+            values[":minus"] = {"N": "-1"}
+            expression += ", #from :minus"
+        return {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": _key(f"{COUNTER_PREFIX}{shard:02d}"),
+                "UpdateExpression": expression,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+    def _transact(self, actions: list[dict[str, Any]]) -> bool | None:
+        """Run a transaction; None when the task's condition failed, retrying write conflicts."""
+        for attempt in range(_MAX_CONFLICT_RETRIES):
+            try:
+                self.client.transact_write_items(TransactItems=actions)
+                return True
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "TransactionCanceledException":
+                    raise
+                reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
+                if "ConditionalCheckFailed" in reasons:
+                    return None
+                if "TransactionConflict" not in reasons or attempt == _MAX_CONFLICT_RETRIES - 1:
+                    raise
+                time.sleep(random.uniform(0, 0.05 * 2**attempt))  # full jitter; conflicts clear quickly
+        return None
+
+
+def _key(task_id: str) -> dict[str, Any]:
+    return {TASK_ID_ATTR: {"S": task_id}}
+
+
+def _to_item(values: dict[str, Any]) -> dict[str, Any]:
+    return {name: _serializer.serialize(_plain(value)) for name, value in values.items()}
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB wants Decimals, not floats; tuples become lists."""
+    from decimal import Decimal
+
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: _native(_deserializer.deserialize(value)) for name, value in item.items()}
+
+
+def _native(value: Any) -> Any:
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, list):
+        return [_native(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _native(v) for k, v in value.items()}
+    if isinstance(value, set):
+        return {_native(v) for v in value}
+    return value
+
+
+def from_stream_image(image: dict[str, Any]) -> dict[str, Any]:
+    """Turn a stream record's NewImage/OldImage (DynamoDB JSON) into plain values."""
+    return _from_item(image)
+
+
+__all__ = [
+    "ATTENTION_INDEX",
+    "STATUS_PARTIAL",
+    "STATUS_SUCCEEDED",
+    "NewTask",
+    "TaskTable",
+    "from_stream_image",
+    "is_counter_id",
+    "task_id_for",
+]

@@ -1,0 +1,156 @@
+"""Reading images and videos the way Rekognition does: from S3 or inline bytes, with its errors."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .config import MAX_IMAGE_BYTES_INLINE, MAX_IMAGE_BYTES_S3
+from .exceptions import RekognitionServiceError
+
+S3_UNREADABLE = "Unable to get object metadata from S3. Check object key, region and/or access permissions."
+_ACCESS_DENIED_CODES = {"403", "AccessDenied", "AllAccessDisabled", "AccountProblem", "InvalidObjectState"}
+
+
+def _invalid_parameters() -> RekognitionServiceError:
+    return RekognitionServiceError("InvalidParameterException", "Request has invalid parameters")
+
+
+def _s3_error(exc: Exception) -> RekognitionServiceError:
+    """Map an S3 failure onto what Rekognition answers for it."""
+    code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
+    if code in _ACCESS_DENIED_CODES:
+        return RekognitionServiceError("AccessDeniedException", "You are not authorized to perform this action")
+    # Missing bucket, key or version (HEAD answers a bare "404"/"400"), malformed names: all the same error.
+    return RekognitionServiceError("InvalidS3ObjectException", S3_UNREADABLE)
+
+
+@dataclass(frozen=True)
+class S3Location:
+    """Where a Rekognition ``S3Object`` points."""
+
+    bucket: str
+    name: str
+    version: str | None = None
+
+    @classmethod
+    def from_request(cls, s3_object: dict[str, Any]) -> S3Location:
+        """Build from the request's ``S3Object``; missing fields are InvalidParameterException."""
+        if not s3_object.get("Bucket") or not s3_object.get("Name"):
+            raise _invalid_parameters()
+        return cls(s3_object["Bucket"], s3_object["Name"], s3_object.get("Version"))
+
+    def as_video(self) -> dict[str, Any]:
+        """The ``Video`` structure echoed by Get* responses."""
+        s3_object: dict[str, Any] = {"Bucket": self.bucket, "Name": self.name}
+        if self.version:
+            s3_object["Version"] = self.version
+        return {"S3Object": s3_object}
+
+    def _key_args(self) -> dict[str, str]:
+        args = {"Bucket": self.bucket, "Key": self.name}
+        if self.version:
+            args["VersionId"] = self.version
+        return args
+
+    def head(self, s3: Any) -> dict[str, Any]:
+        """HEAD the object; S3 failures become Rekognition errors."""
+        try:
+            return s3.head_object(**self._key_args())
+        except (ClientError, BotoCoreError) as exc:
+            raise _s3_error(exc) from exc
+
+    def read(self, s3: Any, byte_range: str | None = None) -> bytes:
+        """GET the object (or a ``bytes=a-b`` range of it); S3 failures become Rekognition errors."""
+        args: dict[str, str] = self._key_args()
+        if byte_range:
+            args["Range"] = byte_range
+        try:
+            return s3.get_object(**args)["Body"].read()
+        except (ClientError, BotoCoreError) as exc:
+            raise _s3_error(exc) from exc
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """Image bytes plus the digest that keys the synthetic analysis."""
+
+    data: bytes
+    format: str
+    digest: str
+
+
+def sniff_image_format(data: bytes) -> str | None:
+    """``"jpeg"``/``"png"`` from the magic bytes, else None (Rekognition accepts only these two)."""
+    if data[:3] == b"\xff\xd8\xff":
+        return "jpeg"
+    if data[:4] == b"\x89PNG":
+        return "png"
+    return None
+
+
+def load_image(image: Any, s3: Any) -> LoadedImage:
+    """Resolve a request's ``Image`` (``Bytes`` or ``S3Object``), enforcing size and format limits.
+
+    Parameters
+    ----------
+    image: Any
+        The request's ``Image`` member.
+    s3: Any
+        boto3 S3 client, used only for ``S3Object`` images.
+    """
+    if not isinstance(image, dict) or ("Bytes" in image) == ("S3Object" in image):
+        raise _invalid_parameters()
+    if "Bytes" in image:
+        try:
+            data = base64.b64decode(image["Bytes"], validate=True)
+        except (binascii.Error, TypeError, ValueError) as exc:
+            raise RekognitionServiceError("InvalidImageFormatException", "Request has invalid image format") from exc
+        if len(data) > MAX_IMAGE_BYTES_INLINE:
+            raise RekognitionServiceError("ImageTooLargeException", "Image size is too large.")
+    else:
+        location = S3Location.from_request(image["S3Object"] or {})
+        size = int(location.head(s3).get("ContentLength", 0))
+        if size > MAX_IMAGE_BYTES_S3:
+            raise RekognitionServiceError("ImageTooLargeException", "Image size is too large.")
+        data = location.read(s3) if size else b""
+    image_format = sniff_image_format(data)
+    if image_format is None:
+        raise RekognitionServiceError("InvalidImageFormatException", "Request has invalid image format")
+    return LoadedImage(data, image_format, hashlib.sha256(data).hexdigest())
+
+
+@dataclass(frozen=True)
+class VideoProbe:
+    """What a Start* call learns about the video before queueing the job."""
+
+    location: S3Location
+    size: int
+    playable: bool
+    digest: str
+
+
+def probe_video(video: Any, s3: Any, max_bytes: int) -> VideoProbe:
+    """Check a request's ``Video`` exists and is under ``max_bytes``, and sniff its container.
+
+    Only the first 12 bytes are read: an ISO-BMFF (MP4/MOV) file has ``ftyp`` at byte 4. Anything
+    else is accepted here and fails later as the job runs, like the service does.
+    """
+    if not isinstance(video, dict) or not isinstance(video.get("S3Object"), dict):
+        raise _invalid_parameters()
+    location = S3Location.from_request(video["S3Object"])
+    head = location.head(s3)
+    size = int(head.get("ContentLength", 0))
+    if size > max_bytes:
+        raise RekognitionServiceError(
+            "VideoTooLargeException",
+            f"Video size in bytes: {size} is more than the maximum limit of: {max_bytes} bytes",
+        )
+    header = location.read(s3, "bytes=0-11") if size else b""
+    identity = f"{location.bucket}/{location.name}/{location.version}/{size}/{head.get('ETag', '')}/{header.hex()}"
+    return VideoProbe(location, size, header[4:8] == b"ftyp", hashlib.sha256(identity.encode()).hexdigest())

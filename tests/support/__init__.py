@@ -1,0 +1,1 @@
+"""Helpers shared by the test suites: events, fake Lambda contexts, moto resources, a pipeline pump."""

@@ -1,0 +1,146 @@
+"""Drives the real handlers the way AWS would deliver to them, one hop at a time.
+
+S3 notice -> ingest_s3 -> task table stream -> route_task -> queues -> analyze_image. Each hop
+reads the real moto resource (the stream's records, the queue's messages) and builds the exact
+event shape Lambda would, so the handlers see what they will see in AWS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote_plus
+
+import boto3
+
+from tests.support.context import FakeLambdaContext
+
+REGION = "us-east-1"
+
+
+def s3_event(bucket: str, keys: list[str], *, event_name: str = "ObjectCreated:Put") -> dict[str, Any]:
+    """The S3 notice for objects that exist now, keys encoded as S3 encodes them."""
+    s3 = boto3.client("s3")
+    records = []
+    for key in keys:
+        head = s3.head_object(Bucket=bucket, Key=key)
+        obj: dict[str, Any] = {
+            "key": quote_plus(key, safe="/"),
+            "size": head["ContentLength"],
+            "eTag": head["ETag"].strip('"'),
+            "sequencer": "0055AED6DCD90281E5",
+        }
+        if head.get("VersionId"):
+            obj["versionId"] = head["VersionId"]
+        records.append({
+            "eventVersion": "2.1",
+            "eventSource": "aws:s3",
+            "awsRegion": REGION,
+            "eventTime": datetime.now().isoformat(timespec="milliseconds") + "Z",
+            "eventName": event_name,
+            "userIdentity": {"principalId": "AWS:AIDAEXAMPLE"},
+            "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+            "responseElements": {"x-amz-request-id": "EXAMPLE", "x-amz-id-2": "EXAMPLE"},
+            "s3": {
+                "s3SchemaVersion": "1.0",
+                "configurationId": "ContentUploads",
+                "bucket": {"name": bucket, "ownerIdentity": {"principalId": "EXAMPLE"}, "arn": f"arn:aws:s3:::{bucket}"},
+                "object": obj,
+            },
+        })
+    return {"Records": records}
+
+
+class StreamReader:
+    """Reads a DynamoDB stream in moto from where it last stopped."""
+
+    def __init__(self, stream_arn: str) -> None:
+        # botocore now routes DescribeStream to an account-id endpoint that moto does not serve
+        self.client = boto3.client("dynamodbstreams", endpoint_url=f"https://streams.dynamodb.{REGION}.amazonaws.com")
+        self.stream_arn = stream_arn
+        self._iterators: dict[str, str] = {}
+
+    def read(self) -> list[dict[str, Any]]:
+        shards = self.client.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
+        records: list[dict[str, Any]] = []
+        for shard in shards:
+            shard_id = shard["ShardId"]
+            iterator = self._iterators.get(shard_id) or self.client.get_shard_iterator(
+                StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            response = self.client.get_records(ShardIterator=iterator)
+            records.extend(response["Records"])
+            self._iterators[shard_id] = response["NextShardIterator"]
+        return [self._as_lambda_record(record) for record in records]
+
+    def _as_lambda_record(self, record: dict[str, Any]) -> dict[str, Any]:
+        change = dict(record["dynamodb"])
+        created = change.get("ApproximateCreationDateTime")
+        if isinstance(created, datetime):
+            change["ApproximateCreationDateTime"] = created.timestamp()
+        return {
+            "eventID": record["eventID"],
+            "eventName": record["eventName"],
+            "eventVersion": record.get("eventVersion", "1.1"),
+            "eventSource": "aws:dynamodb",
+            "awsRegion": REGION,
+            "dynamodb": change,
+            "eventSourceARN": self.stream_arn,
+        }
+
+
+def sqs_event(queue_url: str, *, max_messages: int = 10) -> tuple[dict[str, Any], dict[str, str]]:
+    """Receive up to ``max_messages`` and shape them as Lambda's SQS event; also maps id -> receipt."""
+    sqs = boto3.client("sqs")
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=max_messages,
+                                   AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
+    records = [
+        {
+            "messageId": m["MessageId"],
+            "receiptHandle": m["ReceiptHandle"],
+            "body": m["Body"],
+            "attributes": m.get("Attributes", {}),
+            "messageAttributes": m.get("MessageAttributes", {}),
+            "md5OfBody": hashlib.md5(m["Body"].encode()).hexdigest(),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": arn,
+            "awsRegion": REGION,
+        }
+        for m in messages
+    ]
+    return {"Records": records}, {m["MessageId"]: m["ReceiptHandle"] for m in messages}
+
+
+def deliver_sqs(queue_url: str, handler: Any, *, batch_size: int = 10, timeout: float = 60.0) -> dict[str, int]:
+    """One poll of an SQS event source: invoke, then delete what the handler did not report failed."""
+    event, receipts = sqs_event(queue_url, max_messages=batch_size)
+    if not event["Records"]:
+        return {"delivered": 0, "failed": 0}
+    response = handler(event, FakeLambdaContext(timeout_seconds=timeout)) or {}
+    failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
+    sqs = boto3.client("sqs")
+    for message_id, receipt in receipts.items():
+        if message_id not in failed:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=receipt)
+    return {"delivered": len(receipts), "failed": len(failed)}
+
+
+def deliver_stream(reader: StreamReader, handler: Any) -> dict[str, int]:
+    """Invoke a stream consumer with everything new on the stream; returns record counts."""
+    records = reader.read()
+    if not records:
+        return {"delivered": 0, "failed": 0}
+    response = handler({"Records": records}, FakeLambdaContext()) or {}
+    return {"delivered": len(records), "failed": len(response.get("batchItemFailures", []))}
+
+
+def message_bodies(queue_url: str) -> list[dict[str, Any]]:
+    """Peek at every message on a queue without consuming it (visibility 0)."""
+    sqs = boto3.client("sqs")
+    bodies = []
+    for m in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", []):
+        bodies.append(json.loads(m["Body"]))
+    return bodies
