@@ -517,7 +517,8 @@ def detect_custom_labels(rng: random.Random, params: dict[str, Any]) -> dict[str
             box = bounding_box(rng)
             label["Geometry"] = {"BoundingBox": box, "Polygon": polygon(box)}
         labels.append(label)
-    labels = sorted((label for label in labels if label["Confidence"] >= min_confidence), key=lambda x: -x["Confidence"])
+    labels = [label for label in labels if label["Confidence"] >= min_confidence]
+    labels.sort(key=lambda label: -label["Confidence"])
     if params.get("MaxResults") is not None:
         labels = labels[: params["MaxResults"]]
     return {"CustomLabels": labels}

@@ -94,7 +94,7 @@ def sniff_image_format(data: bytes) -> str | None:
     return None
 
 
-def load_image(image: Any, s3: Any) -> LoadedImage:
+def load_image(image: Any, s3: Any, max_inline: int = MAX_IMAGE_BYTES_INLINE) -> LoadedImage:
     """Resolve a request's ``Image`` (``Bytes`` or ``S3Object``), enforcing size and format limits.
 
     Parameters
@@ -103,6 +103,8 @@ def load_image(image: Any, s3: Any) -> LoadedImage:
         The request's ``Image`` member.
     s3: Any
         boto3 S3 client, used only for ``S3Object`` images.
+    max_inline: int
+        Limit for ``Bytes`` images (5 MB; DetectProtectiveEquipment allows 4 MB).
     """
     if not isinstance(image, dict) or ("Bytes" in image) == ("S3Object" in image):
         raise _invalid_parameters()
@@ -111,7 +113,7 @@ def load_image(image: Any, s3: Any) -> LoadedImage:
             data = base64.b64decode(image["Bytes"], validate=True)
         except (binascii.Error, TypeError, ValueError) as exc:
             raise RekognitionServiceError("InvalidImageFormatException", "Request has invalid image format") from exc
-        if len(data) > MAX_IMAGE_BYTES_INLINE:
+        if len(data) > max_inline:
             raise RekognitionServiceError("ImageTooLargeException", "Image size is too large.")
     else:
         location = S3Location.from_request(image["S3Object"] or {})

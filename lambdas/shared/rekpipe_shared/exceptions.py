@@ -39,3 +39,23 @@ class RetryableAnalysisError(PipelineError):
         self.task_id = task_id
         self.reason = reason
         super().__init__(f"task {task_id}: {reason}; left for a later attempt")
+
+
+class JobLimitExceededError(PipelineError):
+    """Rekognition refused a Start* because the account's concurrent job quota is in use.
+
+    Step Functions retries it with backoff while the slot stays held: another workload may share
+    the account's quota, so this is waiting, not failing.
+    """
+
+
+class JobRejectedError(PipelineError):
+    """Rekognition refused a Start* for a reason that retrying cannot fix (bad video, bad setting)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(f"{code}: {message}")
+
+
+class JobFailedError(PipelineError):
+    """A Rekognition job ended FAILED or ERROR; the message is Rekognition's StatusMessage."""

@@ -1,0 +1,97 @@
+"""collect_results: pages a finished job's Get* results straight to S3, resumably.
+
+Each page (MaxResults 1000) is written as it arrives, with the running summary and the next
+token saved beside it, so nothing large ever passes through the state machine (256 KB limit)
+and a 6-hour video is collected over as many invocations as it needs (15-minute limit).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from botocore import xform_name
+
+from rekpipe_shared.aws import DEFAULT_CONFIG, REKOGNITION_CONFIG
+from rekpipe_shared.constants import METRICS_NAMESPACE, OUTPUT_BUCKET_ENV
+from rekpipe_shared.operations import Operation, operation
+from rekpipe_shared.outputs import analysis_prefix, put_json, s3_uri
+from rekpipe_shared.video_summary import VideoSummary
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+SERVICE = "collect_results"
+logger = Logger(service=SERVICE)
+tracer = Tracer(service=SERVICE)
+metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
+
+OUTPUT_BUCKET = os.environ[OUTPUT_BUCKET_ENV]
+rekognition = boto3.client("rekognition", config=REKOGNITION_CONFIG)
+s3 = boto3.client("s3", config=DEFAULT_CONFIG)
+
+TIME_RESERVE_SECONDS = 60.0
+"""Stop paging with this much time left: enough for one more slow page plus saving state."""
+STATE_NAME = "_collect_state.json"
+
+
+def output_folder(op: Operation) -> str:
+    """``LabelDetection``, ``ContentModeration``...: the Start API without its verb."""
+    assert op.video_start_api is not None
+    return op.video_start_api.removeprefix("Start")
+
+
+def collect(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Write pages until done or until time runs short; returns where to resume."""
+    task, op = event["task"], operation(event["operation"])
+    assert op.video_get_api and op.video_result_key
+    job_id = event["job"]["jobId"]
+    prefix = f"{analysis_prefix(task['key'], video=True)}{output_folder(op)}/"
+    state = _load_state(prefix, job_id) if event.get("collect") else None
+    summary = VideoSummary(op.name, state["summary"] if state else None)
+    page = state["page"] if state else 0
+    next_token = state["next_token"] if state else None
+    get = getattr(rekognition, xform_name(op.video_get_api))
+    while True:
+        response = get(**op.video_get_request(job_id, next_token))
+        response.pop("ResponseMetadata", None)
+        page += 1
+        put_json(s3, OUTPUT_BUCKET, f"{prefix}page-{page:05d}.json", response)
+        summary.add_page(response, op.video_result_key)
+        next_token = response.get("NextToken")
+        if not next_token:
+            break
+        _save_state(prefix, {"job_id": job_id, "page": page, "next_token": next_token, "summary": summary.state()})
+        if context.get_remaining_time_in_millis() / 1000 < TIME_RESERVE_SECONDS:
+            logger.info("Pausing collection; the state machine resumes it", extra={"page": page})
+            metrics.add_metric(name="CollectionsResumed", unit=MetricUnit.Count, value=1)
+            return {"done": False, "page": page, "prefix": s3_uri(OUTPUT_BUCKET, prefix)}
+    summary_uri = put_json(s3, OUTPUT_BUCKET, f"{prefix}summary.json", summary.summary())
+    s3.delete_object(Bucket=OUTPUT_BUCKET, Key=prefix + STATE_NAME)
+    metrics.add_metric(name="ResultPagesWritten", unit=MetricUnit.Count, value=page)
+    logger.info("Results collected", extra={"pages": page, "items": summary.state()["items"]})
+    return {"done": True, "page": page, "items": summary.state()["items"], "prefix": s3_uri(OUTPUT_BUCKET, prefix),
+            "summaryUri": summary_uri}
+
+
+def _save_state(prefix: str, state: dict[str, Any]) -> None:
+    put_json(s3, OUTPUT_BUCKET, prefix + STATE_NAME, state)
+
+
+def _load_state(prefix: str, job_id: str) -> dict[str, Any] | None:
+    try:
+        state = json.loads(s3.get_object(Bucket=OUTPUT_BUCKET, Key=prefix + STATE_NAME)["Body"].read())
+    except s3.exceptions.NoSuchKey:
+        return None
+    return state if state.get("job_id") == job_id else None
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return collect(event, context)

@@ -1,0 +1,92 @@
+"""job_completed: turns Rekognition's SNS completion notices into SendTaskSuccess/Failure.
+
+Notices arrive through SQS (so none is lost while this function is throttled or failing). The
+waiting token is found by JobTag, else by JobId. Duplicates and jobs this pipeline did not
+start are logged and dropped; routing relies on our own record of the job, never on the
+notice's ``API`` field, whose spelling the documentation does not agree on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from botocore import xform_name
+
+from rekpipe_shared.aws import DEFAULT_CONFIG, error_code
+from rekpipe_shared.constants import JOB_TOKEN_TABLE_NAME_ENV, METRICS_NAMESPACE
+from rekpipe_shared.job_tokens import JobTokenStore
+from rekpipe_shared.operations import operation
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+SERVICE = "job_completed"
+logger = Logger(service=SERVICE)
+tracer = Tracer(service=SERVICE)
+metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
+processor = BatchProcessor(event_type=EventType.SQS)
+
+tokens = JobTokenStore(os.environ[JOB_TOKEN_TABLE_NAME_ENV])
+sfn = boto3.client("stepfunctions", config=DEFAULT_CONFIG)
+rekognition = boto3.client("rekognition", config=DEFAULT_CONFIG)
+
+DEAD_TOKEN_ERRORS = {"TaskDoesNotExist", "TaskTimedOut", "InvalidToken"}
+
+
+def parse_notice(body: str) -> dict[str, Any]:
+    """The Rekognition notice inside an SNS envelope (or a raw notice, if raw delivery is on)."""
+    envelope = json.loads(body)
+    return json.loads(envelope["Message"]) if "Message" in envelope else envelope
+
+
+@tracer.capture_method
+def resume(record: SQSRecord) -> None:
+    notice = parse_notice(record.body)
+    job_id, tag, status = notice.get("JobId"), notice.get("JobTag"), notice.get("Status")
+    logger.append_keys(job_id=job_id, job_tag=tag)
+    item = tokens.find(tag=tag, job_id=job_id)
+    if item is None:
+        logger.warning("Notice for a job this pipeline did not start; ignored", extra={"status": status})
+        metrics.add_metric(name="UnknownJobNotices", unit=MetricUnit.Count, value=1)
+        return
+    token = item["task_token"]
+    if not tokens.mark_notified(item["job_tag"], token, str(status)):
+        logger.info("Duplicate notice; the waiting state was already resumed", extra={"status": status})
+        metrics.add_metric(name="DuplicateJobNotices", unit=MetricUnit.Count, value=1)
+        return
+    try:
+        if status == "SUCCEEDED":
+            sfn.send_task_success(taskToken=token, output=json.dumps({"jobId": job_id, "status": status}))
+        else:
+            sfn.send_task_failure(taskToken=token, error="JobFailedError",
+                                  cause=_status_message(item["operation"], job_id, status))
+            metrics.add_metric(name="VideoJobsFailed", unit=MetricUnit.Count, value=1)
+    except sfn.exceptions.ClientError as error:
+        if error_code(error) not in DEAD_TOKEN_ERRORS:
+            raise
+        logger.info("Waiting state already gone (timed out or aborted); its timeout path takes over")
+    logger.info("Job notice delivered", extra={"status": status, "task_id": item.get("task_id")})
+
+
+def _status_message(operation_name: str, job_id: str | None, status: str | None) -> str:
+    """Rekognition's own reason for the failure (the notice does not carry it)."""
+    get_api = operation(operation_name).video_get_api
+    try:
+        response = getattr(rekognition, xform_name(get_api))(JobId=job_id, MaxResults=1)
+        return response.get("StatusMessage") or f"job {job_id} ended {status}"
+    except Exception as error:  # the failure itself must still be reported
+        return f"job {job_id} ended {status} (status message unavailable: {error_code(error)})"
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=resume, processor=processor, context=context)

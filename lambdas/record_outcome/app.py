@@ -1,0 +1,108 @@
+"""record_outcome: records a video's outcome on its task and writes its manifest.
+
+SUCCEEDED when every operation succeeded, PARTIAL when some failed (each with its error),
+FAILED when none did. A failed video is a recorded outcome, not a failed execution: the
+execution fails only when the outcome itself cannot be recorded, which a person must look at.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+from rekpipe_shared.aws import DEFAULT_CONFIG
+from rekpipe_shared.constants import (
+    METRICS_NAMESPACE,
+    OUTPUT_BUCKET_ENV,
+    STATUS_FAILED,
+    STATUS_IN_PROGRESS,
+    STATUS_PARTIAL,
+    STATUS_SUCCEEDED,
+    TASK_TABLE_NAME_ENV,
+    TERMINAL_STATUSES,
+)
+from rekpipe_shared.exceptions import TaskNotFoundError
+from rekpipe_shared.operations import operation
+from rekpipe_shared.outputs import write_manifest
+from rekpipe_shared.tasks import TaskTable
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+SERVICE = "record_outcome"
+logger = Logger(service=SERVICE)
+tracer = Tracer(service=SERVICE)
+metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
+
+tasks = TaskTable(os.environ[TASK_TABLE_NAME_ENV])
+OUTPUT_BUCKET = os.environ[OUTPUT_BUCKET_ENV]
+s3 = boto3.client("s3", config=DEFAULT_CONFIG)
+
+
+def outcome_of(results: list[dict[str, Any]]) -> tuple[str, dict[str, str], dict[str, dict[str, str]]]:
+    """Status, outputs (by Start API) and errors (by Start API) from the Map's results."""
+    outputs: dict[str, str] = {}
+    errors: dict[str, dict[str, str]] = {}
+    for result in results:
+        api = operation(result["operation"]).video_start_api or result["operation"]
+        if result.get("status") == "SUCCEEDED":
+            outputs[api] = result.get("summaryUri") or result.get("prefix", "")
+        else:
+            errors[api] = {"code": str(result.get("error") or "Unknown"),
+                           "message": _cause(result.get("cause"))}
+    if not errors:
+        return STATUS_SUCCEEDED, outputs, errors
+    return (STATUS_PARTIAL if outputs else STATUS_FAILED), outputs, errors
+
+
+def _cause(cause: Any) -> str:
+    """Step Functions wraps Lambda errors as JSON in Cause; keep the readable part."""
+    import json
+
+    if isinstance(cause, str):
+        try:
+            parsed = json.loads(cause)
+            if isinstance(parsed, dict) and "errorMessage" in parsed:
+                return str(parsed["errorMessage"])
+        except ValueError:
+            pass
+        return cause[:1000]
+    return str(cause or "no details")[:1000]
+
+
+@tracer.capture_method
+def record(event: dict[str, Any]) -> dict[str, Any]:
+    task_id = event["task"]["task_id"]
+    logger.append_keys(task_id=task_id)
+    task = tasks.get(task_id)
+    if task is None:
+        raise TaskNotFoundError(task_id)
+    status, outputs, errors = outcome_of(event.get("results") or [])
+    if task["status"] in TERMINAL_STATUSES:
+        logger.info("Outcome already recorded", extra={"status": task["status"]})
+        return {"status": task["status"], "manifestUri": task.get("manifest_uri")}
+    manifest_uri = write_manifest(s3, OUTPUT_BUCKET, task=task, status=status, outputs=outputs, errors=errors)
+    first_error = next(iter(errors.values()), None)
+    recorded = tasks.finish(
+        task_id, status, outputs=outputs, manifest_uri=manifest_uri,
+        error_code=first_error["code"] if first_error else None,
+        error_message=first_error["message"] if first_error else None,
+        operation_errors=errors or None, from_status=STATUS_IN_PROGRESS,
+    )
+    if recorded is None:
+        raise RuntimeError(f"task {task_id} left IN_PROGRESS while its execution ran; not overwriting it")
+    metrics.add_metric(name="VideosAnalysed", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=f"Videos{status.capitalize()}", unit=MetricUnit.Count, value=1)
+    logger.info("Video outcome recorded", extra={"status": status, "errors": list(errors)})
+    return {"status": status, "manifestUri": manifest_uri}
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return record(event)

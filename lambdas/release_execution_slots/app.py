@@ -1,0 +1,73 @@
+"""Free the video slots and waiter items of an execution that failed, timed out or was aborted.
+
+Target of the EventBridge rule on "Step Functions Execution Status Change" events of the video state
+machine; such an execution never reaches its ReleaseSlot states.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
+
+from rekpipe_shared.constants import METRICS_NAMESPACE, SEMAPHORE_TABLE_NAME_ENV
+from rekpipe_shared.semaphore import VIDEO_SLOT_LIMIT_ENV, VideoSemaphore
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+SERVICE = "release_execution_slots"
+logger = Logger(service=SERVICE)
+tracer = Tracer(service=SERVICE)
+metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
+
+TABLE_NAME = os.environ[SEMAPHORE_TABLE_NAME_ENV]
+SLOT_LIMIT = int(os.environ[VIDEO_SLOT_LIMIT_ENV])
+semaphore = VideoSemaphore(TABLE_NAME, limit=SLOT_LIMIT, dynamodb_client=boto3.client("dynamodb"),
+                           sfn_client=boto3.client("stepfunctions"))
+
+ENDED_WITHOUT_RELEASE = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
+"""Statuses whose executions may hold slots; the EventBridge rule filters on the same list."""
+
+
+class ExecutionStatusChangeEvent(EventBridgeEvent):
+    """EventBridge "Step Functions Execution Status Change" event."""
+
+    @property
+    def execution_arn(self) -> str:
+        return self.detail["executionArn"]
+
+    @property
+    def status(self) -> str:
+        return self.detail["status"]
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_source(data_class=ExecutionStatusChangeEvent)
+def handler(event: ExecutionStatusChangeEvent, context: LambdaContext) -> dict[str, Any]:
+    return release_execution_slots(event)
+
+
+@tracer.capture_method
+def release_execution_slots(event: ExecutionStatusChangeEvent) -> dict[str, Any]:
+    """Release the execution's holders and delete its waiter items.
+
+    Returns
+    -------
+    dict
+        ``{"executionArn": str, "status": str, "released": [holder, ...]}``; other statuses are ignored.
+    """
+    if event.status not in ENDED_WITHOUT_RELEASE:
+        logger.info("status needs no cleanup", extra={"execution_arn": event.execution_arn, "status": event.status})
+        return {"executionArn": event.execution_arn, "status": event.status, "released": []}
+    released = semaphore.release_execution(event.execution_arn)
+    logger.info("released slots of ended execution",
+                extra={"execution_arn": event.execution_arn, "status": event.status, "released": released})
+    metrics.add_metric(name="SlotReleasedByCleanup", unit=MetricUnit.Count, value=len(released))
+    return {"executionArn": event.execution_arn, "status": event.status, "released": released}

@@ -1,0 +1,105 @@
+"""Fixtures for the Rekognition simulator tests: moto S3/SNS/SQS plus simulator and client factories."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from rekpipe.simulator import RekognitionSimulator, SimClock, SimulatorConfig
+from tests.simulator.simdata import BUCKET, JPEG, MP4, NO_RETRIES, NOT_A_VIDEO, PNG, ROLE_ARN
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fake credentials in us-east-1 and moto's in-process mocks."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_REKOGNITION", raising=False)
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def s3(aws: None) -> Any:
+    """A moto bucket holding a JPEG, a PNG, an MP4 and a file that is neither."""
+    client = boto3.client("s3")
+    client.create_bucket(Bucket=BUCKET)
+    for key, body in {"photo.jpg": JPEG, "photo.png": PNG, "clip.mp4": MP4, "notes.txt": NOT_A_VIDEO}.items():
+        client.put_object(Bucket=BUCKET, Key=key, Body=body)
+    return client
+
+
+class NoticeQueue:
+    """An SNS topic with an SQS subscriber, to read the notices the simulator publishes."""
+
+    def __init__(self) -> None:
+        self.sns = boto3.client("sns")
+        self.sqs = boto3.client("sqs")
+        self.topic_arn = self.sns.create_topic(Name="rekognition-notices")["TopicArn"]
+        self.queue_url = self.sqs.create_queue(QueueName="rekognition-notices")["QueueUrl"]
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        self.sns.subscribe(TopicArn=self.topic_arn, Protocol="sqs", Endpoint=queue_arn)
+
+    @property
+    def channel(self) -> dict[str, str]:
+        """A Start* ``NotificationChannel`` publishing to this topic."""
+        return {"SNSTopicArn": self.topic_arn, "RoleArn": ROLE_ARN}
+
+    def drain(self) -> list[dict[str, Any]]:
+        """Every notice delivered so far: the SNS envelope's ``Message``, JSON-decoded."""
+        notices: list[dict[str, Any]] = []
+        while True:
+            batch = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                return notices
+            for message in batch:
+                envelope = json.loads(message["Body"])
+                notices.append(json.loads(envelope["Message"]))
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+@pytest.fixture
+def notices(aws: None) -> NoticeQueue:
+    """Topic + queue capturing completion notices."""
+    return NoticeQueue()
+
+
+@pytest.fixture
+def make_sim(aws: None) -> Iterator[Callable[..., RekognitionSimulator]]:
+    """Factory starting simulators (stopped at teardown); kwargs go to SimulatorConfig."""
+    started: list[RekognitionSimulator] = []
+
+    def factory(clock: SimClock | None = None, **config: Any) -> RekognitionSimulator:
+        sim = RekognitionSimulator(SimulatorConfig(**config), clock=clock)
+        sim.start()
+        started.append(sim)
+        return sim
+
+    yield factory
+    for sim in started:
+        sim.stop()
+
+
+@pytest.fixture
+def client_for() -> Callable[[RekognitionSimulator], Any]:
+    """A Rekognition client pointed at a simulator, without retries."""
+
+    def factory(sim: RekognitionSimulator) -> Any:
+        return boto3.client("rekognition", endpoint_url=sim.endpoint_url, config=NO_RETRIES)
+
+    return factory
