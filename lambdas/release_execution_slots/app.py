@@ -14,8 +14,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 
-from rekpipe_shared.constants import METRICS_NAMESPACE, SEMAPHORE_TABLE_NAME_ENV
-from rekpipe_shared.semaphore import VIDEO_SLOT_LIMIT_ENV, VideoSemaphore
+from rekpipe_shared.aws import DEFAULT_CONFIG
+from rekpipe_shared.constants import METRICS_NAMESPACE, SEMAPHORE_TABLE_NAME_ENV, VIDEO_SLOT_LIMIT_ENV
+from rekpipe_shared.semaphore import VideoSemaphore
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -27,8 +28,12 @@ metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 
 TABLE_NAME = os.environ[SEMAPHORE_TABLE_NAME_ENV]
 SLOT_LIMIT = int(os.environ[VIDEO_SLOT_LIMIT_ENV])
-semaphore = VideoSemaphore(TABLE_NAME, limit=SLOT_LIMIT, dynamodb_client=boto3.client("dynamodb"),
-                           sfn_client=boto3.client("stepfunctions"))
+semaphore = VideoSemaphore(
+    TABLE_NAME,
+    limit=SLOT_LIMIT,
+    dynamodb_client=boto3.client("dynamodb", config=DEFAULT_CONFIG),
+    sfn_client=boto3.client("stepfunctions", config=DEFAULT_CONFIG),
+)
 
 ENDED_WITHOUT_RELEASE = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
 """Statuses whose executions may hold slots; the EventBridge rule filters on the same list."""
@@ -67,7 +72,9 @@ def release_execution_slots(event: ExecutionStatusChangeEvent) -> dict[str, Any]
         logger.info("status needs no cleanup", extra={"execution_arn": event.execution_arn, "status": event.status})
         return {"executionArn": event.execution_arn, "status": event.status, "released": []}
     released = semaphore.release_execution(event.execution_arn)
-    logger.info("released slots of ended execution",
-                extra={"execution_arn": event.execution_arn, "status": event.status, "released": released})
+    logger.info(
+        "released slots of ended execution",
+        extra={"execution_arn": event.execution_arn, "status": event.status, "released": released},
+    )
     metrics.add_metric(name="SlotReleasedByCleanup", unit=MetricUnit.Count, value=len(released))
     return {"executionArn": event.execution_arn, "status": event.status, "released": released}

@@ -13,8 +13,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.common import DictWrapper
 
-from rekpipe_shared.constants import METRICS_NAMESPACE, SEMAPHORE_TABLE_NAME_ENV
-from rekpipe_shared.semaphore import VIDEO_SLOT_LIMIT_ENV, VideoSemaphore
+from rekpipe_shared.aws import DEFAULT_CONFIG
+from rekpipe_shared.constants import METRICS_NAMESPACE, SEMAPHORE_TABLE_NAME_ENV, VIDEO_SLOT_LIMIT_ENV
+from rekpipe_shared.semaphore import VideoSemaphore
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -26,8 +27,12 @@ metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 
 TABLE_NAME = os.environ[SEMAPHORE_TABLE_NAME_ENV]
 SLOT_LIMIT = int(os.environ[VIDEO_SLOT_LIMIT_ENV])
-semaphore = VideoSemaphore(TABLE_NAME, limit=SLOT_LIMIT, dynamodb_client=boto3.client("dynamodb"),
-                           sfn_client=boto3.client("stepfunctions"))
+semaphore = VideoSemaphore(
+    TABLE_NAME,
+    limit=SLOT_LIMIT,
+    dynamodb_client=boto3.client("dynamodb", config=DEFAULT_CONFIG),
+    sfn_client=boto3.client("stepfunctions", config=DEFAULT_CONFIG),
+)
 
 
 class ReleaseSlotEvent(DictWrapper):
@@ -55,8 +60,10 @@ def release_slot(event: ReleaseSlotEvent) -> dict[str, Any]:
         ``{"holder": str, "released": bool, "handedOffTo": str | None}``.
     """
     outcome = semaphore.release(event.holder)
-    logger.info("slot released", extra={"holder": event.holder, "released": outcome.released,
-                                         "handed_off_to": outcome.handed_off_to})
+    logger.info(
+        "slot released",
+        extra={"holder": event.holder, "released": outcome.released, "handed_off_to": outcome.handed_off_to},
+    )
     if outcome.released:
         metrics.add_metric(name="SlotReleased", unit=MetricUnit.Count, value=1)
     if outcome.handed_off_to:

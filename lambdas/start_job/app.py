@@ -24,9 +24,9 @@ from rekpipe_shared.constants import (
     REKOGNITION_ROLE_ARN_ENV,
     VIDEO_TOPIC_ARN_ENV,
 )
-from rekpipe_shared.exceptions import JobLimitExceededError, JobRejectedError
+from rekpipe_shared.exceptions import JobLimitExceededError, JobRejectedError, RekognitionBusyError
 from rekpipe_shared.job_tokens import JobTokenStore, client_request_token, job_tag
-from rekpipe_shared.operations import JOB_LIMIT_ERROR, PERMANENT_ERRORS, operation
+from rekpipe_shared.operations import JOB_LIMIT_ERROR, PERMANENT_ERRORS, RETRYABLE_ERRORS, operation
 from rekpipe_shared.settings import PipelineSettings
 
 if TYPE_CHECKING:
@@ -70,6 +70,8 @@ def start_job(event: dict[str, Any]) -> dict[str, Any]:
             raise JobLimitExceededError(f"{op.video_start_api}: {error_message(error)}") from error
         if code in PERMANENT_ERRORS:
             raise JobRejectedError(code, error_message(error)) from error
+        if code in RETRYABLE_ERRORS:
+            raise RekognitionBusyError(f"{code} from {op.video_start_api}: {error_message(error)}") from error
         raise
     tokens.set_job_id(tag, job_id)
     metrics.add_metric(name="VideoJobsStarted", unit=MetricUnit.Count, value=1)

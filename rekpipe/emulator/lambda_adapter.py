@@ -41,7 +41,7 @@ import traceback
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from moto.awslambda.models import LambdaFunction
@@ -61,6 +61,8 @@ MOTO_INVOKE_METHOD = "_invoke_lambda"
 EXPECTED_INVOKE_PARAMETERS = ("self", "event")
 HANDLER_PACKAGE = "lambdas"
 TIMEOUT_ERROR_TYPE = "Sandbox.Timedout"
+IMPORT_ERROR_TYPE = "Runtime.ImportModuleError"
+MARSHAL_ERROR_TYPE = "Runtime.MarshalError"
 _SERVICE_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 _PROCESS_ENVIRONMENT = "<process environment>"
 
@@ -392,24 +394,8 @@ class InProcessLambdas:
         timeout = float(function.timeout or 3)
         context = _build_context(function, request_id, timeout)
         started_at, started = time.time(), time.monotonic()
-        error_type: str | None = None
         with _outside_dynamodb_lock(), self._serialized():
-            try:
-                handler = self.handler_for(function)
-            except (EnvironmentConflictError, AdapterAlreadyInstalledError):
-                raise
-            except Exception as exc:  # noqa: BLE001 - reported to the caller like the Lambda runtime does
-                payload, error_type = _error_payload(exc, request_id, "Runtime.ImportModuleError"), "import"
-            else:
-                try:
-                    result = handler(event, context)
-                    payload = json.dumps(result)
-                except TypeError as exc:
-                    payload = _error_payload(exc, request_id, "Runtime.MarshalError")
-                    error_type = "Runtime.MarshalError"
-                except Exception as exc:  # noqa: BLE001 - a handler error is the function's error payload
-                    payload = _error_payload(exc, request_id)
-                    error_type = type(exc).__name__
+            payload, error_type = self._run(function, event, context)
         duration = time.monotonic() - started
         if duration > timeout:
             error_type = TIMEOUT_ERROR_TYPE
@@ -431,6 +417,22 @@ class InProcessLambdas:
             ]
         )
         return payload, error_type is not None, logs
+
+    def _run(self, function: LambdaFunction, event: Any, context: LambdaContext) -> tuple[str, str | None]:
+        try:
+            handler = self.handler_for(function)
+        except EnvironmentConflictError:
+            raise
+        except Exception as exc:
+            return _error_payload(exc, context.aws_request_id, IMPORT_ERROR_TYPE), IMPORT_ERROR_TYPE
+        try:
+            result = handler(event, context)
+        except Exception as exc:
+            return _error_payload(exc, context.aws_request_id), type(exc).__name__
+        try:
+            return json.dumps(result), None
+        except (TypeError, ValueError) as exc:
+            return _error_payload(exc, context.aws_request_id, MARSHAL_ERROR_TYPE), MARSHAL_ERROR_TYPE
 
     def invocations_of(self, function_name: str) -> list[Invocation]:
         """The recorded invocations of one function."""
@@ -492,7 +494,7 @@ def check_moto_compatibility() -> Any:
 
 
 def _build_context(function: LambdaFunction, request_id: str, timeout: float) -> LambdaContext:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return LambdaContext(
         function_name=function.function_name,
         function_version=str(function.version),

@@ -136,7 +136,9 @@ class RekognitionSimulator:
         self._stopping.clear()
         self.clock.add_listener(self._wake.set)
         self._threads = [
-            threading.Thread(target=self._server.serve_forever, name="rekognition-sim-http", daemon=True),
+            threading.Thread(
+                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="rekognition-sim-http", daemon=True
+            ),
             threading.Thread(target=self._run_scheduler, name="rekognition-sim-jobs", daemon=True),
         ]
         for thread in self._threads:

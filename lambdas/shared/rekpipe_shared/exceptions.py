@@ -59,3 +59,7 @@ class JobRejectedError(PipelineError):
 
 class JobFailedError(PipelineError):
     """A Rekognition job ended FAILED or ERROR; the message is Rekognition's StatusMessage."""
+
+
+class RekognitionBusyError(PipelineError):
+    """Rekognition throttled or erred transiently on Start*; the state machine retries with backoff."""

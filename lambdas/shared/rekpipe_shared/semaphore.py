@@ -34,20 +34,18 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import boto3
 from botocore.exceptions import ClientError
 
+from rekpipe_shared.aws import DEFAULT_CONFIG, error_code
+
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
 # --- configuration ----------------------------------------------------------------------------
-VIDEO_SLOT_LIMIT_ENV = "VIDEO_SLOT_LIMIT"
-"""Environment variable holding the number of slots (concurrent stored-video jobs)."""
-DEFAULT_VIDEO_SLOT_LIMIT = 20
-"""The account's default quota of concurrent stored-video jobs."""
 DEFAULT_SEMAPHORE_NAME = "video-jobs"
 DEFAULT_WAITER_TTL_SECONDS = 24 * 3600
 """A parked holder refreshes its waiter item at each fallback re-check; the TTL only collects items of
@@ -176,8 +174,8 @@ class VideoSemaphore:
         self.max_lost_races = max_lost_races
         if dynamodb_client is None or sfn_client is None:
             session = boto3_session or boto3.session.Session()
-            dynamodb_client = dynamodb_client or session.client("dynamodb")
-            sfn_client = sfn_client or session.client("stepfunctions")
+            dynamodb_client = dynamodb_client or session.client("dynamodb", config=DEFAULT_CONFIG)
+            sfn_client = sfn_client or session.client("stepfunctions", config=DEFAULT_CONFIG)
         self._ddb = dynamodb_client
         self._sfn = sfn_client
         self._pk = f"SEMAPHORE#{name}"
@@ -325,9 +323,8 @@ class VideoSemaphore:
                 self._delete_waiter(waiter, only_token=waiter.task_token)
         released = []
         for entry in snapshot.holders.values():
-            if belongs(entry.holder, entry.execution_arn):
-                if self.release(entry.holder, execution_arn=entry.execution_arn).released:
-                    released.append(entry.holder)
+            if belongs(entry.holder, entry.execution_arn) and self._release_for_cleanup(entry):
+                released.append(entry.holder)
         return released
 
     def reconcile(self, is_running: Callable[[str], bool] | None = None) -> list[str]:
@@ -357,9 +354,8 @@ class VideoSemaphore:
                 self._delete_waiter(waiter, only_token=waiter.task_token)
         released = []
         for entry in snapshot.holders.values():
-            if not alive(entry.execution_arn):
-                if self.release(entry.holder, execution_arn=entry.execution_arn).released:
-                    released.append(entry.holder)
+            if not alive(entry.execution_arn) and self._release_for_cleanup(entry):
+                released.append(entry.holder)
         self.wake()
         return released
 
@@ -374,9 +370,12 @@ class VideoSemaphore:
         try:
             return self._sfn.describe_execution(executionArn=execution_arn)["status"] == _RUNNING
         except ClientError as error:
-            if _error_code(error) in _MISSING_EXECUTION_ERRORS:
+            if error_code(error) in _MISSING_EXECUTION_ERRORS:
                 return False
             raise
+
+    def _release_for_cleanup(self, entry: Holder) -> bool:
+        return self.release(entry.holder, execution_arn=entry.execution_arn).released
 
     # --- DynamoDB operations ----------------------------------------------------------------------
     def _ensure_item(self) -> None:
@@ -410,7 +409,7 @@ class VideoSemaphore:
                 )
                 return True
             except ClientError as error:
-                if _error_code(error) != "ConditionalCheckFailedException":
+                if error_code(error) != "ConditionalCheckFailedException":
                     raise
                 if "holders" in error.response.get("Item", {}):
                     return False
@@ -461,7 +460,7 @@ class VideoSemaphore:
         limit = int(item["limit"]["N"]) if "limit" in item else self.limit
         return holders, limit
 
-    def _query_waiters(self, page_size: int | None = None) -> Any:
+    def _query_waiters(self, page_size: int | None = None) -> Iterator[dict[str, Any]]:
         """Yield waiter items oldest first, page by page."""
         kwargs: dict[str, Any] = {
             "TableName": self.table_name,
@@ -528,7 +527,7 @@ class VideoSemaphore:
             )
             return True
         except ClientError as error:
-            if _error_code(error) != "TransactionCanceledException":
+            if error_code(error) != "TransactionCanceledException":
                 raise
             reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
             logger.debug("grant transaction cancelled", extra={"waiter": waiter.holder, "reasons": reasons})
@@ -553,7 +552,7 @@ class VideoSemaphore:
             )
             return True
         except ClientError as error:
-            if _error_code(error) != "ConditionalCheckFailedException":
+            if error_code(error) != "ConditionalCheckFailedException":
                 raise
             return False
 
@@ -567,7 +566,7 @@ class VideoSemaphore:
                 ]
             )
         except ClientError as error:
-            if _error_code(error) != "TransactionCanceledException":
+            if error_code(error) != "TransactionCanceledException":
                 raise
 
     def _delete_waiter_request(self, waiter: Waiter, *, only_token: str | None) -> dict[str, Any]:
@@ -592,8 +591,8 @@ class VideoSemaphore:
             self._sfn.send_task_success(taskToken=task_token, output=output)
             return True
         except ClientError as error:
-            if _error_code(error) in DEAD_TOKEN_ERRORS:
-                logger.info("task token is dead", extra={"holder": holder, "error": _error_code(error)})
+            if error_code(error) in DEAD_TOKEN_ERRORS:
+                logger.info("task token is dead", extra={"holder": holder, "error": error_code(error)})
                 return False
             raise
 
@@ -614,11 +613,7 @@ def _waiter_from_item(item: dict[str, Any]) -> Waiter:
 
 def _now_iso() -> str:
     # Fixed width (microseconds, Z) so that the lexical order of waiter keys is the time order.
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _error_code(error: ClientError) -> str:
-    return error.response.get("Error", {}).get("Code", "")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _backoff(attempt: int) -> None:
