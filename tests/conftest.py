@@ -85,6 +85,12 @@ def rekognition(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rekogniti
     """Our Rekognition simulator on loopback, reached by every boto3 client through the env var."""
     from rekpipe.simulator import RekognitionSimulator, SimulatorConfig
 
+    import botocore.retries.standard
+
+    # botocore's throttling backoff is up to seconds per retry; tests keep its shape, not its length
+    real_delay = botocore.retries.standard.ExponentialBackoff.delay_amount
+    monkeypatch.setattr(botocore.retries.standard.ExponentialBackoff, "delay_amount",
+                        lambda self, context: real_delay(self, context) / 100)
     simulator = RekognitionSimulator(SimulatorConfig(seed=1, job_duration=None))
     monkeypatch.setenv("AWS_ENDPOINT_URL_REKOGNITION", simulator.start())
     yield simulator

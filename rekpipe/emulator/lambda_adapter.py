@@ -428,7 +428,8 @@ class InProcessLambdas:
         try:
             result = handler(event, context)
         except Exception as exc:
-            return _error_payload(exc, context.aws_request_id), type(exc).__name__
+            # Drop this frame, as the runtime's trace starts in the handler.
+            return _error_payload(exc, context.aws_request_id, skip_frames=1), type(exc).__name__
         try:
             return json.dumps(result), None
         except (TypeError, ValueError) as exc:
@@ -519,12 +520,15 @@ def _decode_event(event: Any) -> Any:
     return {} if event is None else event
 
 
-def _error_payload(exc: BaseException, request_id: str, error_type: str | None = None) -> str:
+def _error_payload(exc: BaseException, request_id: str, error_type: str | None = None, *, skip_frames: int = 0) -> str:
+    trace = exc.__traceback__
+    for _ in range(skip_frames):
+        trace = trace.tb_next if trace is not None else None
     return json.dumps(
         {
             "errorMessage": str(exc),
             "errorType": error_type or type(exc).__name__,
             "requestId": request_id,
-            "stackTrace": traceback.format_tb(exc.__traceback__),
+            "stackTrace": traceback.format_tb(trace),
         }
     )

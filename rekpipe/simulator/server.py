@@ -552,6 +552,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "RekognitionSimulator"
     timeout = 60  # close idle keep-alive connections so handler threads do not pile up
+    # Headers and body go out as two writes; with Nagle on, the second waits ~40 ms for a delayed ACK.
+    disable_nagle_algorithm = True
     simulator: RekognitionSimulator
 
     def do_POST(self) -> None:

@@ -10,7 +10,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 REKOGNITION_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 4},
+    retries={"mode": "standard", "max_attempts": 3},
     connect_timeout=5,
     read_timeout=60,
     user_agent_appid="rekpipe",
