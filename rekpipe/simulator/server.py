@@ -108,6 +108,7 @@ class RekognitionSimulator:
         self._published: list[dict[str, Any]] = []
         self._notice_errors: list[tuple[str, str]] = []
         self._peak_running = 0
+        self._publishing = 0  # notices being sent right now; wait_until_idle waits for them too
         seed = self.config.seed
         self._job_id_rng = random.Random(f"{seed}/job-ids")
         self._throttle_rng = random.Random(f"{seed}/throttle")
@@ -231,9 +232,9 @@ class RekognitionSimulator:
         return completion_to_next_start(self.job_events)
 
     def wait_until_idle(self, timeout: float = 10.0) -> bool:
-        """Block up to ``timeout`` real seconds until no job is IN_PROGRESS; True if it got there."""
+        """Block up to ``timeout`` real seconds until no job is IN_PROGRESS and every notice is out."""
         deadline = time.monotonic() + timeout
-        while self.running_jobs():
+        while self.running_jobs() or self._publishing:
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.01)
@@ -522,8 +523,14 @@ class RekognitionSimulator:
                 job.notice_lost = True
                 self._lost_notices.append(job.job_id)
                 notify = False
+            if notify:
+                self._publishing += 1
         if notify:
-            self._publish(job)
+            try:
+                self._publish(job)
+            finally:
+                with self._lock:
+                    self._publishing -= 1
         return True
 
     def _publish(self, job: VideoJob) -> str | None:

@@ -1,0 +1,37 @@
+# The two commands a user needs: `make local` (install everything, run the pipeline locally)
+# and `make test` (install everything, lint, run the whole test suite). `.ci/run` calls `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup local up test lint bench synth clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt lambdas/shared/requirements.txt constraints.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+local: setup
+	$(BIN)/rekpipe local run $(FOLDER)
+
+up: setup
+	$(BIN)/rekpipe local up
+
+lint: setup
+	$(BIN)/ruff check .
+
+test: lint
+	$(BIN)/pytest
+
+bench: setup
+	$(BIN)/python -m bench
+
+synth: setup
+	CDK_OUTDIR=cdk.out $(BIN)/python cdk_app.py
+
+clean:
+	rm -rf $(VENV) cdk.out .pytest_cache .ruff_cache

@@ -1,0 +1,283 @@
+"""Event source mappings as Lambda's own pollers run them: SQS queues and DynamoDB streams.
+
+moto's event source mappings invoke the function synchronously inside the SendMessage or PutItem
+call, one record at a time. The embedded runtime needs what AWS does instead: pollers that batch
+(BatchSize), bound parallelism (MaximumConcurrency), honour ReportBatchItemFailures and leave
+failed messages for the queue's redelivery, and retry a stream batch from its first failure
+before sending it to the on-failure destination. Functions are invoked through moto's
+``lambda.invoke``, so the in-process adapter runs the real handlers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import boto3
+
+LOG = logging.getLogger("rekpipe.emulator")
+POLL_INTERVAL_SECONDS = 0.05
+
+
+def aws_client(service: str, region: str | None = None) -> Any:
+    """A boto3 client for the emulator; streams get the regional endpoint moto serves in-process."""
+    region = region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+    if service == "dynamodbstreams" and not (os.environ.get("AWS_ENDPOINT_URL")
+                                            or os.environ.get("AWS_ENDPOINT_URL_DYNAMODB_STREAMS")):
+        # botocore routes streams to an account-id endpoint that moto's in-process mock does not serve
+        return boto3.client(service, region_name=region,
+                            endpoint_url=f"https://streams.dynamodb.{region}.amazonaws.com")
+    return boto3.client(service, region_name=region)
+
+
+@dataclass
+class InvocationResult:
+    """What one invoke returned: the payload, and whether the function raised."""
+
+    payload: Any
+    function_error: str | None
+
+
+def invoke(lambda_client: Any, function_name: str, event: dict[str, Any]) -> InvocationResult:
+    response = lambda_client.invoke(FunctionName=function_name, Payload=json.dumps(event, default=str).encode())
+    raw = response["Payload"].read()
+    try:
+        payload = json.loads(raw) if raw else None
+    except ValueError:
+        payload = raw.decode(errors="replace")
+    return InvocationResult(payload, response.get("FunctionError"))
+
+
+@dataclass
+class EventSourceStats:
+    """Counts a benchmark or test can read: batches, records, failures."""
+
+    batches: int = 0
+    records: int = 0
+    failed_records: int = 0
+    function_errors: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, records: int, failed: int, error: bool) -> None:
+        with self.lock:
+            self.batches += 1
+            self.records += records
+            self.failed_records += failed
+            self.function_errors += int(error)
+
+
+class SqsEventSource:
+    """Polls one queue with up to ``max_concurrency`` concurrent invocations of ``batch_size`` messages.
+
+    Parameters
+    ----------
+    queue_url, function_name: str
+        The queue and the consumer.
+    batch_size: int
+        Messages per invocation (BatchSize).
+    max_concurrency: int
+        Concurrent invocations (MaximumConcurrency); each is one poller thread, as in Lambda.
+    report_batch_item_failures: bool
+        Delete everything but the reported failures (else nothing, on a function error).
+    """
+
+    def __init__(self, queue_url: str, function_name: str, *, batch_size: int = 10, max_concurrency: int = 5,
+                 report_batch_item_failures: bool = True, region: str | None = None) -> None:
+        self.queue_url = queue_url
+        self.function_name = function_name
+        self.batch_size = batch_size
+        self.max_concurrency = max_concurrency
+        self.report_batch_item_failures = report_batch_item_failures
+        self.region = region
+        self.stats = EventSourceStats()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._arn: str | None = None
+
+    def start(self) -> SqsEventSource:
+        sqs = aws_client("sqs", self.region)
+        self._arn = sqs.get_queue_attributes(QueueUrl=self.queue_url,
+                                             AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        for index in range(self.max_concurrency):
+            thread = threading.Thread(target=self._run, name=f"sqs-{self.function_name}-{index}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    def _run(self) -> None:
+        sqs, lam = aws_client("sqs", self.region), aws_client("lambda", self.region)
+        while not self._stop.is_set():
+            try:
+                if not self.poll_once(sqs, lam):
+                    self._stop.wait(POLL_INTERVAL_SECONDS)
+            except Exception:  # a poller must outlive any single bad batch, as Lambda's does
+                LOG.exception("SQS poller for %s failed a batch", self.function_name)
+                self._stop.wait(POLL_INTERVAL_SECONDS)
+
+    def poll_once(self, sqs: Any, lam: Any) -> int:
+        """Receive one batch and deliver it; returns how many messages it held."""
+        messages = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=self.batch_size,
+                                       AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
+        if not messages:
+            return 0
+        event = {"Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": m.get("MessageAttributes", {}),
+                "md5OfBody": hashlib.md5(m["Body"].encode()).hexdigest(),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": self._arn,
+                "awsRegion": self.region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+            }
+            for m in messages
+        ]}
+        result = invoke(lam, self.function_name, event)
+        if result.function_error:
+            self.stats.add(len(messages), len(messages), True)
+            return len(messages)  # every message returns after its visibility timeout
+        failed: set[str] = set()
+        if self.report_batch_item_failures and isinstance(result.payload, dict):
+            failed = {item["itemIdentifier"] for item in result.payload.get("batchItemFailures") or []}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        for start in range(0, len(done), 10):
+            sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:start + 10])
+            ])
+        self.stats.add(len(messages), len(failed), False)
+        return len(messages)
+
+
+class StreamEventSource:
+    """Reads a DynamoDB stream in order and delivers batches, retrying from the first failure.
+
+    A batch that still fails after ``max_retry_attempts`` is described on the on-failure queue
+    (as Lambda's OnFailure destination does) and the poller moves past it.
+    """
+
+    def __init__(self, stream_arn: str, function_name: str, *, batch_size: int = 100, max_retry_attempts: int = 10,
+                 on_failure_queue_url: str | None = None, region: str | None = None) -> None:
+        self.stream_arn = stream_arn
+        self.function_name = function_name
+        self.batch_size = batch_size
+        self.max_retry_attempts = max_retry_attempts
+        self.on_failure_queue_url = on_failure_queue_url
+        self.region = region
+        self.stats = EventSourceStats()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._iterators: dict[str, str] = {}
+        self._pending: list[dict[str, Any]] = []
+
+    def start(self) -> StreamEventSource:
+        self._thread = threading.Thread(target=self._run, name=f"stream-{self.function_name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        streams, lam = aws_client("dynamodbstreams", self.region), aws_client("lambda", self.region)
+        sqs = aws_client("sqs", self.region)
+        while not self._stop.is_set():
+            try:
+                if not self.poll_once(streams, lam, sqs):
+                    self._stop.wait(POLL_INTERVAL_SECONDS)
+            except Exception:
+                LOG.exception("Stream poller for %s failed", self.function_name)
+                self._stop.wait(POLL_INTERVAL_SECONDS)
+
+    def poll_once(self, streams: Any, lam: Any, sqs: Any) -> int:
+        """Deliver the next batch (after reading any new records); returns records delivered."""
+        if len(self._pending) < self.batch_size:
+            self._pending.extend(self._read(streams))
+        if not self._pending:
+            return 0
+        batch = self._pending[: self.batch_size]
+        for attempt in range(self.max_retry_attempts + 1):
+            result = invoke(lam, self.function_name, {"Records": batch})
+            if result.function_error:
+                failed_from = 0
+            else:
+                failures = (result.payload or {}).get("batchItemFailures") or [] if isinstance(
+                    result.payload, dict) else []
+                if not failures:
+                    self.stats.add(len(batch), 0, False)
+                    del self._pending[: len(batch)]
+                    return len(batch)
+                first = min(str(f["itemIdentifier"]) for f in failures)
+                failed_from = next((i for i, r in enumerate(batch) if r["dynamodb"]["SequenceNumber"] == first), 0)
+            self.stats.add(len(batch), len(batch) - failed_from, bool(result.function_error))
+            del self._pending[:failed_from]
+            batch = batch[failed_from:]
+            if self._stop.wait(min(0.05 * 2**attempt, 1.0)):
+                return 0
+        if self.on_failure_queue_url:
+            sqs.send_message(QueueUrl=self.on_failure_queue_url, MessageBody=json.dumps({
+                "requestContext": {"condition": "RetryAttemptsExhausted",
+                                   "functionArn": self.function_name},
+                "DDBStreamBatchInfo": {
+                    "streamArn": self.stream_arn,
+                    "startSequenceNumber": batch[0]["dynamodb"]["SequenceNumber"],
+                    "endSequenceNumber": batch[-1]["dynamodb"]["SequenceNumber"],
+                    "batchSize": len(batch),
+                },
+            }))
+        LOG.error("Stream batch for %s sent to the on-failure destination after %d attempts",
+                  self.function_name, self.max_retry_attempts + 1)
+        del self._pending[: len(batch)]
+        return len(batch)
+
+    def _read(self, streams: Any) -> list[dict[str, Any]]:
+        shards = streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
+        records: list[dict[str, Any]] = []
+        for shard in shards:
+            shard_id = shard["ShardId"]
+            iterator = self._iterators.get(shard_id) or streams.get_shard_iterator(
+                StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+            response = streams.get_records(ShardIterator=iterator, Limit=1000)
+            self._iterators[shard_id] = response["NextShardIterator"]
+            records.extend(self._as_lambda_record(r) for r in response["Records"])
+        return records
+
+    def _as_lambda_record(self, record: dict[str, Any]) -> dict[str, Any]:
+        change = dict(record["dynamodb"])
+        created = change.get("ApproximateCreationDateTime")
+        if isinstance(created, datetime):
+            change["ApproximateCreationDateTime"] = created.timestamp()
+        return {
+            "eventID": record["eventID"],
+            "eventName": record["eventName"],
+            "eventVersion": record.get("eventVersion", "1.1"),
+            "eventSource": "aws:dynamodb",
+            "awsRegion": self.region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+            "dynamodb": change,
+            "eventSourceARN": self.stream_arn,
+        }
+
+
+def wait_for(predicate: Any, *, timeout: float, interval: float = 0.05) -> bool:
+    """Poll until ``predicate()`` is true or the timeout passes; returns the last result."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
