@@ -48,3 +48,8 @@ def wildcard_resource(resource: str) -> str:
 def wildcard_action(action: str) -> str:
     """The IAM5 finding for an action wildcard, e.g. ``IAM5[Action::s3:Abort*]``."""
     return f"IAM5[Action::{action}]"
+
+
+def acknowledge_objects(scope: IConstruct, bucket: IConstruct, reason: str, prefix: str = "") -> None:
+    """Acknowledge object-key wildcards (``<Bucket.Arn>/<prefix>*``) on one named bucket."""
+    acknowledge(scope, wildcard_resource(f"{ref(bucket)}/{prefix}*"), reason)

@@ -80,12 +80,16 @@ def notices(aws: None) -> NoticeQueue:
 
 
 @pytest.fixture
-def make_sim(aws: None) -> Iterator[Callable[..., RekognitionSimulator]]:
-    """Factory starting simulators (stopped at teardown); kwargs go to SimulatorConfig."""
+def make_sim(s3: Any) -> Iterator[Callable[..., RekognitionSimulator]]:
+    """Factory starting simulators (stopped at teardown); kwargs go to SimulatorConfig.
+
+    The simulators share the fixture's S3 client only because creating one costs ~50 ms;
+    `test_simulator_creates_default_clients_lazily` covers the default path.
+    """
     started: list[RekognitionSimulator] = []
 
     def factory(clock: SimClock | None = None, **config: Any) -> RekognitionSimulator:
-        sim = RekognitionSimulator(SimulatorConfig(**config), clock=clock)
+        sim = RekognitionSimulator(SimulatorConfig(**config), s3_client=s3, clock=clock)
         sim.start()
         started.append(sim)
         return sim

@@ -1,0 +1,85 @@
+"""Images: ``analyze_image`` drains the image queue at a rate set by batch size and concurrency."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import aws_cdk as cdk
+from aws_cdk import aws_lambda_event_sources as sources
+from constructs import Construct
+
+from rekpipe_shared.constants import SYNC_OUTPUT_PREFIX
+from stack.ingestion import READ_OBJECT_ACTIONS
+from stack.nag import acknowledge, ref, wildcard_resource
+from stack.permissions import REKOGNITION_STAR_REASON, object_statement
+from stack.storage import READ_ITEM, UPDATE_ITEM, grant_table
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from aws_cdk import aws_iam as iam
+    from aws_cdk import aws_s3 as s3
+    from aws_cdk import aws_sqs as sqs
+
+    from stack.functions import FunctionFactory
+    from stack.storage import Storage
+
+ANALYZE_IMAGE_TIMEOUT = cdk.Duration.seconds(120)
+ANALYZE_IMAGE_MEMORY = 512
+
+
+class ImageAnalysis(Construct):
+    """``analyze_image`` and its SQS event source.
+
+    Parameters
+    ----------
+    factory: FunctionFactory
+    storage: Storage
+    queue: sqs.IQueue
+        The image work queue.
+    batch_size: int
+        Messages per invocation.
+    max_concurrency: int
+        Most concurrent invocations the event source starts (no reserved concurrency needed).
+    rekognition_statements: Sequence[iam.PolicyStatement]
+        The image APIs of the configured analyses (see ``stack.permissions``).
+
+    Attributes
+    ----------
+    analyze_image: PipelineFunction
+    """
+
+    def __init__(self, scope: Construct, id_: str, *, factory: FunctionFactory, storage: Storage,
+                 queue: sqs.IQueue, batch_size: int, max_concurrency: int,
+                 rekognition_statements: Sequence[iam.PolicyStatement]) -> None:
+        super().__init__(scope, id_)
+        self.analyze_image = factory.create(
+            self, "AnalyzeImage", name="analyze_image", timeout=ANALYZE_IMAGE_TIMEOUT,
+            memory_size=ANALYZE_IMAGE_MEMORY, description="Runs the configured Rekognition image analyses",
+        )
+        function = self.analyze_image.function
+        function.add_event_source(
+            sources.SqsEventSource(queue, batch_size=batch_size, max_concurrency=max_concurrency,
+                                   report_batch_item_failures=True)
+        )
+        grant_table(function, storage.task_table, READ_ITEM + UPDATE_ITEM)
+        self.analyze_image.add_to_policy(*rekognition_statements)
+        if any("*" in statement.resources for statement in rekognition_statements):
+            acknowledge(self.analyze_image.role, wildcard_resource("*"), REKOGNITION_STAR_REASON)
+        # Rekognition reads the image from S3 with the caller's permissions.
+        for bucket in storage.content_buckets:
+            self.analyze_image.add_to_policy(object_statement(READ_OBJECT_ACTIONS, bucket.bucket_arn))
+            _acknowledge_objects(self.analyze_image.role, bucket,
+                                 "Rekognition reads each image with the caller's permissions; the keys are "
+                                 "whatever is uploaded or backfilled, so any key of this one bucket is readable "
+                                 "(GetObject/GetObjectVersion only).")
+        self.analyze_image.add_to_policy(
+            object_statement(["s3:PutObject"], storage.output_bucket.bucket_arn, f"{SYNC_OUTPUT_PREFIX}/")
+        )
+        _acknowledge_objects(self.analyze_image.role, storage.output_bucket,
+                             "Image results are written under sync/<source key>-analysis/, keys known only at run "
+                             "time; PutObject only, and only under the sync/ prefix.", f"{SYNC_OUTPUT_PREFIX}/")
+
+
+def _acknowledge_objects(role: iam.IRole, bucket: s3.IBucket, reason: str, prefix: str = "") -> None:
+    acknowledge(role, wildcard_resource(f"{ref(bucket)}/{prefix}*"), reason)
