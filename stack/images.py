@@ -10,7 +10,7 @@ from constructs import Construct
 
 from rekpipe_shared.constants import SYNC_OUTPUT_PREFIX
 from stack.ingestion import READ_OBJECT_ACTIONS
-from stack.nag import acknowledge, ref, wildcard_resource
+from stack.nag import acknowledge, acknowledge_objects, wildcard_resource
 from stack.permissions import REKOGNITION_STAR_REASON, object_statement
 from stack.storage import READ_ITEM, UPDATE_ITEM, grant_table
 
@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from aws_cdk import aws_iam as iam
-    from aws_cdk import aws_s3 as s3
     from aws_cdk import aws_sqs as sqs
 
     from stack.functions import FunctionFactory
@@ -69,17 +68,14 @@ class ImageAnalysis(Construct):
         # Rekognition reads the image from S3 with the caller's permissions.
         for bucket in storage.content_buckets:
             self.analyze_image.add_to_policy(object_statement(READ_OBJECT_ACTIONS, bucket.bucket_arn))
-            _acknowledge_objects(self.analyze_image.role, bucket,
+            acknowledge_objects(self.analyze_image.role, bucket.bucket_arn,
                                  "Rekognition reads each image with the caller's permissions; the keys are "
                                  "whatever is uploaded or backfilled, so any key of this one bucket is readable "
                                  "(GetObject/GetObjectVersion only).")
         self.analyze_image.add_to_policy(
             object_statement(["s3:PutObject"], storage.output_bucket.bucket_arn, f"{SYNC_OUTPUT_PREFIX}/")
         )
-        _acknowledge_objects(self.analyze_image.role, storage.output_bucket,
+        acknowledge_objects(self.analyze_image.role, storage.output_bucket.bucket_arn,
                              "Image results are written under sync/<source key>-analysis/, keys known only at run "
                              "time; PutObject only, and only under the sync/ prefix.", f"{SYNC_OUTPUT_PREFIX}/")
 
-
-def _acknowledge_objects(role: iam.IRole, bucket: s3.IBucket, reason: str, prefix: str = "") -> None:
-    acknowledge(role, wildcard_resource(f"{ref(bucket)}/{prefix}*"), reason)

@@ -12,7 +12,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
 from constructs import Construct
 
-from stack.nag import acknowledge, ref, wildcard_resource
+from stack.nag import acknowledge, acknowledge_objects, wildcard_resource
 from stack.permissions import object_statement
 from stack.queues import DLQ_RETENTION, WorkQueue, failure_destination_queue, secure_queue
 from stack.storage import PUT_ITEM, READ_ITEM, UPDATE_ITEM, grant_table
@@ -94,8 +94,8 @@ class Ingestion(Construct):
                 object_statement(READ_OBJECT_ACTIONS, bucket.bucket_arn),
                 iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn]),
             )
-            acknowledge(
-                self.ingest_batch.role, wildcard_resource(f"{ref(bucket)}/*"),
+            acknowledge_objects(
+                self.ingest_batch.role, bucket.bucket_arn,
                 "ingest_batch checks (HeadObject) whichever object a backfill manifest lists, so it "
                 "reads any key of this one bucket; only GetObject/GetObjectVersion are granted.",
             )

@@ -1,13 +1,15 @@
 """cdk-nag acknowledgements: one per finding, each with a reason a security reviewer can check.
 
-cdk-nag 3 names IAM5 findings after the wildcard they saw, with CloudFormation references written
-as ``<LogicalId.Attribute>``; the helpers here build those names from the constructs themselves,
-so an acknowledgement follows its resource and never hard-codes a hashed logical ID.
+cdk-nag 3 names an IAM5 finding after the wildcard it saw, with CloudFormation references
+flattened (``Fn::GetAtt`` -> ``<LogicalId.Arn>``, ``Ref`` -> ``<AWS::Region>``). :func:`flatten`
+does the same to the very value the stack grants, so an acknowledgement follows its resource and
+never hard-codes a hashed logical ID.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from typing import TYPE_CHECKING, Any
 
 import aws_cdk as cdk
 
@@ -23,7 +25,7 @@ def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
     Parameters
     ----------
     scope: IConstruct
-        The narrowest construct that holds the finding (a role, a policy, a bucket).
+        The narrowest construct that holds the finding (a role, a bucket, a queue).
     rule: str
         The rule without the pack prefix, with its finding in brackets where it has one.
     reason: str
@@ -32,24 +34,42 @@ def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
     cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=f"{AWS_SOLUTIONS}-{rule}", reason=reason))
 
 
-def ref(resource: IConstruct, attribute: str = "Arn") -> str:
-    """How cdk-nag writes ``Fn::GetAtt`` of a construct's CloudFormation resource: ``<LogicalId.Arn>``."""
-    cfn = resource.node.default_child if not isinstance(resource, cdk.CfnElement) else resource
-    if not isinstance(cfn, cdk.CfnElement):
-        raise TypeError(f"{resource.node.path} has no CloudFormation resource")
-    return f"<{cdk.Stack.of(cfn).get_logical_id(cfn)}.{attribute}>"
+def acknowledge_resource(scope: IConstruct, resource: str, reason: str) -> None:
+    """Acknowledge the IAM5 finding for one wildcard resource value (an ARN with ``*`` in it)."""
+    acknowledge(scope, wildcard_resource(flatten(scope, resource)), reason)
+
+
+def acknowledge_objects(scope: IConstruct, bucket_arn: str, reason: str, prefix: str = "") -> None:
+    """Acknowledge object-key wildcards (``<bucket ARN>/<prefix>*``) on one bucket."""
+    acknowledge_resource(scope, f"{bucket_arn}/{prefix}*", reason)
 
 
 def wildcard_resource(resource: str) -> str:
-    """The IAM5 finding for a resource wildcard, e.g. ``IAM5[Resource::<Bucket.Arn>/sync/*]``."""
+    """The IAM5 finding for a flattened resource, e.g. ``IAM5[Resource::<Bucket.Arn>/sync/*]``."""
     return f"IAM5[Resource::{resource}]"
 
 
-def wildcard_action(action: str) -> str:
-    """The IAM5 finding for an action wildcard, e.g. ``IAM5[Action::s3:Abort*]``."""
-    return f"IAM5[Action::{action}]"
+def flatten(scope: IConstruct, value: Any) -> str:
+    """Render a (possibly tokenised) value the way cdk-nag's ``flattenCfnReference`` does."""
+    return _visit(cdk.Stack.of(scope).resolve(value))
 
 
-def acknowledge_objects(scope: IConstruct, bucket: IConstruct, reason: str, prefix: str = "") -> None:
-    """Acknowledge object-key wildcards (``<Bucket.Arn>/<prefix>*``) on one named bucket."""
-    acknowledge(scope, wildcard_resource(f"{ref(bucket)}/{prefix}*"), reason)
+def _visit(node: Any) -> str:
+    if node is None:
+        return ""
+    if isinstance(node, str):
+        return node.replace("${", "<").replace("}", ">")
+    if isinstance(node, dict):
+        if "Fn::Join" in node:
+            delimiter, items = node["Fn::Join"]
+            return delimiter.join(_visit(item) for item in items)
+        if "Fn::Sub" in node:
+            return _visit(node["Fn::Sub"])
+        if "Fn::GetAtt" in node:
+            resource, attribute = node["Fn::GetAtt"]
+            return f"<{_visit(resource)}.{_visit(attribute)}>"
+        if "Fn::ImportValue" in node:
+            return _visit(node["Fn::ImportValue"])
+        if "Ref" in node:
+            return f"<{_visit(node['Ref'])}>"
+    return json.dumps(node, separators=(",", ":"))

@@ -1,0 +1,327 @@
+"""The embedded runtime: the whole pipeline on loopback, with no AWS account.
+
+moto provides the AWS services (in-process, or as a server on loopback for the AWS CLI), the
+synthesized stack is deployed into it (:mod:`rekpipe.emulator.deploy`), our handlers run
+in-process (:mod:`rekpipe.emulator.lambda_adapter`), the Rekognition simulator plays the service,
+and this module wires what AWS would: event source pollers, the EventBridge rule on execution
+status changes, and the reconciler's schedule.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+
+from rekpipe.emulator.deploy import ACCOUNT_ID, DeployedStack, deploy, synthesize
+from rekpipe.emulator.event_sources import SqsEventSource, StreamEventSource, aws_client, invoke
+from rekpipe.emulator.lambda_adapter import InProcessLambdas
+
+if TYPE_CHECKING:
+    from rekpipe.simulator import RekognitionSimulator, SimulatorConfig
+    from rekpipe_shared.settings import PipelineSettings
+
+LOG = logging.getLogger("rekpipe.emulator")
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "rekpipe-local",
+    "AWS_SECRET_ACCESS_KEY": "rekpipe-local",
+    "AWS_SESSION_TOKEN": "rekpipe-local",
+}
+DEFAULT_SQS_CONCURRENCY = 5
+"""Pollers for a mapping without MaximumConcurrency (AWS would scale further)."""
+
+
+@dataclass
+class RuntimeOptions:
+    """How to run the emulator.
+
+    Parameters
+    ----------
+    settings: PipelineSettings | None
+        The stack's settings (defaults if None), synthesized into the deployed template.
+    simulator: SimulatorConfig | None
+        Rekognition simulator knobs (quotas, job durations, faults, seed).
+    server: bool
+        Serve moto on loopback (``rekpipe local up``, the AWS CLI) instead of in-process.
+    port: int
+        Port for the server (0 picks a free one).
+    rule_poll_seconds: float
+        How often execution status changes are looked for (EventBridge delivers within seconds).
+    schedule_seconds: float | None
+        Override of every scheduled rule's period (the reconciler), e.g. for tests.
+    """
+
+    settings: PipelineSettings | None = None
+    simulator: SimulatorConfig | None = None
+    server: bool = False
+    port: int = 0
+    region: str = "us-east-1"
+    rule_poll_seconds: float = 0.25
+    schedule_seconds: float | None = None
+    workdir: Path | None = None
+
+
+@dataclass
+class _Watchers:
+    threads: list[threading.Thread] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+    seen_executions: set[str] = field(default_factory=set)
+
+
+class EmbeddedRuntime:
+    """Start with :meth:`start` (or ``with``); everything stops with :meth:`stop`."""
+
+    def __init__(self, options: RuntimeOptions | None = None) -> None:
+        self.options = options or RuntimeOptions()
+        self.stack: DeployedStack | None = None
+        self.simulator: RekognitionSimulator | None = None
+        self.adapter: InProcessLambdas | None = None
+        self.endpoint_url: str | None = None
+        self.event_sources: list[SqsEventSource | StreamEventSource] = []
+        self._watchers = _Watchers()
+        self._saved_env: dict[str, str | None] = {}
+        self._mock: Any = None
+        self._server: Any = None
+        self._tempdir: tempfile.TemporaryDirectory[str] | None = None
+        self._s3_patch: Any = None
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> EmbeddedRuntime:
+        from rekpipe.simulator import RekognitionSimulator, SimulatorConfig
+
+        started = time.monotonic()
+        self._set_env({**FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": self.options.region,
+                       "AWS_REGION": self.options.region, "POWERTOOLS_TRACE_DISABLED": "1",
+                       "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+                       "POWERTOOLS_METRICS_NAMESPACE": "RekognitionPipeline", "AWS_PROFILE": None,
+                       "AWS_ENDPOINT_URL": None})
+        self._start_moto()
+        self._patch_s3_events()
+        self.simulator = RekognitionSimulator(self.options.simulator or SimulatorConfig())
+        sim_endpoint = self.simulator.start()
+        self._set_env({"AWS_ENDPOINT_URL_REKOGNITION": sim_endpoint})
+        self.adapter = InProcessLambdas(environment_overrides={"AWS_ENDPOINT_URL_REKOGNITION": sim_endpoint})
+        self.adapter.install()
+        workdir = self.options.workdir
+        if workdir is None:
+            self._tempdir = tempfile.TemporaryDirectory(prefix="rekpipe-cdk-")
+            workdir = Path(self._tempdir.name)
+        assembly = synthesize(workdir, settings=self.options.settings)
+        self.stack = deploy(assembly, region=self.options.region)
+        self._start_event_sources()
+        self._start_rules()
+        LOG.info("Embedded runtime ready in %.1f s", time.monotonic() - started)
+        return self
+
+    def stop(self) -> None:
+        self._watchers.stop.set()
+        for source in self.event_sources:
+            source.stop()
+        for thread in self._watchers.threads:
+            thread.join(timeout=10)
+        if self.simulator:
+            self.simulator.stop()
+        if self.adapter:
+            self.adapter.uninstall()
+        if self._s3_patch:
+            self._s3_patch()
+        if self._server:
+            self._server.stop()
+        if self._mock:
+            self._mock.stop()
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        if self._tempdir:
+            self._tempdir.cleanup()
+
+    def __enter__(self) -> EmbeddedRuntime:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # --- what users and tests need -------------------------------------------------------------
+    @property
+    def outputs(self) -> dict[str, str]:
+        assert self.stack is not None, "start() the runtime first"
+        return self.stack.outputs
+
+    def function_name(self, service: str) -> str:
+        assert self.stack is not None
+        return self.stack.function_names[service]
+
+    def invoke(self, service: str, event: dict[str, Any]) -> Any:
+        """Invoke a deployed function through moto (and so through the adapter)."""
+        result = invoke(aws_client("lambda", self.options.region), self.function_name(service), event)
+        if result.function_error:
+            raise RuntimeError(f"{service} failed: {result.payload}")
+        return result.payload
+
+    def run_schedules_now(self) -> None:
+        """Fire every scheduled rule once (the reconciler), as if its period had elapsed."""
+        assert self.stack is not None
+        for rule in self.stack.rules:
+            if rule.schedule_seconds is not None:
+                self._fire_schedule(rule.function_names)
+
+    # --- internals -----------------------------------------------------------------------------
+    def _set_env(self, values: dict[str, str | None]) -> None:
+        for name, value in values.items():
+            self._saved_env.setdefault(name, os.environ.get(name))
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    def _start_moto(self) -> None:
+        if not self.options.server:
+            from moto import mock_aws
+
+            self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+            self._mock.start()
+            return
+        import requests
+        from moto.server import ThreadedMotoServer
+
+        port = self.options.port or _free_port()
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._server.start()
+        self.endpoint_url = f"http://127.0.0.1:{port}"
+        # The execution engine's own clients call localhost:$MOTO_PORT.
+        self._set_env({"AWS_ENDPOINT_URL": self.endpoint_url, "MOTO_PORT": str(port)})
+        requests.post(f"{self.endpoint_url}/moto-api/config",
+                      json={"stepfunctions": {"execute_state_machine": True}}, timeout=10).raise_for_status()
+
+    def _patch_s3_events(self) -> None:
+        """moto's S3 notices omit versionId; AWS sends it for versioned buckets, and task ids use it."""
+        from moto.s3 import notifications
+
+        original = notifications._get_s3_event
+
+        def with_version(event_name: str, bucket: Any, key: Any, notification_id: str) -> dict[str, Any]:
+            event = original(event_name, bucket, key, notification_id)
+            version = getattr(key, "version_id", None)
+            if version and version != "null":
+                event["Records"][0]["s3"]["object"]["versionId"] = version
+            event["Records"][0]["s3"]["object"]["sequencer"] = f"{int(time.time() * 1e6):016X}"
+            return event
+
+        notifications._get_s3_event = with_version
+
+        def restore() -> None:
+            notifications._get_s3_event = original
+
+        self._s3_patch = restore
+
+    def _start_event_sources(self) -> None:
+        assert self.stack is not None
+        sqs = aws_client("sqs", self.options.region)
+        for spec in self.stack.event_sources:
+            if spec.kind == "sqs":
+                queue_url = sqs.get_queue_url(QueueName=spec.source_arn.rsplit(":", 1)[-1])["QueueUrl"]
+                source: SqsEventSource | StreamEventSource = SqsEventSource(
+                    queue_url, spec.function_name, batch_size=spec.batch_size,
+                    max_concurrency=int(spec.max_concurrency or DEFAULT_SQS_CONCURRENCY),
+                    report_batch_item_failures=spec.report_batch_item_failures, region=self.options.region)
+            else:
+                on_failure = None
+                if spec.on_failure_arn and spec.on_failure_arn.startswith("arn:aws:sqs:"):
+                    on_failure = sqs.get_queue_url(QueueName=spec.on_failure_arn.rsplit(":", 1)[-1])["QueueUrl"]
+                source = StreamEventSource(spec.source_arn, spec.function_name, batch_size=spec.batch_size,
+                                           max_retry_attempts=spec.max_retry_attempts,
+                                           on_failure_queue_url=on_failure, region=self.options.region)
+            self.event_sources.append(source.start())
+
+    def _start_rules(self) -> None:
+        assert self.stack is not None
+        for rule in self.stack.rules:
+            if rule.schedule_seconds is not None:
+                period = self.options.schedule_seconds or rule.schedule_seconds
+                target = self._schedule_loop
+                args: tuple[Any, ...] = (rule.function_names, period)
+            else:
+                target = self._status_loop
+                args = (rule.function_names, rule.state_machine_arns, rule.statuses)
+            thread = threading.Thread(target=target, args=args, daemon=True, name="rekpipe-rule")
+            thread.start()
+            self._watchers.threads.append(thread)
+
+    def _schedule_loop(self, functions: list[str], period: float) -> None:
+        while not self._watchers.stop.wait(period):
+            with contextlib.suppress(Exception):
+                self._fire_schedule(functions)
+
+    def _fire_schedule(self, functions: list[str]) -> None:
+        lam = aws_client("lambda", self.options.region)
+        event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+                 "account": ACCOUNT_ID, "time": _now(), "region": self.options.region, "resources": [],
+                 "detail": {}}
+        for function in functions:
+            invoke(lam, function, event)
+
+    def _status_loop(self, functions: list[str], machines: list[str], statuses: list[str]) -> None:
+        """Act out EventBridge's "Step Functions Execution Status Change" rule."""
+        sfn, lam = aws_client("stepfunctions", self.options.region), aws_client("lambda", self.options.region)
+        while not self._watchers.stop.wait(self.options.rule_poll_seconds):
+            try:
+                for machine in machines:
+                    for status in statuses:
+                        pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=machine,
+                                                                              statusFilter=status)
+                        for page in pages:
+                            for execution in page["executions"]:
+                                self._deliver_status(lam, functions, machine, execution)
+            except Exception:
+                LOG.exception("execution status watcher failed")
+
+    def _deliver_status(self, lam: Any, functions: list[str], machine: str, execution: dict[str, Any]) -> None:
+        arn = execution["executionArn"]
+        if arn in self._watchers.seen_executions:
+            return
+        self._watchers.seen_executions.add(arn)
+        detail = {"executionArn": arn, "stateMachineArn": machine, "name": execution["name"],
+                  "status": execution["status"],
+                  "startDate": int(execution["startDate"].timestamp() * 1000),
+                  "stopDate": int(execution["stopDate"].timestamp() * 1000) if execution.get("stopDate") else None,
+                  "input": None, "output": None}
+        event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Step Functions Execution Status Change",
+                 "source": "aws.states", "account": ACCOUNT_ID, "time": _now(), "region": self.options.region,
+                 "resources": [arn], "detail": detail}
+        for function in functions:
+            invoke(lam, function, event)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_state_file(path: Path, runtime: EmbeddedRuntime) -> None:
+    """What ``rekpipe --local`` reads to find a running ``rekpipe local up``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"endpoint_url": runtime.endpoint_url, "region": runtime.options.region,
+                                "stack_name": runtime.stack.stack_name if runtime.stack else None,
+                                "rekognition_endpoint_url": runtime.simulator.endpoint_url
+                                if runtime.simulator else None}, indent=2))
+
+
+__all__ = ["EmbeddedRuntime", "RuntimeOptions", "write_state_file"]
