@@ -23,7 +23,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-
 from rekpipe.emulator.deploy import ACCOUNT_ID, DeployedStack, deploy, synthesize
 from rekpipe.emulator.event_sources import SqsEventSource, StreamEventSource, aws_client, invoke
 from rekpipe.emulator.lambda_adapter import InProcessLambdas
