@@ -138,7 +138,7 @@ class RekognitionSimulator:
         self.clock.add_listener(self._wake.set)
         self._threads = [
             threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="rekognition-sim-http", daemon=True
+                target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="rekognition-sim-http", daemon=True
             ),
             threading.Thread(target=self._run_scheduler, name="rekognition-sim-jobs", daemon=True),
         ]

@@ -15,6 +15,19 @@ from tests.simulator.simdata import BUCKET, JPEG, MP4, NO_RETRIES, NOT_A_VIDEO, 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
+
+
+@pytest.fixture(scope="session")
+def boto_clients() -> dict[str, Any]:
+    """S3/SNS/SQS clients shared by all tests.
+
+    Building an S3 client costs ~50 ms; moto's hook is in every client made after `import moto`
+    and answers whichever test's `mock_aws()` is active, so one set serves the whole session.
+    """
+    return {name: boto3.client(name, **FAKE_CREDENTIALS) for name in ("s3", "sns", "sqs")}
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Fake credentials in us-east-1 and moto's in-process mocks."""
@@ -33,9 +46,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
-def s3(aws: None) -> Any:
+def s3(aws: None, boto_clients: dict[str, Any]) -> Any:
     """A moto bucket holding a JPEG, a PNG, an MP4 and a file that is neither."""
-    client = boto3.client("s3")
+    client = boto_clients["s3"]
     client.create_bucket(Bucket=BUCKET)
     for key, body in {"photo.jpg": JPEG, "photo.png": PNG, "clip.mp4": MP4, "notes.txt": NOT_A_VIDEO}.items():
         client.put_object(Bucket=BUCKET, Key=key, Body=body)
@@ -45,9 +58,9 @@ def s3(aws: None) -> Any:
 class NoticeQueue:
     """An SNS topic with an SQS subscriber, to read the notices the simulator publishes."""
 
-    def __init__(self) -> None:
-        self.sns = boto3.client("sns")
-        self.sqs = boto3.client("sqs")
+    def __init__(self, sns: Any, sqs: Any) -> None:
+        self.sns = sns
+        self.sqs = sqs
         self.topic_arn = self.sns.create_topic(Name="rekognition-notices")["TopicArn"]
         self.queue_url = self.sqs.create_queue(QueueName="rekognition-notices")["QueueUrl"]
         queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
@@ -74,9 +87,9 @@ class NoticeQueue:
 
 
 @pytest.fixture
-def notices(aws: None) -> NoticeQueue:
+def notices(aws: None, boto_clients: dict[str, Any]) -> NoticeQueue:
     """Topic + queue capturing completion notices."""
-    return NoticeQueue()
+    return NoticeQueue(boto_clients["sns"], boto_clients["sqs"])
 
 
 @pytest.fixture

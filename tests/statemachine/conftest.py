@@ -76,9 +76,14 @@ class SemaphoreProbe:
     _working: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    _semaphore: VideoSemaphore | None = None
+
     @property
     def semaphore(self) -> VideoSemaphore:
-        return VideoSemaphore(SEMAPHORE_TABLE, limit=self.limit)
+        """A semaphore client of the test's own (not one of the handlers')."""
+        if self._semaphore is None:
+            self._semaphore = VideoSemaphore(SEMAPHORE_TABLE, limit=self.limit)
+        return self._semaphore
 
     def snapshot(self) -> SemaphoreSnapshot:
         return self.semaphore.snapshot()

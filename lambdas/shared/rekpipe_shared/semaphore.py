@@ -172,10 +172,13 @@ class VideoSemaphore:
         self.limit = limit
         self.waiter_ttl_seconds = waiter_ttl_seconds
         self.max_lost_races = max_lost_races
-        if dynamodb_client is None or sfn_client is None:
-            session = boto3_session or boto3.session.Session()
-            dynamodb_client = dynamodb_client or session.client("dynamodb", config=DEFAULT_CONFIG)
-            sfn_client = sfn_client or session.client("stepfunctions", config=DEFAULT_CONFIG)
+        # boto3.client uses the default session, whose loaded service models are shared; a new Session
+        # would load them again.
+        make_client = boto3_session.client if boto3_session is not None else boto3.client
+        if dynamodb_client is None:
+            dynamodb_client = make_client("dynamodb", config=DEFAULT_CONFIG)
+        if sfn_client is None:
+            sfn_client = make_client("stepfunctions", config=DEFAULT_CONFIG)
         self._ddb = dynamodb_client
         self._sfn = sfn_client
         self._pk = f"SEMAPHORE#{name}"

@@ -58,10 +58,15 @@ class PipelineSettings:
         Rekognition stored-video jobs running at once (1-1000); the account default quota is 20.
     video_max_concurrency: int
         Operations of one video run in parallel by the Map (1-40).
-    video_slot_wait_minutes: int
-        Fallback timeout of a parked AcquireSlot: re-checks in case a wake-up was lost (1-1440).
-    video_job_wait_minutes: int
-        How long to wait for a job's SNS notice before checking it with Get* (5-1440).
+    video_slot_wait_seconds: int
+        Fallback timeout of a parked AcquireSlot, which then re-checks in case a wake-up was lost
+        (5-86400; default 15 minutes). Waiting costs nothing; only this re-check is a transition.
+    video_job_wait_seconds: int
+        How long to wait for a job's SNS notice before asking Rekognition with Get* (10-86400;
+        default 1 hour). A job still running is waited on again.
+    video_job_limit_retry_seconds: int
+        First retry interval when Start* meets LimitExceededException (another workload holds the
+        account's job quota); grows 1.5x per attempt, 40 attempts (1-3600).
     face_collection_id: str | None
         Rekognition collection for ``face_search``.
     custom_labels_project_version_arn: str | None
@@ -81,8 +86,9 @@ class PipelineSettings:
     image_max_concurrency: int = 10
     video_slot_limit: int = 20
     video_max_concurrency: int = 8
-    video_slot_wait_minutes: int = 15
-    video_job_wait_minutes: int = 60
+    video_slot_wait_seconds: int = 900
+    video_job_wait_seconds: int = 3600
+    video_job_limit_retry_seconds: int = 30
     face_collection_id: str | None = None
     custom_labels_project_version_arn: str | None = None
     log_retention_days: int = 30
@@ -101,8 +107,9 @@ class PipelineSettings:
         _check_range("image_max_concurrency", self.image_max_concurrency, 2, 1000)
         _check_range("video_slot_limit", self.video_slot_limit, 1, 1000)
         _check_range("video_max_concurrency", self.video_max_concurrency, 1, 40)
-        _check_range("video_slot_wait_minutes", self.video_slot_wait_minutes, 1, 1440)
-        _check_range("video_job_wait_minutes", self.video_job_wait_minutes, 5, 1440)
+        _check_range("video_slot_wait_seconds", self.video_slot_wait_seconds, 5, 86400)
+        _check_range("video_job_wait_seconds", self.video_job_wait_seconds, 10, 86400)
+        _check_range("video_job_limit_retry_seconds", self.video_job_limit_retry_seconds, 1, 3600)
         _check_range("output_retention_days", self.output_retention_days, 0, 36500)
         if self.log_retention_days not in LOG_RETENTION_DAYS:
             raise SettingsError("log_retention_days", f"must be one of {LOG_RETENTION_DAYS}",

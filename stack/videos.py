@@ -1,0 +1,374 @@
+"""Videos: one Step Functions execution per object, a semaphore on Rekognition's job quota, and
+completion notices from Rekognition through an encrypted SNS topic.
+
+The state machine's ARN is built from its fixed name instead of referenced: the functions it
+invokes need that ARN (environment, SendTask* grants) and it needs theirs, which CloudFormation
+could not order otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from rekpipe_shared.constants import ASYNC_OUTPUT_PREFIX
+from rekpipe_shared.job_tokens import JOB_ID_INDEX
+from stack.ingestion import READ_OBJECT_ACTIONS
+from stack.nag import acknowledge, acknowledge_objects, acknowledge_resource, wildcard_resource
+from stack.paths import VIDEO_ASL_PATH
+from stack.permissions import REKOGNITION_STAR_REASON, object_statement, rekognition_statements
+from stack.queues import WorkQueue, failure_destination_queue
+from stack.storage import DELETE_ITEM, PUT_ITEM, QUERY, READ_ITEM, UPDATE_ITEM, grant_table
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from pathlib import Path
+
+    from aws_cdk import aws_sqs as sqs
+
+    from stack.functions import FunctionFactory, PipelineFunction
+    from stack.storage import Storage
+
+START_WORKFLOW_TIMEOUT = cdk.Duration.seconds(30)
+JOB_COMPLETED_TIMEOUT = cdk.Duration.seconds(30)
+JOB_COMPLETED_MAX_RECEIVE_COUNT = 5
+STATE_MACHINE_NAME_SUFFIX = "VideoAnalysis"
+EVENT_RETRY_ATTEMPTS = 4
+EVENT_MAX_AGE = cdk.Duration.hours(2)
+RECONCILE_EVERY = cdk.Duration.minutes(5)
+CLEANUP_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
+"""Executions that end this way may still hold semaphore slots; RUNNING/SUCCEEDED ones release their own."""
+
+SEMAPHORE_ACTIONS = READ_ITEM + QUERY + PUT_ITEM + UPDATE_ITEM + DELETE_ITEM
+"""``rekpipe_shared.semaphore``: GetItem, Query (waiters), PutItem (waiter), UpdateItem, TransactWrite of Update+Delete."""
+SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+
+
+def asl_substitution_names(text: str) -> set[str]:
+    """Every ``${Name}`` an ASL definition expects from DefinitionSubstitutions."""
+    return set(SUBSTITUTION.findall(text))
+
+
+class RekognitionNotifications(Construct):
+    """The SNS topic Rekognition announces finished jobs on, and the role it publishes with.
+
+    The topic is encrypted with a customer-managed key (the AWS-managed SNS key cannot be
+    granted to Rekognition's role), refuses non-TLS requests, and only the Rekognition role may
+    publish to it. The role trusts ``rekognition.amazonaws.com`` for this account only and may do
+    nothing but publish to this topic with this key.
+
+    Attributes
+    ----------
+    key: kms.Key
+    topic: sns.Topic
+    rekognition_role: iam.Role
+    """
+
+    def __init__(self, scope: Construct, id_: str) -> None:
+        super().__init__(scope, id_)
+        stack = cdk.Stack.of(self)
+        self.rekognition_role = iam.Role(
+            self,
+            "RekognitionRole",
+            assumed_by=iam.ServicePrincipal(
+                "rekognition.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": stack.account}}
+            ),
+            description="Assumed by Rekognition Video to publish job completion notices to the pipeline's topic",
+        )
+        self.key = kms.Key(self, "TopicKey", enable_key_rotation=True,
+                           description="Encrypts the Rekognition job completion topic")
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowRekognitionRoleToPublishEncrypted",
+                principals=[self.rekognition_role],
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=["*"],  # in a key policy, "*" is this key
+            )
+        )
+        self.topic = sns.Topic(self, "Topic", master_key=self.key, enforce_ssl=True,
+                               display_name="Rekognition Video job completions")
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowOnlyRekognitionRoleToPublish",
+                principals=[iam.ArnPrincipal(self.rekognition_role.role_arn)],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+            )
+        )
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="DenyPublishByAnyoneElse",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={"ArnNotEquals": {"aws:PrincipalArn": self.rekognition_role.role_arn}},
+            )
+        )
+        self.rekognition_role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["sns:Publish"], resources=[self.topic.topic_arn])
+        )
+        self.rekognition_role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[self.key.key_arn])
+        )
+
+
+class VideoAnalysis(Construct):
+    """The video path: workflow starter, state machine and its functions, notices and clean-up.
+
+    Parameters
+    ----------
+    factory: FunctionFactory
+    storage: Storage
+    queue: sqs.IQueue
+        The video work queue, consumed by ``start_video_workflow``.
+    operations: Sequence[str]
+        Video analyses (settings ``video_operations``), for the Rekognition grants.
+    face_collection_id: str | None
+    slot_limit, slot_wait_minutes, job_wait_minutes, map_max_concurrency: int
+        Values substituted into the ASL.
+    log_retention: logs.RetentionDays
+    log_key: kms.IKey
+    definition_path: Path
+        The ASL file.
+
+    Attributes
+    ----------
+    functions: dict[str, PipelineFunction]
+    state_machine: sfn.StateMachine
+    state_machine_arn: str
+        Built from the name; equal to ``state_machine.state_machine_arn``.
+    substitutions: dict[str, str]
+    notifications: RekognitionNotifications
+    job_completed_queue, job_completed_dlq, events_dlq: sqs.Queue
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        factory: FunctionFactory,
+        storage: Storage,
+        queue: sqs.IQueue,
+        operations: Sequence[str],
+        face_collection_id: str | None,
+        slot_limit: int,
+        slot_wait_minutes: int,
+        job_wait_minutes: int,
+        map_max_concurrency: int,
+        log_retention: logs.RetentionDays,
+        log_key: kms.IKey,
+        definition_path: Path = VIDEO_ASL_PATH,
+    ) -> None:
+        super().__init__(scope, id_)
+        stack = cdk.Stack.of(self)
+        self.state_machine_name = f"{stack.stack_name}-{STATE_MACHINE_NAME_SUFFIX}"
+        self.state_machine_arn = stack.format_arn(service="states", resource="stateMachine",
+                                                  resource_name=self.state_machine_name,
+                                                  arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
+        executions_arn = stack.format_arn(service="states", resource="execution",
+                                          resource_name=f"{self.state_machine_name}:*",
+                                          arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
+        machine_ref = sfn.StateMachine.from_state_machine_arn(self, "StateMachineRef", self.state_machine_arn)
+        self.notifications = RekognitionNotifications(self, "Notifications")
+
+        def create(id_: str, name: str, description: str, *, timeout: int = 30, memory_size: int = 256) -> PipelineFunction:
+            return factory.create(self, id_, name=name, description=description,
+                                  timeout=cdk.Duration.seconds(timeout), memory_size=memory_size)
+
+        # --- functions -----------------------------------------------------------------------------
+        start_workflow = factory.create(self, "StartVideoWorkflow", name="start_video_workflow",
+                                        timeout=START_WORKFLOW_TIMEOUT,
+                                        description="Starts one video state machine execution per queued video task")
+        acquire_slot = create("AcquireSlot", "acquire_slot", "Takes a Rekognition job slot or parks on a task token")
+        release_slot = create("ReleaseSlot", "release_slot", "Releases a job slot and wakes the oldest waiter")
+        start_job = create("StartJob", "start_job", "Stores the task token and starts one Rekognition Video job")
+        check_job = create("CheckJob", "check_job", "Checks a Rekognition Video job's status with Get*", timeout=60)
+        collect_results = create("CollectResults", "collect_results",
+                                 "Pages a finished job's results to S3, resumable", timeout=900, memory_size=1024)
+        record_outcome = create("RecordOutcome", "record_outcome", "Records a video task's outcome and manifest",
+                                timeout=60)
+        job_completed = factory.create(self, "JobCompleted", name="job_completed", timeout=JOB_COMPLETED_TIMEOUT,
+                                       description="Resumes the waiting StartJob state when Rekognition's notice arrives")
+        release_execution_slots = create("ReleaseExecutionSlots", "release_execution_slots",
+                                         "Releases the slots of a failed, timed-out or aborted execution", timeout=60)
+        reconcile_slots = create("ReconcileSlots", "reconcile_slots",
+                                 "Frees slots whose holder execution is no longer running", timeout=300)
+        self.functions: dict[str, PipelineFunction] = {
+            f.name: f for f in (start_workflow, acquire_slot, release_slot, start_job, check_job, collect_results,
+                                record_outcome, job_completed, release_execution_slots, reconcile_slots)
+        }
+
+        # --- state machine -------------------------------------------------------------------------
+        log_group = logs.LogGroup(
+            self, "StateMachineLogGroup",
+            log_group_name=f"/aws/vendedlogs/states/{self.state_machine_name}",  # keeps Logs' resource policy small
+            retention=log_retention, encryption_key=log_key,
+            removal_policy=cdk.RemovalPolicy.DESTROY,  # named: a retained one would block a re-deploy
+        )
+        invoked = {
+            "LambdaAcquireSlotFunction": acquire_slot,
+            "LambdaReleaseSlotFunction": release_slot,
+            "LambdaStartJobFunction": start_job,
+            "LambdaCheckJobFunction": check_job,
+            "LambdaCollectResultsFunction": collect_results,
+            "LambdaRecordOutcomeFunction": record_outcome,
+        }
+        self.substitutions: dict[str, str] = {
+            **{key: function.function.function_arn for key, function in invoked.items()},
+            "SlotLimit": str(slot_limit),
+            "SlotWaitSeconds": str(60 * slot_wait_minutes),
+            "JobWaitSeconds": str(60 * job_wait_minutes),
+            "MapMaxConcurrency": str(map_max_concurrency),
+        }
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            state_machine_name=self.state_machine_name,
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_string(definition_path.read_text()),
+            definition_substitutions=self.substitutions,
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            tracing_enabled=True,
+            comment="Analyses one stored video with Rekognition Video under a job-slot semaphore",
+        )
+        for function in invoked.values():
+            function.function.grant_invoke(self.state_machine)
+            acknowledge_resource(
+                self.state_machine.role, f"{function.function.function_arn}:*",
+                f"grant_invoke adds '<{function.name} ARN>:*' so the state machine may also invoke that one "
+                "function's versions and aliases; no other function is reachable.",
+            )
+        acknowledge(
+            self.state_machine.role, wildcard_resource("*"),
+            "Step Functions logging uses CloudWatch Logs vended-log delivery (logs:CreateLogDelivery, "
+            "GetLogDelivery, UpdateLogDelivery, DeleteLogDelivery, ListLogDeliveries, PutResourcePolicy, "
+            "DescribeResourcePolicies, DescribeLogGroups) and X-Ray tracing (xray:PutTraceSegments, "
+            "PutTelemetryRecords, GetSamplingRules, GetSamplingTargets); none of these support resource-level "
+            "permissions, so AWS requires Resource '*'.",
+        )
+
+        # --- start_video_workflow: the video queue's consumer --------------------------------------
+        start_workflow.function.add_event_source(sources.SqsEventSource(queue, report_batch_item_failures=True))
+        grant_table(start_workflow.function, storage.task_table, READ_ITEM + UPDATE_ITEM)
+        machine_ref.grant_start_execution(start_workflow.function)
+
+        # --- the semaphore -------------------------------------------------------------------------
+        for function in (acquire_slot, release_slot, release_execution_slots, reconcile_slots):
+            grant_table(function.function, storage.semaphore_table, SEMAPHORE_ACTIONS)
+        reconcile_slots.add_to_policy(iam.PolicyStatement(actions=["states:DescribeExecution"],
+                                                          resources=[executions_arn]))
+        acknowledge_resource(
+            reconcile_slots.role, executions_arn,
+            "The reconciler asks whether each slot holder's execution is still RUNNING; execution names are "
+            "per task, so DescribeExecution is allowed on executions of this one state machine only.",
+        )
+        for function in (acquire_slot, release_slot, release_execution_slots, reconcile_slots, job_completed,
+                         start_job):
+            machine_ref.grant_task_response(function.function)
+
+        # --- Rekognition jobs ----------------------------------------------------------------------
+        role = self.notifications.rekognition_role
+        start_job.add_to_policy(
+            *rekognition_statements(self, operations, starts=True, gets=True, face_collection_id=face_collection_id),
+            iam.PolicyStatement(actions=["iam:PassRole"], resources=[role.role_arn],
+                                conditions={"StringEquals": {"iam:PassedToService": "rekognition.amazonaws.com"}}),
+        )
+        grant_table(start_job.function, storage.job_token_table, PUT_ITEM + UPDATE_ITEM)
+        for bucket in storage.content_buckets:  # Rekognition reads the video with the caller's permissions
+            start_job.add_to_policy(object_statement(READ_OBJECT_ACTIONS, bucket.bucket_arn))
+            acknowledge_objects(start_job.role, bucket.bucket_arn,
+                                "Rekognition Video reads each video with the caller's permissions; the keys are "
+                                "whatever is uploaded or backfilled, so any key of this one bucket is readable "
+                                "(GetObject/GetObjectVersion only).")
+        for function in (check_job, collect_results, job_completed):
+            function.add_to_policy(*rekognition_statements(self, operations, gets=True))
+        for function in (start_job, check_job, collect_results, job_completed):
+            if operations:
+                acknowledge(function.role, wildcard_resource("*"), REKOGNITION_STAR_REASON)
+        grant_table(check_job.function, storage.job_token_table, READ_ITEM)
+        grant_table(job_completed.function, storage.job_token_table, READ_ITEM + QUERY + UPDATE_ITEM,
+                    indexes=[JOB_ID_INDEX])
+
+        # --- results and outcome -------------------------------------------------------------------
+        output_arn = storage.output_bucket.bucket_arn
+        async_prefix = f"{ASYNC_OUTPUT_PREFIX}/"
+        collect_results.add_to_policy(
+            object_statement(["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], output_arn, async_prefix),
+            # Without ListBucket a missing resume-state object is a 403, not the NoSuchKey the code expects.
+            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[output_arn]),
+        )
+        acknowledge_objects(collect_results.role, output_arn,
+                            "Video results are paged to async/<source key>-analysis/<API>/, keys known only at "
+                            "run time; read/write/delete of its own resume state and pages, only under async/.",
+                            async_prefix)
+        record_outcome.add_to_policy(object_statement(["s3:PutObject"], output_arn, async_prefix))
+        acknowledge_objects(record_outcome.role, output_arn,
+                            "The manifest of each video is written to async/<source key>-analysis/manifest.json, "
+                            "keys known only at run time; PutObject only, only under async/.", async_prefix)
+        grant_table(record_outcome.function, storage.task_table, READ_ITEM + UPDATE_ITEM)
+
+        # --- Rekognition's notices -> SQS -> job_completed ----------------------------------------
+        notices = WorkQueue(self, "JobCompletedQueue", consumer_timeout=JOB_COMPLETED_TIMEOUT,
+                            max_receive_count=JOB_COMPLETED_MAX_RECEIVE_COUNT)
+        self.job_completed_queue, self.job_completed_dlq = notices.queue, notices.dlq
+        # raw_message_delivery off: the SNS envelope (with its MessageId and signature) reaches the handler.
+        self.notifications.topic.add_subscription(
+            subscriptions.SqsSubscription(self.job_completed_queue, raw_message_delivery=False)
+        )
+        job_completed.function.add_event_source(
+            sources.SqsEventSource(self.job_completed_queue, report_batch_item_failures=True)
+        )
+
+        # --- clean-up: failed executions and the periodic reconciler ------------------------------
+        self.events_dlq = failure_destination_queue(self, "EventsDlq",
+                                                    used_by="the EventBridge rules that run the slot clean-up")
+        events.Rule(
+            self,
+            "ReleaseExecutionSlotsRule",
+            description="Releases semaphore slots held by video executions that failed, timed out or were aborted",
+            event_pattern=events.EventPattern(
+                source=["aws.states"],
+                detail_type=["Step Functions Execution Status Change"],
+                detail={"stateMachineArn": [self.state_machine_arn], "status": list(CLEANUP_STATUSES)},
+            ),
+            targets=[targets.LambdaFunction(release_execution_slots.function, dead_letter_queue=self.events_dlq,
+                                            retry_attempts=EVENT_RETRY_ATTEMPTS, max_event_age=EVENT_MAX_AGE)],
+        )
+        events.Rule(
+            self,
+            "ReconcileSlotsSchedule",
+            description="Frees semaphore slots whose holder execution is no longer running",
+            schedule=events.Schedule.rate(RECONCILE_EVERY),
+            targets=[targets.LambdaFunction(reconcile_slots.function, dead_letter_queue=self.events_dlq,
+                                            retry_attempts=EVENT_RETRY_ATTEMPTS, max_event_age=EVENT_MAX_AGE)],
+        )
+
+    @property
+    def topic(self) -> sns.Topic:
+        return self.notifications.topic
+
+    @property
+    def rekognition_role(self) -> iam.Role:
+        return self.notifications.rekognition_role
+
+    def function(self, name: str) -> PipelineFunction:
+        return self.functions[name]
+
+
+def substitutions_missing(definition: str, substitutions: Mapping[str, str]) -> set[str]:
+    """The ``${Name}`` placeholders of an ASL definition that ``substitutions`` does not fill."""
+    return asl_substitution_names(definition) - set(substitutions)

@@ -1,0 +1,296 @@
+"""The synthesized video state machine, executed by moto's interpreter with our real handlers.
+
+Each test deploys the stack into the embedded runtime (in-process moto), uploads a video to the
+content bucket and lets the pipeline run: ingest, stream, route, start_video_workflow, the
+execution, the simulator's SNS notice, job_completed, collection, outcome.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING
+
+import boto3
+import pytest
+
+from rekpipe.samples import mp4_bytes
+from rekpipe.simulator import SimulatorConfig
+from rekpipe_shared.settings import PipelineSettings
+from tests.support.runtime import (
+    entered_states,
+    execution_history,
+    list_keys,
+    read_json,
+    semaphore_holders,
+    upload,
+    wait_for_tasks,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from rekpipe.emulator.runtime import EmbeddedRuntime
+
+FAST = {"video_slot_wait_seconds": 60, "video_job_wait_seconds": 60, "video_job_limit_retry_seconds": 1}
+
+
+@pytest.fixture
+def make_runtime(aws_env) -> Iterator[Callable[..., EmbeddedRuntime]]:
+    """Start an embedded runtime with the given settings and simulator knobs; stopped after the test."""
+    from rekpipe.emulator.runtime import EmbeddedRuntime, RuntimeOptions
+
+    started: list[EmbeddedRuntime] = []
+
+    def make(settings: dict | None = None, **simulator: object) -> EmbeddedRuntime:
+        options = RuntimeOptions(
+            settings=PipelineSettings.from_mapping({**FAST, **(settings or {})}),
+            simulator=SimulatorConfig(**{"seed": 3, "job_duration": (0.5, 0.5), **simulator}),
+            schedule_seconds=3600,
+        )
+        runtime = EmbeddedRuntime(options).start()
+        started.append(runtime)
+        return runtime
+
+    yield make
+    for runtime in started:
+        runtime.stop()
+
+
+def _execution_arn(runtime: EmbeddedRuntime, task: dict) -> str:
+    return task["execution_arn"]
+
+
+def test_video_workflow_happy_path_three_operations(make_runtime):
+    # GIVEN a pipeline asked for labels, moderation and segments on every video
+    runtime = make_runtime({"video_operations": "labels,moderation,segments"})
+
+    # WHEN a video is uploaded
+    task_id = upload(runtime, "videos/holiday clip.mp4", mp4_bytes(1))
+    task = wait_for_tasks(runtime, [task_id])[task_id]
+
+    # THEN the execution succeeded through the semaphore, the job wait and the collection
+    assert task["status"] == "SUCCEEDED", task
+    sfn = boto3.client("stepfunctions")
+    assert sfn.describe_execution(executionArn=task["execution_arn"])["status"] == "SUCCEEDED"
+    states = entered_states(execution_history(task["execution_arn"]))
+    for state in ("ValidateInput", "AcquireSlot", "StartJob", "ReleaseSlot", "CollectResults", "RecordOutcome"):
+        assert state in states
+    assert states.count("StartJob") == 3
+    assert "CheckJob" not in states  # every notice arrived
+    # AND each operation's pages and summary are in the output bucket, with the manifest
+    output = runtime.outputs["OutputBucketName"]
+    prefix = "async/videos/holiday clip.mp4-analysis/"
+    for folder in ("LabelDetection", "ContentModeration", "SegmentDetection"):
+        keys = list_keys(output, f"{prefix}{folder}/")
+        assert f"{prefix}{folder}/page-00001.json" in keys
+        assert f"{prefix}{folder}/summary.json" in keys
+    labels = read_json(output, f"{prefix}LabelDetection/summary.json")
+    assert labels["labels"] and labels["labels"][0]["time_ranges_ms"]
+    segments = read_json(output, f"{prefix}SegmentDetection/summary.json")
+    assert set(segments["segment_counts"]) <= {"SHOT", "TECHNICAL_CUE"}
+    manifest = read_json(output, f"{prefix}manifest.json")
+    assert manifest["status"] == "SUCCEEDED"
+    assert set(manifest["outputs"]) == {"StartLabelDetection", "StartContentModeration", "StartSegmentDetection"}
+    # AND the semaphore is empty again
+    assert semaphore_holders(runtime) == {}
+
+
+def test_video_workflow_failed_job_gives_partial(make_runtime):
+    # GIVEN a pipeline whose jobs are completed by hand
+    runtime = make_runtime({"video_operations": "labels,moderation"}, job_duration=None)
+    sim = runtime.simulator
+
+    def complete_jobs() -> None:
+        for job in list(sim.jobs.values()):
+            if job.status == "IN_PROGRESS":
+                failed = job.operation == "StartContentModeration"
+                sim.complete_job(job.job_id, "FAILED" if failed else "SUCCEEDED",
+                                 "Unsupported codec: simulated" if failed else None)
+
+    # WHEN the moderation job fails and the labels job succeeds
+    task_id = upload(runtime, "videos/partly.mp4", mp4_bytes(2))
+    task = wait_for_tasks(runtime, [task_id], during=complete_jobs)[task_id]
+
+    # THEN the video is PARTIAL, with the failure's reason and the labels kept
+    assert task["status"] == "PARTIAL"
+    assert task["operation_errors"]["StartContentModeration"]["code"] == "JobFailedError"
+    assert "Unsupported codec" in task["operation_errors"]["StartContentModeration"]["message"]
+    assert set(task["outputs"]) == {"StartLabelDetection"}
+    assert boto3.client("stepfunctions").describe_execution(
+        executionArn=task["execution_arn"])["status"] == "SUCCEEDED"
+    assert semaphore_holders(runtime) == {}
+
+
+def test_video_workflow_lost_notice_is_recovered_by_the_timeout(make_runtime):
+    # GIVEN a short job wait, and a simulator that loses every completion notice
+    runtime = make_runtime({"video_operations": "labels", "video_job_wait_seconds": 10}, lost_notice_rate=1.0)
+
+    # WHEN a video is analysed
+    task_id = upload(runtime, "videos/quiet.mp4", mp4_bytes(3))
+    task = wait_for_tasks(runtime, [task_id], timeout=60)[task_id]
+
+    # THEN the wait timed out, CheckJob found the job finished, and the video SUCCEEDED
+    assert task["status"] == "SUCCEEDED"
+    history = execution_history(task["execution_arn"])
+    assert "CheckJob" in entered_states(history)
+    assert runtime.simulator.lost_notices
+    assert semaphore_holders(runtime) == {}
+
+
+def test_video_workflow_duplicate_notice_is_ignored(make_runtime):
+    # GIVEN a video analysed to the end
+    runtime = make_runtime({"video_operations": "labels"})
+    task_id = upload(runtime, "videos/twice.mp4", mp4_bytes(4))
+    task = wait_for_tasks(runtime, [task_id])[task_id]
+    [job] = runtime.simulator.jobs.values()
+    before = len(runtime.adapter.invocations_of(runtime.function_name("job_completed")))
+
+    # WHEN SNS delivers the same notice again
+    runtime.simulator.publish_notice(job.job_id)
+    deadline = time.monotonic() + 10
+    while len(runtime.adapter.invocations_of(runtime.function_name("job_completed"))) == before:
+        assert time.monotonic() < deadline, "the duplicate notice was never delivered"
+        time.sleep(0.05)
+
+    # THEN job_completed handled it without error and nothing changed
+    last = runtime.adapter.invocations_of(runtime.function_name("job_completed"))[-1]
+    assert not last.is_error
+    from tests.support.runtime import tasks
+
+    assert tasks(runtime).get(task_id)["status"] == task["status"] == "SUCCEEDED"
+
+
+def test_video_workflow_results_span_pages_and_collection_resumes(make_runtime, monkeypatch):
+    # GIVEN 2,500 label detections (three Get* pages) and a collector that pauses after each page
+    runtime = make_runtime({"video_operations": "labels"}, video_result_items=2500)
+    import lambdas.collect_results.app as collect_results
+
+    monkeypatch.setattr(collect_results, "TIME_RESERVE_SECONDS", 10_000.0)
+
+    # WHEN the video is analysed
+    task_id = upload(runtime, "videos/long.mp4", mp4_bytes(5))
+    task = wait_for_tasks(runtime, [task_id])[task_id]
+
+    # THEN three pages were written over three CollectResults runs, and the summary counts all items
+    assert task["status"] == "SUCCEEDED"
+    states = entered_states(execution_history(task["execution_arn"]))
+    assert states.count("CollectResults") == 3
+    output = runtime.outputs["OutputBucketName"]
+    prefix = "async/videos/long.mp4-analysis/LabelDetection/"
+    assert {k.rsplit("/", 1)[-1] for k in list_keys(output, prefix)} == {
+        "page-00001.json", "page-00002.json", "page-00003.json", "summary.json"}
+    assert len(read_json(output, prefix + "page-00001.json")["Labels"]) == 1000
+    assert read_json(output, prefix + "summary.json")["items"] == 2500
+
+
+def test_video_workflow_limit_exceeded_then_success(make_runtime):
+    # GIVEN another workload holding the account's only concurrent-job slot
+    runtime = make_runtime({"video_operations": "labels"}, max_concurrent_jobs=1, job_duration=None)
+    bucket = runtime.outputs["ContentBucketName"]
+    boto3.client("s3").put_object(Bucket=bucket, Key="other/workload.mp4", Body=mp4_bytes(9))
+    foreign = boto3.client("rekognition").start_label_detection(
+        Video={"S3Object": {"Bucket": bucket, "Name": "other/workload.mp4"}})["JobId"]
+
+    # WHEN our video's StartJob meets LimitExceededException, and the other job later finishes
+    task_id = upload(runtime, "videos/patient.mp4", mp4_bytes(6))
+    deadline = time.monotonic() + 30
+    while not any(i.is_error for i in runtime.adapter.invocations_of(runtime.function_name("start_job"))):
+        assert time.monotonic() < deadline, "StartJob never met the job limit"
+        time.sleep(0.05)
+    runtime.simulator.complete_job(foreign, "SUCCEEDED")
+
+    def complete_ours() -> None:
+        for job in list(runtime.simulator.jobs.values()):
+            if job.status == "IN_PROGRESS" and job.job_id != foreign:
+                runtime.simulator.complete_job(job.job_id, "SUCCEEDED")
+
+    task = wait_for_tasks(runtime, [task_id], during=complete_ours)[task_id]
+
+    # THEN the start was retried while the slot was held, and the video SUCCEEDED
+    assert task["status"] == "SUCCEEDED"
+    history = execution_history(task["execution_arn"])
+    failed_starts = [e for e in history if e["type"] == "TaskFailed"
+                     and e["taskFailedEventDetails"].get("error") == "JobLimitExceededError"]
+    assert failed_starts
+    assert semaphore_holders(runtime) == {}
+
+
+def test_video_workflow_aborted_execution_releases_its_slot(make_runtime):
+    # GIVEN a video whose job never finishes, holding a slot
+    runtime = make_runtime({"video_operations": "labels"}, job_duration=None)
+    task_id = upload(runtime, "videos/stuck.mp4", mp4_bytes(7))
+    from tests.support.runtime import tasks
+
+    deadline = time.monotonic() + 30
+    while not semaphore_holders(runtime):
+        assert time.monotonic() < deadline, "no slot was ever taken"
+        time.sleep(0.05)
+    execution_arn = tasks(runtime).get(task_id)["execution_arn"]
+
+    # WHEN an operator aborts the execution
+    boto3.client("stepfunctions").stop_execution(executionArn=execution_arn, error="Operator",
+                                                 cause="aborted in a test")
+
+    # THEN the status-change rule's cleanup frees the slot and records the task as FAILED
+    deadline = time.monotonic() + 30
+    while semaphore_holders(runtime):
+        assert time.monotonic() < deadline, "the aborted execution's slot was never released"
+        time.sleep(0.1)
+    task = wait_for_tasks(runtime, [task_id], timeout=30)[task_id]
+    assert task["status"] == "FAILED"
+    assert "ABORTED" in task["error_message"]
+
+
+def test_video_workflow_reconciler_frees_a_stuck_holder(make_runtime):
+    # GIVEN a slot held by an execution that no longer exists (its cleanup was lost)
+    runtime = make_runtime({"video_operations": "labels", "video_slot_limit": 2})
+    from rekpipe_shared.semaphore import VideoSemaphore
+
+    semaphore = VideoSemaphore(runtime.outputs["SemaphoreTableName"], limit=2)
+    ghost = runtime.outputs["VideoStateMachineArn"].replace(":stateMachine:", ":execution:") + ":ghost-1"
+    assert semaphore.acquire("ghost-1#labels", ghost, "token-of-a-dead-execution")
+
+    # WHEN the reconciler's schedule fires
+    runtime.run_schedules_now()
+
+    # THEN the slot is free
+    assert semaphore_holders(runtime) == {}
+
+
+def test_video_workflow_many_executions_never_exceed_the_limit(make_runtime):
+    # GIVEN 40 videos against a limit of 3 slots
+    runtime = make_runtime({"video_operations": "labels", "video_slot_limit": 3}, job_duration=(0.3, 0.6),
+                           max_concurrent_jobs=20)
+    peak = {"holders": 0}
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            peak["holders"] = max(peak["holders"], len(semaphore_holders(runtime)))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+
+    # WHEN they are all uploaded at once
+    task_ids = [upload(runtime, f"videos/many/clip {i:02d}.mp4", mp4_bytes(100 + i)) for i in range(40)]
+    found = wait_for_tasks(runtime, task_ids, timeout=240)
+    stop.set()
+    sampler.join()
+
+    # THEN all finish, never more than 3 slots were held (nor jobs run), and nobody spun while waiting
+    assert {t["status"] for t in found.values()} == {"SUCCEEDED"}
+    assert peak["holders"] <= 3
+    assert runtime.simulator.peak_running_jobs <= 3
+    acquire_attempts = []
+    transitions = []
+    for task in found.values():
+        history = execution_history(task["execution_arn"])
+        acquire_attempts.append(entered_states(history).count("AcquireSlot"))
+        transitions.append(len([e for e in history if e["type"].endswith("StateEntered")]))
+    assert max(acquire_attempts) == 1  # parked on a token, woken once: no re-checks, no polling
+    assert semaphore_holders(runtime) == {}
+    print(f"\n40 executions vs limit 3: peak holders {peak['holders']}, peak jobs "
+          f"{runtime.simulator.peak_running_jobs}, state transitions per video operation "
+          f"min {min(transitions)} max {max(transitions)} mean {sum(transitions) / len(transitions):.1f}")

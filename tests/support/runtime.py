@@ -1,0 +1,79 @@
+"""Helpers for tests that run the whole deployed pipeline on the embedded runtime."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+import boto3
+
+from rekpipe_shared.tasks import TaskTable, task_id_for
+
+if TYPE_CHECKING:
+    from rekpipe.emulator.runtime import EmbeddedRuntime
+
+TERMINAL_TASK = {"SUCCEEDED", "FAILED", "PARTIAL"}
+
+
+def upload(runtime: EmbeddedRuntime, key: str, body: bytes) -> str:
+    """Put an object in the content bucket (S3 notifies ingest_s3); returns its task id."""
+    bucket = runtime.outputs["ContentBucketName"]
+    version = boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body)["VersionId"]
+    return task_id_for(bucket, key, version, None)
+
+
+def tasks(runtime: EmbeddedRuntime) -> TaskTable:
+    return TaskTable(runtime.outputs["TaskTableName"])
+
+
+def wait_for_tasks(runtime: EmbeddedRuntime, task_ids: list[str], *, timeout: float = 60.0,
+                   during: Any = None) -> dict[str, dict[str, Any]]:
+    """Wait until every task is terminal; ``during()`` runs on each poll (e.g. to complete jobs)."""
+    table = tasks(runtime)
+    deadline = time.monotonic() + timeout
+    found: dict[str, dict[str, Any]] = {}
+    while time.monotonic() < deadline:
+        if during:
+            during()
+        found = {task_id: table.get(task_id) or {} for task_id in task_ids}
+        if all(item.get("status") in TERMINAL_TASK for item in found.values()):
+            return found
+        time.sleep(0.1)
+    states = {task_id: item.get("status") for task_id, item in found.items()}
+    raise AssertionError(f"tasks not terminal after {timeout} s: {states}")
+
+
+def execution_history(execution_arn: str) -> list[dict[str, Any]]:
+    sfn = boto3.client("stepfunctions")
+    events: list[dict[str, Any]] = []
+    token = None
+    while True:
+        kwargs = {"executionArn": execution_arn, "maxResults": 1000}
+        if token:
+            kwargs["nextToken"] = token
+        page = sfn.get_execution_history(**kwargs)
+        events.extend(page["events"])
+        token = page.get("nextToken")
+        if not token:
+            return events
+
+
+def entered_states(history: list[dict[str, Any]]) -> list[str]:
+    return [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+
+
+def read_json(bucket: str, key: str) -> Any:
+    return json.loads(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def list_keys(bucket: str, prefix: str) -> list[str]:
+    pages = boto3.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
+
+
+def semaphore_holders(runtime: EmbeddedRuntime) -> dict[str, Any]:
+    from rekpipe_shared.semaphore import VideoSemaphore
+
+    settings_limit = 1000
+    return VideoSemaphore(runtime.outputs["SemaphoreTableName"], limit=settings_limit).snapshot().holders
