@@ -80,6 +80,7 @@ class Ingestion(Construct):
         grant_table(self.ingest_s3.function, storage.task_table, PUT_ITEM + UPDATE_ITEM)
         storage.content_bucket.add_event_notification(s3.EventType.OBJECT_CREATED,
                                                       s3n.LambdaDestination(self.ingest_s3.function))
+        _acknowledge_notifications_handler(cdk.Stack.of(self))
 
         # --- ingest_batch: S3 Batch Operations' LambdaInvoke --------------------------------------
         self.ingest_batch = factory.create(
@@ -127,3 +128,15 @@ class Ingestion(Construct):
         grant_table(self.route_task.function, storage.task_table, READ_ITEM + UPDATE_ITEM)
         self.image_queue.grant_send_messages(self.route_task.function)
         self.video_queue.grant_send_messages(self.route_task.function)
+
+
+def _acknowledge_notifications_handler(stack: cdk.Stack) -> None:
+    """The deploy-time function CDK adds to apply bucket notifications (one per stack)."""
+    for child in stack.node.children:
+        if child.node.id.startswith("BucketNotificationsHandler"):
+            acknowledge(
+                child, "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+                "CDK's own deploy-time handler for Custom::S3BucketNotifications (aws-s3), whose role CDK "
+                "creates: the managed policy only lets it write its own logs, and its one other permission is "
+                "s3:PutBucketNotification on the content bucket. It never touches objects or pipeline data.",
+            )

@@ -37,7 +37,8 @@ class PipLayerBundling:
         self.source = source
         self.package = package
 
-    def try_bundle(self, output_dir: str, **_options: Any) -> bool:
+    def try_bundle(self, output_dir: str, *_options: Any, **_keywords: Any) -> bool:
+        """Install the requirements and copy the package into ``<output_dir>/python``; True when done."""
         target = Path(output_dir) / "python"
         command = [
             sys.executable, "-m", "pip", "install",
@@ -48,6 +49,7 @@ class PipLayerBundling:
             "--python-version", LAYER_PYTHON_VERSION,
             "--only-binary=:all:",
             "--upgrade",
+            "--no-compile",  # bytecode of this machine's Python would be useless on 3.14
             "--quiet",
             "--disable-pip-version-check",
             "--no-input",

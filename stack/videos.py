@@ -137,7 +137,7 @@ class VideoAnalysis(Construct):
     operations: Sequence[str]
         Video analyses (settings ``video_operations``), for the Rekognition grants.
     face_collection_id: str | None
-    slot_limit, slot_wait_minutes, job_wait_minutes, map_max_concurrency: int
+    slot_limit, slot_wait_seconds, job_wait_seconds, job_limit_retry_seconds, map_max_concurrency: int
         Values substituted into the ASL.
     log_retention: logs.RetentionDays
     log_key: kms.IKey
@@ -166,8 +166,9 @@ class VideoAnalysis(Construct):
         operations: Sequence[str],
         face_collection_id: str | None,
         slot_limit: int,
-        slot_wait_minutes: int,
-        job_wait_minutes: int,
+        slot_wait_seconds: int,
+        job_wait_seconds: int,
+        job_limit_retry_seconds: int,
         map_max_concurrency: int,
         log_retention: logs.RetentionDays,
         log_key: kms.IKey,
@@ -230,8 +231,9 @@ class VideoAnalysis(Construct):
         self.substitutions: dict[str, str] = {
             **{key: function.function.function_arn for key, function in invoked.items()},
             "SlotLimit": str(slot_limit),
-            "SlotWaitSeconds": str(60 * slot_wait_minutes),
-            "JobWaitSeconds": str(60 * job_wait_minutes),
+            "SlotWaitSeconds": str(slot_wait_seconds),
+            "JobWaitSeconds": str(job_wait_seconds),
+            "JobLimitRetrySeconds": str(job_limit_retry_seconds),
             "MapMaxConcurrency": str(map_max_concurrency),
         }
         self.state_machine = sfn.StateMachine(

@@ -64,8 +64,6 @@ def release_slot(event: ReleaseSlotEvent) -> dict[str, Any]:
         "slot released",
         extra={"holder": event.holder, "released": outcome.released, "handed_off_to": outcome.handed_off_to},
     )
-    if outcome.released:
-        metrics.add_metric(name="SlotReleased", unit=MetricUnit.Count, value=1)
-    if outcome.handed_off_to:
-        metrics.add_metric(name="SlotHandedOff", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="SlotReleased", unit=MetricUnit.Count, value=int(outcome.released))
+    metrics.add_metric(name="SlotHandedOff", unit=MetricUnit.Count, value=int(outcome.handed_off_to is not None))
     return {"holder": event.holder, "released": outcome.released, "handedOffTo": outcome.handed_off_to}

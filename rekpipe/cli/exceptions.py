@@ -143,3 +143,55 @@ class UnhandledException(click.ClickException):
         click.echo(trace, file=file, err=True, nl=False)
         click.echo(f"\nAn unexpected error occurred while running `{self.command}`.\n{BUG_REPORT_HINT}", file=file,
                    err=True)
+
+
+_DENIED_CODES = frozenset({
+    "AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError",
+    "AuthorizationErrorException", "UnauthorizedException", "Forbidden", "403",
+})
+_CREDENTIAL_CODES = frozenset({
+    "ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException",
+    "InvalidAccessKeyId", "SignatureDoesNotMatch", "RequestExpired",
+})
+
+
+def as_user_error(error: BaseException, *, local: bool = False) -> UserException | None:
+    """The user-fixable meaning of an AWS SDK error, or None when it is not one.
+
+    Parameters
+    ----------
+    error: BaseException
+        Raised by boto3/botocore.
+    local: bool
+        The target is the local emulator (changes the hint for an unreachable endpoint).
+    """
+    from botocore import exceptions as bce
+
+    if isinstance(error, bce.NoCredentialsError | bce.PartialCredentialsError | bce.CredentialRetrievalError):
+        return CredentialsError("No usable AWS credentials were found")
+    if isinstance(error, bce.TokenRetrievalError | bce.SSOTokenLoadError | bce.UnauthorizedSSOTokenError):
+        return CredentialsError("Your AWS SSO session has expired or was never started (run `aws sso login`)")
+    if isinstance(error, bce.ProfileNotFound):
+        return CredentialsError(str(error))
+    if isinstance(error, bce.NoRegionError):
+        return RegionMissingError()
+    if isinstance(error, bce.EndpointConnectionError | bce.ConnectTimeoutError | bce.ProxyConnectionError):
+        return EndpointUnreachableError(str(getattr(error, "kwargs", {}).get("endpoint_url", error)), local=local)
+    if isinstance(error, bce.ClientError):
+        details = error.response.get("Error", {})
+        code = str(details.get("Code", ""))
+        message = str(details.get("Message") or code)
+        if code in _CREDENTIAL_CODES:
+            return CredentialsError(f"AWS rejected your credentials ({code}: {message})")
+        if code in _DENIED_CODES:
+            action = details.get("RekpipeAction") or _action_in(message) or error.operation_name
+            return AccessDeniedError(str(action), message.rstrip("."))
+    return None
+
+
+def _action_in(message: str) -> str | None:
+    """The action an IAM denial names: ``... is not authorized to perform: sqs:ReceiveMessage on ...``."""
+    marker = "perform: "
+    if marker not in message:
+        return None
+    return message.split(marker, 1)[1].split()[0] or None

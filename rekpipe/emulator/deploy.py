@@ -104,14 +104,19 @@ def synthesize(outdir: Path, *, settings: Any = None, stack_name: str = "Rekogni
 
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     app = cdk.App(outdir=str(outdir), context={"aws:cdk:bundling-stacks": []})
-    RekognitionPipelineStack(app, stack_name, settings=settings or PipelineSettings(),
-                             synthesizer=cdk.DefaultStackSynthesizer(generate_bootstrap_version_rule=False))
+    RekognitionPipelineStack(
+        app,
+        stack_name,
+        settings=settings or PipelineSettings(),
+        synthesizer=cdk.DefaultStackSynthesizer(generate_bootstrap_version_rule=False),
+    )
     app.synth()
     return outdir
 
 
-def deploy(assembly: Path, *, stack_name: str = "RekognitionPipeline", region: str = "us-east-1",
-           timeout: float = 60.0) -> DeployedStack:
+def deploy(
+    assembly: Path, *, stack_name: str = "RekognitionPipeline", region: str = "us-east-1", timeout: float = 60.0
+) -> DeployedStack:
     """Deploy a synthesized stack into whatever moto the boto3 clients reach (in-process or server)."""
     template = json.loads((assembly / f"{stack_name}.template.json").read_text())
     cfn = boto3.client("cloudformation", region_name=region)
@@ -123,16 +128,28 @@ def deploy(assembly: Path, *, stack_name: str = "RekognitionPipeline", region: s
     for logical_id in [lid for lid, r in deployable["Resources"].items() if r["Type"] in REMOVED_TYPES]:
         del deployable["Resources"][logical_id]
     _drop_dangling_depends_on(deployable)
-    cfn.create_stack(StackName=stack_name, TemplateBody=json.dumps(deployable),
-                     Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"])
+    cfn.create_stack(
+        StackName=stack_name,
+        TemplateBody=json.dumps(deployable),
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+    )
     _wait_for_stack(cfn, stack_name, timeout)
-    physical = {r["LogicalResourceId"]: r["PhysicalResourceId"]
-                for r in cfn.describe_stack_resources(StackName=stack_name)["StackResources"]}
+    physical = {
+        r["LogicalResourceId"]: r["PhysicalResourceId"]
+        for r in cfn.describe_stack_resources(StackName=stack_name)["StackResources"]
+    }
     stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     resolver = Resolver(
-        {**physical, "AWS::Region": region, "AWS::AccountId": ACCOUNT_ID, "AWS::Partition": "aws",
-         "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": stack_name, "AWS::NoValue": ""},
+        {
+            **physical,
+            "AWS::Region": region,
+            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackName": stack_name,
+            "AWS::NoValue": "",
+        },
         _AttributeReader(template, physical, region).get,
     )
     _apply_bucket_notifications(template, resolver, region)
@@ -159,8 +176,9 @@ def _upload_assets(assembly: Path, stack_name: str, region: str) -> None:
     for asset in json.loads(manifest_path.read_text()).get("files", {}).values():
         source = assembly / asset["source"]["path"]
         for destination in asset["destinations"].values():
-            bucket = destination["bucketName"].replace("${AWS::AccountId}", ACCOUNT_ID).replace(
-                "${AWS::Region}", region)
+            bucket = (
+                destination["bucketName"].replace("${AWS::AccountId}", ACCOUNT_ID).replace("${AWS::Region}", region)
+            )
             if bucket not in created:
                 with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
                     s3.create_bucket(Bucket=bucket)
@@ -201,8 +219,11 @@ def _wait_for_stack(cfn: Any, stack_name: str, timeout: float) -> None:
             return
         if status.endswith("FAILED") or status.startswith("ROLLBACK"):
             events = cfn.describe_stack_events(StackName=stack_name)["StackEvents"]
-            reasons = [f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason')}" for e in events
-                       if "FAILED" in e.get("ResourceStatus", "")]
+            reasons = [
+                f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason')}"
+                for e in events
+                if "FAILED" in e.get("ResourceStatus", "")
+            ]
             raise DeployError(f"stack {stack_name} ended {status}: {'; '.join(reasons[:5])}")
         time.sleep(0.1)
     raise DeployError(f"stack {stack_name} was not created within {timeout} s")
@@ -252,8 +273,9 @@ def _apply_bucket_notifications(template: dict[str, Any], resolver: Resolver, re
         props = resolver.resolve(resource["Properties"])
         s3.put_bucket_notification_configuration(
             Bucket=props["BucketName"],
-            NotificationConfiguration={k: v for k, v in props.get("NotificationConfiguration", {}).items()
-                                       if k != "EventBridgeConfiguration"},
+            NotificationConfiguration={
+                k: v for k, v in props.get("NotificationConfiguration", {}).items() if k != "EventBridgeConfiguration"
+            },
         )
 
 
@@ -264,8 +286,9 @@ def _apply_subscriptions(template: dict[str, Any], resolver: Resolver, region: s
         attributes = {}
         if "RawMessageDelivery" in props:
             attributes["RawMessageDelivery"] = str(props["RawMessageDelivery"]).lower()
-        sns.subscribe(TopicArn=props["TopicArn"], Protocol=props["Protocol"], Endpoint=props["Endpoint"],
-                      Attributes=attributes)
+        sns.subscribe(
+            TopicArn=props["TopicArn"], Protocol=props["Protocol"], Endpoint=props["Endpoint"], Attributes=attributes
+        )
 
 
 def _create_state_machines(template: dict[str, Any], resolver: Resolver, region: str) -> dict[str, str]:
@@ -293,16 +316,18 @@ def _event_sources(template: dict[str, Any], resolver: Resolver) -> list[EventSo
         source = props["EventSourceArn"]
         kind = "sqs" if source.startswith("arn:aws:sqs:") else "dynamodb"
         on_failure = (props.get("DestinationConfig") or {}).get("OnFailure", {}).get("Destination")
-        specs.append(EventSourceSpec(
-            kind=kind,
-            source_arn=source,
-            function_name=str(props["FunctionName"]).rsplit(":", 1)[-1],
-            batch_size=int(props.get("BatchSize", 10 if kind == "sqs" else 100)),
-            max_concurrency=(props.get("ScalingConfig") or {}).get("MaximumConcurrency"),
-            report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
-            max_retry_attempts=int(props.get("MaximumRetryAttempts", 10)),
-            on_failure_arn=on_failure,
-        ))
+        specs.append(
+            EventSourceSpec(
+                kind=kind,
+                source_arn=source,
+                function_name=str(props["FunctionName"]).rsplit(":", 1)[-1],
+                batch_size=int(props.get("BatchSize", 10 if kind == "sqs" else 100)),
+                max_concurrency=(props.get("ScalingConfig") or {}).get("MaximumConcurrency"),
+                report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
+                max_retry_attempts=int(props.get("MaximumRetryAttempts", 10)),
+                on_failure_arn=on_failure,
+            )
+        )
     return specs
 
 
@@ -320,16 +345,23 @@ def _rules(template: dict[str, Any], resolver: Resolver) -> list[RuleSpec]:
         pattern = props.get("EventPattern") or {}
         if "aws.states" in (pattern.get("source") or []):
             detail = pattern.get("detail", {})
-            specs.append(RuleSpec(functions, state_machine_arns=list(detail.get("stateMachineArn", [])),
-                                  statuses=list(detail.get("status", []))))
+            specs.append(
+                RuleSpec(
+                    functions,
+                    state_machine_arns=list(detail.get("stateMachineArn", [])),
+                    statuses=list(detail.get("status", [])),
+                )
+            )
     return specs
 
 
 def _schedule_seconds(expression: str) -> float:
     if expression.startswith("rate("):
         amount, unit = expression[5:-1].split()
-        return float(amount) * {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400,
-                                "days": 86400}[unit]
+        return (
+            float(amount)
+            * {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}[unit]
+        )
     return 300.0  # cron(...) schedules: the runtime checks every five minutes
 
 
@@ -337,7 +369,8 @@ def _function_names(template: dict[str, Any], physical: dict[str, str]) -> dict[
     names = {}
     for logical_id, resource in resources_of_type(template, "AWS::Lambda::Function").items():
         service = ((resource["Properties"].get("Environment") or {}).get("Variables") or {}).get(
-            "POWERTOOLS_SERVICE_NAME")
+            "POWERTOOLS_SERVICE_NAME"
+        )
         if isinstance(service, str) and logical_id in physical:
             names[service] = physical[logical_id]
     return names

@@ -29,11 +29,13 @@ POLL_INTERVAL_SECONDS = 0.05
 def aws_client(service: str, region: str | None = None) -> Any:
     """A boto3 client for the emulator; streams get the regional endpoint moto serves in-process."""
     region = region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
-    if service == "dynamodbstreams" and not (os.environ.get("AWS_ENDPOINT_URL")
-                                            or os.environ.get("AWS_ENDPOINT_URL_DYNAMODB_STREAMS")):
+    if service == "dynamodbstreams" and not (
+        os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_DYNAMODB_STREAMS")
+    ):
         # botocore routes streams to an account-id endpoint that moto's in-process mock does not serve
-        return boto3.client(service, region_name=region,
-                            endpoint_url=f"https://streams.dynamodb.{region}.amazonaws.com")
+        return boto3.client(
+            service, region_name=region, endpoint_url=f"https://streams.dynamodb.{region}.amazonaws.com"
+        )
     return boto3.client(service, region_name=region)
 
 
@@ -88,8 +90,16 @@ class SqsEventSource:
         Delete everything but the reported failures (else nothing, on a function error).
     """
 
-    def __init__(self, queue_url: str, function_name: str, *, batch_size: int = 10, max_concurrency: int = 5,
-                 report_batch_item_failures: bool = True, region: str | None = None) -> None:
+    def __init__(
+        self,
+        queue_url: str,
+        function_name: str,
+        *,
+        batch_size: int = 10,
+        max_concurrency: int = 5,
+        report_batch_item_failures: bool = True,
+        region: str | None = None,
+    ) -> None:
         self.queue_url = queue_url
         self.function_name = function_name
         self.batch_size = batch_size
@@ -103,8 +113,9 @@ class SqsEventSource:
 
     def start(self) -> SqsEventSource:
         sqs = aws_client("sqs", self.region)
-        self._arn = sqs.get_queue_attributes(QueueUrl=self.queue_url,
-                                             AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self._arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
         for index in range(self.max_concurrency):
             thread = threading.Thread(target=self._run, name=f"sqs-{self.function_name}-{index}", daemon=True)
             thread.start()
@@ -128,24 +139,30 @@ class SqsEventSource:
 
     def poll_once(self, sqs: Any, lam: Any) -> int:
         """Receive one batch and deliver it; returns how many messages it held."""
-        messages = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=self.batch_size,
-                                       AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
+        messages = sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=self.batch_size,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
         if not messages:
             return 0
-        event = {"Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": m.get("MessageAttributes", {}),
-                "md5OfBody": hashlib.md5(m["Body"].encode()).hexdigest(),
-                "eventSource": "aws:sqs",
-                "eventSourceARN": self._arn,
-                "awsRegion": self.region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-            }
-            for m in messages
-        ]}
+        event = {
+            "Records": [
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": m.get("Attributes", {}),
+                    "messageAttributes": m.get("MessageAttributes", {}),
+                    "md5OfBody": hashlib.md5(m["Body"].encode()).hexdigest(),
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": self._arn,
+                    "awsRegion": self.region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+                }
+                for m in messages
+            ]
+        }
         result = invoke(lam, self.function_name, event)
         if result.function_error:
             self.stats.add(len(messages), len(messages), True)
@@ -155,9 +172,12 @@ class SqsEventSource:
             failed = {item["itemIdentifier"] for item in result.payload.get("batchItemFailures") or []}
         done = [m for m in messages if m["MessageId"] not in failed]
         for start in range(0, len(done), 10):
-            sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:start + 10])
-            ])
+            sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])
+                ],
+            )
         self.stats.add(len(messages), len(failed), False)
         return len(messages)
 
@@ -169,8 +189,16 @@ class StreamEventSource:
     (as Lambda's OnFailure destination does) and the poller moves past it.
     """
 
-    def __init__(self, stream_arn: str, function_name: str, *, batch_size: int = 100, max_retry_attempts: int = 10,
-                 on_failure_queue_url: str | None = None, region: str | None = None) -> None:
+    def __init__(
+        self,
+        stream_arn: str,
+        function_name: str,
+        *,
+        batch_size: int = 100,
+        max_retry_attempts: int = 10,
+        on_failure_queue_url: str | None = None,
+        region: str | None = None,
+    ) -> None:
         self.stream_arn = stream_arn
         self.function_name = function_name
         self.batch_size = batch_size
@@ -216,8 +244,9 @@ class StreamEventSource:
             if result.function_error:
                 failed_from = 0
             else:
-                failures = (result.payload or {}).get("batchItemFailures") or [] if isinstance(
-                    result.payload, dict) else []
+                failures = (
+                    (result.payload or {}).get("batchItemFailures") or [] if isinstance(result.payload, dict) else []
+                )
                 if not failures:
                     self.stats.add(len(batch), 0, False)
                     del self._pending[: len(batch)]
@@ -230,18 +259,25 @@ class StreamEventSource:
             if self._stop.wait(min(0.05 * 2**attempt, 1.0)):
                 return 0
         if self.on_failure_queue_url:
-            sqs.send_message(QueueUrl=self.on_failure_queue_url, MessageBody=json.dumps({
-                "requestContext": {"condition": "RetryAttemptsExhausted",
-                                   "functionArn": self.function_name},
-                "DDBStreamBatchInfo": {
-                    "streamArn": self.stream_arn,
-                    "startSequenceNumber": batch[0]["dynamodb"]["SequenceNumber"],
-                    "endSequenceNumber": batch[-1]["dynamodb"]["SequenceNumber"],
-                    "batchSize": len(batch),
-                },
-            }))
-        LOG.error("Stream batch for %s sent to the on-failure destination after %d attempts",
-                  self.function_name, self.max_retry_attempts + 1)
+            sqs.send_message(
+                QueueUrl=self.on_failure_queue_url,
+                MessageBody=json.dumps(
+                    {
+                        "requestContext": {"condition": "RetryAttemptsExhausted", "functionArn": self.function_name},
+                        "DDBStreamBatchInfo": {
+                            "streamArn": self.stream_arn,
+                            "startSequenceNumber": batch[0]["dynamodb"]["SequenceNumber"],
+                            "endSequenceNumber": batch[-1]["dynamodb"]["SequenceNumber"],
+                            "batchSize": len(batch),
+                        },
+                    }
+                ),
+            )
+        LOG.error(
+            "Stream batch for %s sent to the on-failure destination after %d attempts",
+            self.function_name,
+            self.max_retry_attempts + 1,
+        )
         del self._pending[: len(batch)]
         return len(batch)
 
@@ -250,8 +286,12 @@ class StreamEventSource:
         records: list[dict[str, Any]] = []
         for shard in shards:
             shard_id = shard["ShardId"]
-            iterator = self._iterators.get(shard_id) or streams.get_shard_iterator(
-                StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+            iterator = (
+                self._iterators.get(shard_id)
+                or streams.get_shard_iterator(
+                    StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+                )["ShardIterator"]
+            )
             response = streams.get_records(ShardIterator=iterator, Limit=1000)
             self._iterators[shard_id] = response["NextShardIterator"]
             records.extend(self._as_lambda_record(r) for r in response["Records"])

@@ -100,11 +100,18 @@ class EmbeddedRuntime:
         from rekpipe.simulator import RekognitionSimulator, SimulatorConfig
 
         started = time.monotonic()
-        self._set_env({**FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": self.options.region,
-                       "AWS_REGION": self.options.region, "POWERTOOLS_TRACE_DISABLED": "1",
-                       "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
-                       "POWERTOOLS_METRICS_NAMESPACE": "RekognitionPipeline", "AWS_PROFILE": None,
-                       "AWS_ENDPOINT_URL": None})
+        self._set_env(
+            {
+                **FAKE_CREDENTIALS,
+                "AWS_DEFAULT_REGION": self.options.region,
+                "AWS_REGION": self.options.region,
+                "POWERTOOLS_TRACE_DISABLED": "1",
+                "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+                "POWERTOOLS_METRICS_NAMESPACE": "RekognitionPipeline",
+                "AWS_PROFILE": None,
+                "AWS_ENDPOINT_URL": None,
+            }
+        )
         self._start_moto()
         self._patch_s3_events()
         self.simulator = RekognitionSimulator(self.options.simulator or SimulatorConfig())
@@ -202,8 +209,9 @@ class EmbeddedRuntime:
         self.endpoint_url = f"http://127.0.0.1:{port}"
         # The execution engine's own clients call localhost:$MOTO_PORT.
         self._set_env({"AWS_ENDPOINT_URL": self.endpoint_url, "MOTO_PORT": str(port)})
-        requests.post(f"{self.endpoint_url}/moto-api/config",
-                      json={"stepfunctions": {"execute_state_machine": True}}, timeout=10).raise_for_status()
+        requests.post(
+            f"{self.endpoint_url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10
+        ).raise_for_status()
 
     def _patch_s3_events(self) -> None:
         """moto's S3 notices omit versionId; AWS sends it for versioned buckets, and task ids use it."""
@@ -233,16 +241,25 @@ class EmbeddedRuntime:
             if spec.kind == "sqs":
                 queue_url = sqs.get_queue_url(QueueName=spec.source_arn.rsplit(":", 1)[-1])["QueueUrl"]
                 source: SqsEventSource | StreamEventSource = SqsEventSource(
-                    queue_url, spec.function_name, batch_size=spec.batch_size,
+                    queue_url,
+                    spec.function_name,
+                    batch_size=spec.batch_size,
                     max_concurrency=int(spec.max_concurrency or DEFAULT_SQS_CONCURRENCY),
-                    report_batch_item_failures=spec.report_batch_item_failures, region=self.options.region)
+                    report_batch_item_failures=spec.report_batch_item_failures,
+                    region=self.options.region,
+                )
             else:
                 on_failure = None
                 if spec.on_failure_arn and spec.on_failure_arn.startswith("arn:aws:sqs:"):
                     on_failure = sqs.get_queue_url(QueueName=spec.on_failure_arn.rsplit(":", 1)[-1])["QueueUrl"]
-                source = StreamEventSource(spec.source_arn, spec.function_name, batch_size=spec.batch_size,
-                                           max_retry_attempts=spec.max_retry_attempts,
-                                           on_failure_queue_url=on_failure, region=self.options.region)
+                source = StreamEventSource(
+                    spec.source_arn,
+                    spec.function_name,
+                    batch_size=spec.batch_size,
+                    max_retry_attempts=spec.max_retry_attempts,
+                    on_failure_queue_url=on_failure,
+                    region=self.options.region,
+                )
             self.event_sources.append(source.start())
 
     def _start_rules(self) -> None:
@@ -266,9 +283,17 @@ class EmbeddedRuntime:
 
     def _fire_schedule(self, functions: list[str]) -> None:
         lam = aws_client("lambda", self.options.region)
-        event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
-                 "account": ACCOUNT_ID, "time": _now(), "region": self.options.region, "resources": [],
-                 "detail": {}}
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": ACCOUNT_ID,
+            "time": _now(),
+            "region": self.options.region,
+            "resources": [],
+            "detail": {},
+        }
         for function in functions:
             invoke(lam, function, event)
 
@@ -279,8 +304,9 @@ class EmbeddedRuntime:
             try:
                 for machine in machines:
                     for status in statuses:
-                        pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=machine,
-                                                                              statusFilter=status)
+                        pages = sfn.get_paginator("list_executions").paginate(
+                            stateMachineArn=machine, statusFilter=status
+                        )
                         for page in pages:
                             for execution in page["executions"]:
                                 self._deliver_status(lam, functions, machine, execution)
@@ -292,14 +318,27 @@ class EmbeddedRuntime:
         if arn in self._watchers.seen_executions:
             return
         self._watchers.seen_executions.add(arn)
-        detail = {"executionArn": arn, "stateMachineArn": machine, "name": execution["name"],
-                  "status": execution["status"],
-                  "startDate": int(execution["startDate"].timestamp() * 1000),
-                  "stopDate": int(execution["stopDate"].timestamp() * 1000) if execution.get("stopDate") else None,
-                  "input": None, "output": None}
-        event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Step Functions Execution Status Change",
-                 "source": "aws.states", "account": ACCOUNT_ID, "time": _now(), "region": self.options.region,
-                 "resources": [arn], "detail": detail}
+        detail = {
+            "executionArn": arn,
+            "stateMachineArn": machine,
+            "name": execution["name"],
+            "status": execution["status"],
+            "startDate": int(execution["startDate"].timestamp() * 1000),
+            "stopDate": int(execution["stopDate"].timestamp() * 1000) if execution.get("stopDate") else None,
+            "input": None,
+            "output": None,
+        }
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Step Functions Execution Status Change",
+            "source": "aws.states",
+            "account": ACCOUNT_ID,
+            "time": _now(),
+            "region": self.options.region,
+            "resources": [arn],
+            "detail": detail,
+        }
         for function in functions:
             invoke(lam, function, event)
 
@@ -317,10 +356,17 @@ def _free_port() -> int:
 def write_state_file(path: Path, runtime: EmbeddedRuntime) -> None:
     """What ``rekpipe --local`` reads to find a running ``rekpipe local up``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"endpoint_url": runtime.endpoint_url, "region": runtime.options.region,
-                                "stack_name": runtime.stack.stack_name if runtime.stack else None,
-                                "rekognition_endpoint_url": runtime.simulator.endpoint_url
-                                if runtime.simulator else None}, indent=2))
+    path.write_text(
+        json.dumps(
+            {
+                "endpoint_url": runtime.endpoint_url,
+                "region": runtime.options.region,
+                "stack_name": runtime.stack.stack_name if runtime.stack else None,
+                "rekognition_endpoint_url": runtime.simulator.endpoint_url if runtime.simulator else None,
+            },
+            indent=2,
+        )
+    )
 
 
 __all__ = ["EmbeddedRuntime", "RuntimeOptions", "write_state_file"]

@@ -42,7 +42,7 @@ class Resolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (name, argument), = value.items()
+            ((name, argument),) = value.items()
             if name == "Ref":
                 if argument not in self.refs:
                     raise UnresolvableError(f"Ref to unknown {argument!r}")

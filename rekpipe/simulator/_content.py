@@ -53,10 +53,28 @@ LABELS: dict[str, tuple[list[str], list[str], list[str], bool]] = {
     "Outdoors": ([], [], ["Nature and Outdoors"], False),
     "Urban": ([], [], ["Buildings and Architecture"], False),
 }
-LEAF_LABELS = [name for name in LABELS if name in (
-    "Person", "Dog", "Cat", "Car", "Bicycle", "Tree", "Building", "Chair", "Bottle", "Laptop",
-    "Road", "Sky", "Grass", "City", "Food",
-)]
+LEAF_LABELS = [
+    name
+    for name in LABELS
+    if name
+    in (
+        "Person",
+        "Dog",
+        "Cat",
+        "Car",
+        "Bicycle",
+        "Tree",
+        "Building",
+        "Chair",
+        "Bottle",
+        "Laptop",
+        "Road",
+        "Sky",
+        "Grass",
+        "City",
+        "Food",
+    )
+]
 MODERATION: dict[str, list[str]] = {
     "Violence": ["Weapons", "Physical Violence"],
     "Alcohol": ["Alcoholic Beverages", "Drinking"],
@@ -65,27 +83,84 @@ MODERATION: dict[str, list[str]] = {
     "Visually Disturbing": ["Explosions and Blasts"],
 }
 WORDS = [
-    "EXIT", "STOP", "OPEN", "SALE", "MAIN", "STREET", "COFFEE", "PARKING", "ONLY", "WELCOME",
-    "NO", "ENTRY", "CAUTION", "WET", "FLOOR", "PUSH", "PULL", "TICKETS", "24H", "2024", "SUNDAY",
+    "EXIT",
+    "STOP",
+    "OPEN",
+    "SALE",
+    "MAIN",
+    "STREET",
+    "COFFEE",
+    "PARKING",
+    "ONLY",
+    "WELCOME",
+    "NO",
+    "ENTRY",
+    "CAUTION",
+    "WET",
+    "FLOOR",
+    "PUSH",
+    "PULL",
+    "TICKETS",
+    "24H",
+    "2024",
+    "SUNDAY",
 ]
 # Deliberately fictional: the simulator must not put real people's names in test fixtures.
 CELEBRITIES = [
-    ("Alex Example", "Female"), ("Sam Placeholder", "Male"), ("Jordan Synthetic", "Nonbinary"),
-    ("Casey Simulated", "Female"), ("Riley Fixture", "Male"), ("Morgan Mockwell", "Female"),
+    ("Alex Example", "Female"),
+    ("Sam Placeholder", "Male"),
+    ("Jordan Synthetic", "Nonbinary"),
+    ("Casey Simulated", "Female"),
+    ("Riley Fixture", "Male"),
+    ("Morgan Mockwell", "Female"),
 ]
 CUSTOM_LABELS = ["defect", "scratch", "dent", "crack", "ok"]
 EMOTIONS = ["HAPPY", "SAD", "ANGRY", "CONFUSED", "DISGUSTED", "SURPRISED", "CALM", "FEAR"]
 LANDMARKS = [
-    "eyeLeft", "eyeRight", "nose", "mouthLeft", "mouthRight", "leftEyeBrowLeft", "leftEyeBrowRight",
-    "leftEyeBrowUp", "rightEyeBrowLeft", "rightEyeBrowRight", "rightEyeBrowUp", "leftEyeLeft", "leftEyeRight",
-    "leftEyeUp", "leftEyeDown", "rightEyeLeft", "rightEyeRight", "rightEyeUp", "rightEyeDown", "noseLeft",
-    "noseRight", "mouthUp", "mouthDown", "leftPupil", "rightPupil", "upperJawlineLeft", "midJawlineLeft",
-    "chinBottom", "midJawlineRight", "upperJawlineRight",
+    "eyeLeft",
+    "eyeRight",
+    "nose",
+    "mouthLeft",
+    "mouthRight",
+    "leftEyeBrowLeft",
+    "leftEyeBrowRight",
+    "leftEyeBrowUp",
+    "rightEyeBrowLeft",
+    "rightEyeBrowRight",
+    "rightEyeBrowUp",
+    "leftEyeLeft",
+    "leftEyeRight",
+    "leftEyeUp",
+    "leftEyeDown",
+    "rightEyeLeft",
+    "rightEyeRight",
+    "rightEyeUp",
+    "rightEyeDown",
+    "noseLeft",
+    "noseRight",
+    "mouthUp",
+    "mouthDown",
+    "leftPupil",
+    "rightPupil",
+    "upperJawlineLeft",
+    "midJawlineLeft",
+    "chinBottom",
+    "midJawlineRight",
+    "upperJawlineRight",
 ]
 FACE_ATTRIBUTES = {
-    "AGE_RANGE": "AgeRange", "BEARD": "Beard", "EMOTIONS": "Emotions", "EYE_DIRECTION": "EyeDirection",
-    "EYEGLASSES": "Eyeglasses", "EYES_OPEN": "EyesOpen", "GENDER": "Gender", "MOUTH_OPEN": "MouthOpen",
-    "MUSTACHE": "Mustache", "FACE_OCCLUDED": "FaceOccluded", "SMILE": "Smile", "SUNGLASSES": "Sunglasses",
+    "AGE_RANGE": "AgeRange",
+    "BEARD": "Beard",
+    "EMOTIONS": "Emotions",
+    "EYE_DIRECTION": "EyeDirection",
+    "EYEGLASSES": "Eyeglasses",
+    "EYES_OPEN": "EyesOpen",
+    "GENDER": "Gender",
+    "MOUTH_OPEN": "MouthOpen",
+    "MUSTACHE": "Mustache",
+    "FACE_OCCLUDED": "FaceOccluded",
+    "SMILE": "Smile",
+    "SUNGLASSES": "Sunglasses",
 }
 TECHNICAL_CUES = ["ColorBars", "OpeningCredits", "Content", "BlackFrames", "StudioLogo", "Slate", "EndCredits"]
 PPE_PARTS = {"FACE": "FACE_COVER", "HEAD": "HEAD_COVER", "LEFT_HAND": "HAND_COVER", "RIGHT_HAND": "HAND_COVER"}
@@ -197,7 +272,9 @@ def face_detail(rng: random.Random, attributes: set[str], *, video: bool = False
         detail["FaceOccluded"] = _flag(rng, 0.1)
     if "EyeDirection" in wanted:
         detail["EyeDirection"] = {
-            "Yaw": f32(rng.uniform(-30, 30)), "Pitch": f32(rng.uniform(-20, 20)), "Confidence": _pct(rng, 80)
+            "Yaw": f32(rng.uniform(-30, 30)),
+            "Pitch": f32(rng.uniform(-20, 20)),
+            "Confidence": _pct(rng, 80),
         }
     return detail
 
@@ -265,17 +342,27 @@ def _filters_allow(name: str, settings: dict[str, Any]) -> bool:
 
 def _colors(rng: random.Random, count: int) -> list[dict[str, Any]]:
     palette = [
-        ("black", "black", (20, 20, 20)), ("white", "white", (240, 240, 240)), ("grey", "gray", (128, 128, 128)),
-        ("blue", "steelblue", (70, 130, 180)), ("green", "forestgreen", (34, 139, 34)),
-        ("red", "firebrick", (178, 34, 34)), ("yellow", "gold", (255, 215, 0)), ("brown", "sienna", (160, 82, 45)),
+        ("black", "black", (20, 20, 20)),
+        ("white", "white", (240, 240, 240)),
+        ("grey", "gray", (128, 128, 128)),
+        ("blue", "steelblue", (70, 130, 180)),
+        ("green", "forestgreen", (34, 139, 34)),
+        ("red", "firebrick", (178, 34, 34)),
+        ("yellow", "gold", (255, 215, 0)),
+        ("brown", "sienna", (160, 82, 45)),
     ]
     chosen = rng.sample(palette, min(count, len(palette)))
     shares = sorted((rng.random() for _ in chosen), reverse=True)
     total = sum(shares) or 1.0
     return [
         {
-            "Red": r, "Blue": b, "Green": g, "HexCode": f"#{r:02x}{g:02x}{b:02x}", "CSSColor": css,
-            "SimplifiedColor": simple, "PixelPercent": f32(100 * share / total),
+            "Red": r,
+            "Blue": b,
+            "Green": g,
+            "HexCode": f"#{r:02x}{g:02x}{b:02x}",
+            "CSSColor": css,
+            "SimplifiedColor": simple,
+            "PixelPercent": f32(100 * share / total),
         }
         for (simple, css, (r, g, b)), share in zip(chosen, shares, strict=True)
     ]
@@ -369,21 +456,33 @@ def text_detections(rng: random.Random, line_count: int | None = None) -> list[d
         box["Width"] = f32(min(0.9, 0.04 * len(words) + 0.02))
         box["Left"] = f32(rng.uniform(0, 1 - box["Width"]))
         confidences = [rng.uniform(85, 99.9) for _ in words]
-        line_items.append({
-            "DetectedText": " ".join(words), "Type": "LINE", "Id": line_id,
-            "Confidence": f32(sum(confidences) / len(confidences)),
-            "Geometry": {"BoundingBox": box, "Polygon": polygon(box)},
-        })
+        line_items.append(
+            {
+                "DetectedText": " ".join(words),
+                "Type": "LINE",
+                "Id": line_id,
+                "Confidence": f32(sum(confidences) / len(confidences)),
+                "Geometry": {"BoundingBox": box, "Polygon": polygon(box)},
+            }
+        )
         step = box["Width"] / len(words)
         for index, (word, confidence) in enumerate(zip(words, confidences, strict=True)):
             word_box = {
-                "Width": f32(step * 0.9), "Height": box["Height"],
-                "Left": f32(box["Left"] + index * step), "Top": box["Top"],
+                "Width": f32(step * 0.9),
+                "Height": box["Height"],
+                "Left": f32(box["Left"] + index * step),
+                "Top": box["Top"],
             }
-            word_items.append({
-                "DetectedText": word, "Type": "WORD", "Id": next_id, "ParentId": line_id,
-                "Confidence": f32(confidence), "Geometry": {"BoundingBox": word_box, "Polygon": polygon(word_box)},
-            })
+            word_items.append(
+                {
+                    "DetectedText": word,
+                    "Type": "WORD",
+                    "Id": next_id,
+                    "ParentId": line_id,
+                    "Confidence": f32(confidence),
+                    "Geometry": {"BoundingBox": word_box, "Polygon": polygon(word_box)},
+                }
+            )
             next_id += 1
     return line_items + word_items
 
@@ -410,14 +509,16 @@ def recognize_celebrities(rng: random.Random, params: dict[str, Any]) -> dict[st
     celebrities = []
     for _ in range(rng.choices([0, 1, 2], weights=[3, 4, 1])[0]):
         name, gender, celebrity_id = _celebrity(rng)
-        celebrities.append({
-            "Urls": [f"www.example.com/celebrity/{celebrity_id}"],
-            "Name": name,
-            "Id": celebrity_id,
-            "Face": compared_face(rng),
-            "MatchConfidence": _pct(rng, 90),
-            "KnownGender": {"Type": gender},
-        })
+        celebrities.append(
+            {
+                "Urls": [f"www.example.com/celebrity/{celebrity_id}"],
+                "Name": name,
+                "Id": celebrity_id,
+                "Face": compared_face(rng),
+                "MatchConfidence": _pct(rng, 90),
+                "KnownGender": {"Type": gender},
+            }
+        )
     unrecognized = [compared_face(rng) for _ in range(rng.randint(0, 2))]
     return {"CelebrityFaces": celebrities, "UnrecognizedFaces": unrecognized}
 
@@ -430,19 +531,23 @@ def detect_protective_equipment(rng: random.Random, params: dict[str, Any]) -> d
         for part in [p for p in PPE_PARTS if rng.random() < 0.85]:
             detections = []
             if rng.random() < 0.6:
-                detections.append({
-                    "BoundingBox": bounding_box(rng, 0.03, 0.15),
-                    "Confidence": _pct(rng, 60),
-                    "Type": PPE_PARTS[part],
-                    "CoversBodyPart": {"Confidence": _pct(rng, 60), "Value": rng.random() < 0.85},
-                })
+                detections.append(
+                    {
+                        "BoundingBox": bounding_box(rng, 0.03, 0.15),
+                        "Confidence": _pct(rng, 60),
+                        "Type": PPE_PARTS[part],
+                        "CoversBodyPart": {"Confidence": _pct(rng, 60), "Value": rng.random() < 0.85},
+                    }
+                )
             body_parts.append({"Name": part, "Confidence": _pct(rng, 60), "EquipmentDetections": detections})
-        persons.append({
-            "BodyParts": body_parts,
-            "BoundingBox": bounding_box(rng, 0.2, 0.6),
-            "Confidence": _pct(rng, 60),
-            "Id": person_id,
-        })
+        persons.append(
+            {
+                "BodyParts": body_parts,
+                "BoundingBox": bounding_box(rng, 0.2, 0.6),
+                "Confidence": _pct(rng, 60),
+                "Id": person_id,
+            }
+        )
     response: dict[str, Any] = {"ProtectiveEquipmentModelVersion": PPE_MODEL_VERSION, "Persons": persons}
     summarize = params.get("SummarizationAttributes")
     if summarize:
@@ -568,8 +673,9 @@ def _smpte(millis: int, fps: float) -> str:
     return f"{hours:02d}:{minute:02d}:{second:02d}:{frame:02d}"
 
 
-def video_items(operation: str, rng: random.Random, count: int, metadata: dict[str, Any],
-                params: dict[str, Any]) -> list[dict[str, Any]]:
+def video_items(
+    operation: str, rng: random.Random, count: int, metadata: dict[str, Any], params: dict[str, Any]
+) -> list[dict[str, Any]]:
     """The result items of a finished job, sorted by time as the Get* APIs return them.
 
     Parameters
@@ -595,8 +701,9 @@ def video_items(operation: str, rng: random.Random, count: int, metadata: dict[s
             items.append({"Timestamp": stamp, "Face": face_detail(rng, attributes, video=True)})
         elif operation == "StartContentModeration":
             top = rng.choice(sorted(MODERATION))
-            label = _moderation_label(rng.choice(MODERATION[top]), top, 2,
-                                      rng.uniform(max(50.0, params.get("MinConfidence", 50.0)), 99.0))
+            label = _moderation_label(
+                rng.choice(MODERATION[top]), top, 2, rng.uniform(max(50.0, params.get("MinConfidence", 50.0)), 99.0)
+            )
             items.append({"Timestamp": stamp, "ModerationLabel": label, "ContentTypes": []})
         elif operation == "StartTextDetection":
             detection = rng.choice(text_detections(rng, line_count=1))
@@ -604,11 +711,20 @@ def video_items(operation: str, rng: random.Random, count: int, metadata: dict[s
         elif operation == "StartCelebrityRecognition":
             name, gender, celebrity_id = _celebrity(rng)
             face = face_detail(rng, {"ALL"}, video=True)
-            items.append({"Timestamp": stamp, "Celebrity": {
-                "Urls": [f"www.example.com/celebrity/{celebrity_id}"], "Name": name, "Id": celebrity_id,
-                "Confidence": _pct(rng, 90), "BoundingBox": face["BoundingBox"], "Face": face,
-                "KnownGender": {"Type": gender},
-            }})
+            items.append(
+                {
+                    "Timestamp": stamp,
+                    "Celebrity": {
+                        "Urls": [f"www.example.com/celebrity/{celebrity_id}"],
+                        "Name": name,
+                        "Id": celebrity_id,
+                        "Confidence": _pct(rng, 90),
+                        "BoundingBox": face["BoundingBox"],
+                        "Face": face,
+                        "KnownGender": {"Type": gender},
+                    },
+                }
+            )
         elif operation == "StartPersonTracking":
             person: dict[str, Any] = {"Index": rng.randrange(people), "BoundingBox": bounding_box(rng, 0.1, 0.6)}
             if rng.random() < 0.6:
@@ -617,16 +733,19 @@ def video_items(operation: str, rng: random.Random, count: int, metadata: dict[s
         elif operation == "StartFaceSearch":
             threshold = params.get("FaceMatchThreshold", 80.0)
             matches = [face_match(rng, params["CollectionId"]) for _ in range(rng.randint(0, 2))]
-            items.append({
-                "Timestamp": stamp,
-                "Person": {
-                    "Index": rng.randrange(people),
-                    "BoundingBox": bounding_box(rng, 0.1, 0.6),
-                    "Face": face_detail(rng, {"DEFAULT"}, video=True),
-                },
-                "FaceMatches": sorted((m for m in matches if m["Similarity"] >= threshold),
-                                      key=lambda m: -m["Similarity"]),
-            })
+            items.append(
+                {
+                    "Timestamp": stamp,
+                    "Person": {
+                        "Index": rng.randrange(people),
+                        "BoundingBox": bounding_box(rng, 0.1, 0.6),
+                        "Face": face_detail(rng, {"DEFAULT"}, video=True),
+                    },
+                    "FaceMatches": sorted(
+                        (m for m in matches if m["Similarity"] >= threshold), key=lambda m: -m["Similarity"]
+                    ),
+                }
+            )
         else:  # pragma: no cover - the operation table and this function are kept in step
             raise ValueError(f"no video content for {operation}")
     return items

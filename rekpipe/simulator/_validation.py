@@ -56,8 +56,9 @@ def _check(shape: Shape, value: Any, path: str, problems: list[str]) -> None:
     if kind == "structure" and isinstance(value, dict):
         for member in shape.required_members:
             if value.get(member) is None:
-                problems.append(f"Value null at '{path}{_camel(member)}' failed to satisfy constraint: "
-                                "Member must not be null")
+                problems.append(
+                    f"Value null at '{path}{_camel(member)}' failed to satisfy constraint: Member must not be null"
+                )
         for member, member_shape in shape.members.items():
             if value.get(member) is not None:
                 _check(member_shape, value[member], f"{path}{_camel(member)}.", problems)
@@ -65,36 +66,52 @@ def _check(shape: Shape, value: Any, path: str, problems: list[str]) -> None:
     where = path.rstrip(".")
     if kind == "list" and isinstance(value, list):
         if "min" in meta and len(value) < meta["min"]:
-            problems.append(f"Value {_show(value)} at '{where}' failed to satisfy constraint: "
-                            f"Member must have length greater than or equal to {meta['min']}")
+            problems.append(
+                f"Value {_show(value)} at '{where}' failed to satisfy constraint: "
+                f"Member must have length greater than or equal to {meta['min']}"
+            )
         if "max" in meta and len(value) > meta["max"]:
-            problems.append(f"Value {_show(value)} at '{where}' failed to satisfy constraint: "
-                            f"Member must have length less than or equal to {meta['max']}")
+            problems.append(
+                f"Value {_show(value)} at '{where}' failed to satisfy constraint: "
+                f"Member must have length less than or equal to {meta['max']}"
+            )
         for index, item in enumerate(value, start=1):
             _check(shape.member, item, f"{where}.{index}.member.", problems)
         return
     if kind == "string" and isinstance(value, str):
         if "min" in meta and len(value) < meta["min"]:
-            problems.append(f"Value {_show(value)} at '{where}' failed to satisfy constraint: "
-                            f"Member must have length greater than or equal to {meta['min']}")
+            problems.append(
+                f"Value {_show(value)} at '{where}' failed to satisfy constraint: "
+                f"Member must have length greater than or equal to {meta['min']}"
+            )
         if "max" in meta and len(value) > meta["max"]:
-            problems.append(f"Value {_show(value)} at '{where}' failed to satisfy constraint: "
-                            f"Member must have length less than or equal to {meta['max']}")
+            problems.append(
+                f"Value {_show(value)} at '{where}' failed to satisfy constraint: "
+                f"Member must have length less than or equal to {meta['max']}"
+            )
         if shape.enum and value not in shape.enum:
-            problems.append(f"Value {_show(value)} at '{where}' failed to satisfy constraint: "
-                            f"Member must satisfy enum value set: [{', '.join(shape.enum)}]")
+            problems.append(
+                f"Value {_show(value)} at '{where}' failed to satisfy constraint: "
+                f"Member must satisfy enum value set: [{', '.join(shape.enum)}]"
+            )
         pattern = _pattern(meta["pattern"]) if "pattern" in meta else None
         if pattern is not None and not pattern.fullmatch(value):
-            problems.append(f"Value {_show(value)} at '{where}' failed to satisfy constraint: "
-                            f"Member must satisfy regular expression pattern: {meta['pattern']}")
+            problems.append(
+                f"Value {_show(value)} at '{where}' failed to satisfy constraint: "
+                f"Member must satisfy regular expression pattern: {meta['pattern']}"
+            )
         return
     if kind in ("integer", "long", "float", "double") and isinstance(value, int | float):
         if "min" in meta and value < meta["min"]:
-            problems.append(f"Value {_show(value)} at '{where}' failed to satisfy constraint: "
-                            f"Member must have value greater than or equal to {meta['min']}")
+            problems.append(
+                f"Value {_show(value)} at '{where}' failed to satisfy constraint: "
+                f"Member must have value greater than or equal to {meta['min']}"
+            )
         if "max" in meta and value > meta["max"]:
-            problems.append(f"Value {_show(value)} at '{where}' failed to satisfy constraint: "
-                            f"Member must have value less than or equal to {meta['max']}")
+            problems.append(
+                f"Value {_show(value)} at '{where}' failed to satisfy constraint: "
+                f"Member must have value less than or equal to {meta['max']}"
+            )
     # Blobs are left to the operations: the image checks answer with Rekognition's own image errors.
 
 

@@ -59,23 +59,53 @@ class VideoApi:
 VIDEO_APIS: dict[str, VideoApi] = {
     api.start: api
     for api in (
-        VideoApi("StartLabelDetection", "GetLabelDetection", "Labels", "LabelModelVersion",
-                 _content.LABEL_MODEL_VERSION,
-                 {"TIMESTAMP": _by_timestamp, "NAME": lambda i: (i["Label"]["Name"], i["Timestamp"])}, True),
+        VideoApi(
+            "StartLabelDetection",
+            "GetLabelDetection",
+            "Labels",
+            "LabelModelVersion",
+            _content.LABEL_MODEL_VERSION,
+            {"TIMESTAMP": _by_timestamp, "NAME": lambda i: (i["Label"]["Name"], i["Timestamp"])},
+            True,
+        ),
         VideoApi("StartFaceDetection", "GetFaceDetection", "Faces"),
-        VideoApi("StartContentModeration", "GetContentModeration", "ModerationLabels", "ModerationModelVersion",
-                 _content.MODERATION_MODEL_VERSION,
-                 {"TIMESTAMP": _by_timestamp, "NAME": lambda i: (i["ModerationLabel"]["Name"], i["Timestamp"])},
-                 True),
-        VideoApi("StartTextDetection", "GetTextDetection", "TextDetections", "TextModelVersion",
-                 _content.TEXT_MODEL_VERSION),
-        VideoApi("StartCelebrityRecognition", "GetCelebrityRecognition", "Celebrities", None, "",
-                 {"TIMESTAMP": _by_timestamp, "ID": lambda i: (i["Celebrity"]["Id"], i["Timestamp"])}),
-        VideoApi("StartPersonTracking", "GetPersonTracking", "Persons", None, "",
-                 {"TIMESTAMP": _by_timestamp, "INDEX": lambda i: (i["Person"]["Index"], i["Timestamp"])}),
+        VideoApi(
+            "StartContentModeration",
+            "GetContentModeration",
+            "ModerationLabels",
+            "ModerationModelVersion",
+            _content.MODERATION_MODEL_VERSION,
+            {"TIMESTAMP": _by_timestamp, "NAME": lambda i: (i["ModerationLabel"]["Name"], i["Timestamp"])},
+            True,
+        ),
+        VideoApi(
+            "StartTextDetection", "GetTextDetection", "TextDetections", "TextModelVersion", _content.TEXT_MODEL_VERSION
+        ),
+        VideoApi(
+            "StartCelebrityRecognition",
+            "GetCelebrityRecognition",
+            "Celebrities",
+            None,
+            "",
+            {"TIMESTAMP": _by_timestamp, "ID": lambda i: (i["Celebrity"]["Id"], i["Timestamp"])},
+        ),
+        VideoApi(
+            "StartPersonTracking",
+            "GetPersonTracking",
+            "Persons",
+            None,
+            "",
+            {"TIMESTAMP": _by_timestamp, "INDEX": lambda i: (i["Person"]["Index"], i["Timestamp"])},
+        ),
         VideoApi("StartSegmentDetection", "GetSegmentDetection", "Segments"),
-        VideoApi("StartFaceSearch", "GetFaceSearch", "Persons", None, "",
-                 {"TIMESTAMP": _by_timestamp, "INDEX": lambda i: (i["Person"]["Index"], i["Timestamp"])}),
+        VideoApi(
+            "StartFaceSearch",
+            "GetFaceSearch",
+            "Persons",
+            None,
+            "",
+            {"TIMESTAMP": _by_timestamp, "INDEX": lambda i: (i["Person"]["Index"], i["Timestamp"])},
+        ),
     )
 }
 GET_TO_START = {api.get: api.start for api in VIDEO_APIS.values()}
@@ -167,8 +197,11 @@ class VideoJob:
 
     def notice(self, timestamp_ms: int) -> dict[str, Any]:
         """The completion notice Rekognition publishes to the job's SNS topic."""
-        message: dict[str, Any] = {"JobId": self.job_id, "Status": self.notice_status or self.status,
-                                   "API": self.operation}
+        message: dict[str, Any] = {
+            "JobId": self.job_id,
+            "Status": self.notice_status or self.status,
+            "API": self.operation,
+        }
         if self.job_tag is not None:
             message["JobTag"] = self.job_tag
         message["Timestamp"] = timestamp_ms
@@ -221,15 +254,20 @@ def _invalid_token() -> RekognitionServiceError:
     return RekognitionServiceError("InvalidPaginationTokenException", "Invalid Token")
 
 
-def arrange(api: VideoApi, items: list[dict[str, Any]], sort_by: str | None, aggregate_by: str | None
-            ) -> list[dict[str, Any]]:
+def arrange(
+    api: VideoApi, items: list[dict[str, Any]], sort_by: str | None, aggregate_by: str | None
+) -> list[dict[str, Any]]:
     """Apply ``SortBy``/``AggregateBy`` (minimal SEGMENTS: each item gets a start/end/duration)."""
     if sort_by and sort_by in api.sort_keys and sort_by != next(iter(api.sort_keys)):
         items = sorted(items, key=api.sort_keys[sort_by])
     if api.aggregates and aggregate_by == "SEGMENTS":
         items = [
-            {**item, "StartTimestampMillis": item["Timestamp"], "EndTimestampMillis": item["Timestamp"] + 1000,
-             "DurationMillis": 1000}
+            {
+                **item,
+                "StartTimestampMillis": item["Timestamp"],
+                "EndTimestampMillis": item["Timestamp"] + 1000,
+                "DurationMillis": 1000,
+            }
             for item in items
         ]
     return items

@@ -53,6 +53,11 @@ _THROTTLE_MESSAGES = {
     "ThrottlingException": "Rate exceeded",
     "ProvisionedThroughputExceededException": "Provisioned rate exceeded",
 }
+_INJECTED_MESSAGES = {
+    "InternalServerError": "Amazon Rekognition experienced a service issue. Try your call again.",
+    "LimitExceededException": "An Amazon Rekognition service limit was exceeded.",
+    "AccessDeniedException": "You are not authorized to perform this action",
+}
 
 
 class _ThrottledError(RekognitionServiceError):
@@ -109,6 +114,7 @@ class RekognitionSimulator:
         self._notice_errors: list[tuple[str, str]] = []
         self._peak_running = 0
         self._publishing = 0  # notices being sent right now; wait_until_idle waits for them too
+        self._injected: dict[str, tuple[str, int, str | None]] = {}  # operation -> (code, calls left, message)
         seed = self.config.seed
         self._job_id_rng = random.Random(f"{seed}/job-ids")
         self._throttle_rng = random.Random(f"{seed}/throttle")
@@ -132,13 +138,15 @@ class RekognitionSimulator:
         if self._server is not None:
             return self.endpoint_url
         handler = type("_BoundHandler", (_RequestHandler,), {"simulator": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), handler)
         self._stopping.clear()
         self.clock.add_listener(self._wake.set)
         self._threads = [
             threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="rekognition-sim-http", daemon=True
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.02},
+                name="rekognition-sim-http",
+                daemon=True,
             ),
             threading.Thread(target=self._run_scheduler, name="rekognition-sim-jobs", daemon=True),
         ]
@@ -271,6 +279,32 @@ class RekognitionSimulator:
             raise JobStateError(job_id, job.status, "the job has no NotificationChannel")
         return self._publish(job)
 
+    def inject_errors(self, operation: str, code: str, times: int = 1, message: str | None = None) -> None:
+        """Make the next ``times`` calls of ``operation`` fail with ``code``, before any other check.
+
+        Replaces an earlier injection for the operation; ``times=0`` clears it. Throttling codes
+        are counted in ``stats.throttled``; ``InternalServerError`` is sent with HTTP 500, like the
+        service, so botocore retries it.
+
+        Parameters
+        ----------
+        operation: str
+            Rekognition operation name, e.g. ``DetectLabels``.
+        code: str
+            Error code to return, e.g. ``ThrottlingException`` or ``InternalServerError``.
+        times: int
+            How many calls fail.
+        message: str | None
+            Error message; a service-like default otherwise.
+        """
+        if times < 0:
+            raise ValueError(f"times must be >= 0, got {times!r}")
+        with self._lock:
+            if times:
+                self._injected[operation] = (code, times, message)
+            else:
+                self._injected.pop(operation, None)
+
     def _job(self, job_id: str) -> VideoJob:
         with self._lock:
             job = self._jobs.get(job_id)
@@ -302,6 +336,7 @@ class RekognitionSimulator:
                 raise RekognitionServiceError(
                     "UnknownOperationException", f"Operation {target!r} is not supported by the Rekognition simulator"
                 )
+            self._apply_injected(operation)
             try:
                 params = json.loads(body or b"{}")
             except ValueError as exc:
@@ -313,13 +348,28 @@ class RekognitionSimulator:
             result = handler(operation, params)
         except RekognitionServiceError as exc:
             self.stats.record(now, operation, exc.code, throttled=isinstance(exc, _ThrottledError))
-            return 400, {"__type": exc.code, "message": exc.message}
+            status = 500 if exc.code == "InternalServerError" else 400
+            return status, {"__type": exc.code, "message": exc.message}
         except Exception as exc:  # a simulator bug: answer like the service's 500 so callers see it
             logger.exception("Rekognition simulator failed on %s", operation)
             self.stats.record(now, operation, "InternalServerError")
             return 500, {"__type": "InternalServerError", "message": f"Simulator error: {exc!r}"}
         self.stats.record(now, operation, OK)
         return 200, result
+
+    def _apply_injected(self, operation: str) -> None:
+        with self._lock:
+            injected = self._injected.get(operation)
+            if injected is None:
+                return
+            code, left, message = injected
+            if left > 1:
+                self._injected[operation] = (code, left - 1, message)
+            else:
+                del self._injected[operation]
+        text = message or _THROTTLE_MESSAGES.get(code) or _INJECTED_MESSAGES.get(code, f"Injected {code}")
+        error_class = _ThrottledError if code in _THROTTLE_MESSAGES else RekognitionServiceError
+        raise error_class(code, text)
 
     def _throttle(self, operation: str, now: float) -> None:
         config = self.config
@@ -344,11 +394,11 @@ class RekognitionSimulator:
         if self._sns_default is not None:
             return self._sns_default
         parts = topic_arn.split(":")
-        region = parts[3] if len(parts) > 3 and parts[3] else None
+        region = parts[3] if len(parts) > 3 else ""  # publish in the topic's region, as the service does
         with self._lock:
             if region not in self._sns_by_region:
-                self._sns_by_region[region or ""] = boto3.client("sns", region_name=region)
-            return self._sns_by_region[region or ""]
+                self._sns_by_region[region] = boto3.client("sns", region_name=region or None)
+            return self._sns_by_region[region]
 
     def _check_collection(self, collection_id: str) -> None:
         collections = self.config.collections
@@ -454,8 +504,12 @@ class RekognitionSimulator:
             response[api.model_version_key] = api.model_version
         if operation == "GetSegmentDetection" and job.status == SUCCEEDED:
             response["AudioMetadata"] = [
-                {"Codec": "aac", "DurationMillis": response["VideoMetadata"][0]["DurationMillis"],
-                 "SampleRate": 48000, "NumberOfChannels": 2}
+                {
+                    "Codec": "aac",
+                    "DurationMillis": response["VideoMetadata"][0]["DurationMillis"],
+                    "SampleRate": 48000,
+                    "NumberOfChannels": 2,
+                }
             ]
             response["SelectedSegmentTypes"] = [
                 {"Type": kind, "ModelVersion": _content.SEGMENT_MODEL_VERSION}
@@ -551,6 +605,15 @@ class RekognitionSimulator:
                 {"JobId": job.job_id, "TopicArn": topic_arn, "Message": message, "MessageId": message_id}
             )
         return message_id
+
+
+class _Server(ThreadingHTTPServer):
+    """Threaded server whose connection errors (a client hanging up) go to the log, not stderr."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        logger.debug("Rekognition simulator connection from %s failed", client_address, exc_info=True)
 
 
 class _RequestHandler(BaseHTTPRequestHandler):

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 ROLE_NAME = "in-process-lambda-role"
+TEST_HANDLERS = "tests.emulator.handlers"
+"""Package of test-only handler folders, resolved like ``lambdas/<name>/app.py``."""
 _TRUST_POLICY = (
     '{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
     '"Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}'

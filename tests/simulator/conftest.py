@@ -63,9 +63,9 @@ class NoticeQueue:
         self.sqs = sqs
         self.topic_arn = self.sns.create_topic(Name="rekognition-notices")["TopicArn"]
         self.queue_url = self.sqs.create_queue(QueueName="rekognition-notices")["QueueUrl"]
-        queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
         self.sns.subscribe(TopicArn=self.topic_arn, Protocol="sqs", Endpoint=queue_arn)
 
     @property

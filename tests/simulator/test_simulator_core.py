@@ -176,9 +176,10 @@ def test_simulator_lifecycle_and_raw_protocol(aws: None) -> None:
     # WHEN it is started and sent a raw JSON 1.1 request without going through boto3
     url = sim.start()
     request = urllib.request.Request(
-        url, data=b"{}", method="POST",
-        headers={"X-Amz-Target": "RekognitionService.GetLabelDetection",
-                 "Content-Type": "application/x-amz-json-1.1"},
+        url,
+        data=b"{}",
+        method="POST",
+        headers={"X-Amz-Target": "RekognitionService.GetLabelDetection", "Content-Type": "application/x-amz-json-1.1"},
     )
     with pytest.raises(urllib.request.HTTPError) as caught:
         urllib.request.urlopen(request, timeout=5)

@@ -86,9 +86,9 @@ def test_detect_labels_honours_max_labels_and_min_confidence(rekognition: Any) -
         assert names <= {other["Name"] for other in everything}, "parents are returned as labels too"
     assert len(limited) <= 2
     assert all(label["Confidence"] >= 80 for label in limited)
-    assert [label["Name"] for label in limited] == [
-        label["Name"] for label in everything if label["Confidence"] >= 80
-    ][:2]
+    assert [label["Name"] for label in limited] == [label["Name"] for label in everything if label["Confidence"] >= 80][
+        :2
+    ]
 
 
 def test_detect_faces_all_attributes_adds_members(rekognition: Any) -> None:
@@ -339,15 +339,46 @@ def test_throttle_rate_injects_throttling(
     assert [record.outcome for record in sim.stats.call_log] == ["ThrottlingException", "ok"]
 
 
+def test_inject_errors_fails_the_next_calls(
+    s3: Any, make_sim: Callable[..., RekognitionSimulator], client_for: Callable[..., Any]
+) -> None:
+    # GIVEN two injected throttles on DetectLabels and one server error on DetectText
+    sim = make_sim()
+    rekognition = client_for(sim)
+    sim.inject_errors("DetectLabels", "ProvisionedThroughputExceededException", times=2)
+    sim.inject_errors("DetectText", "InternalServerError")
+
+    # WHEN each operation is called until it works
+    outcomes = []
+    for operation in ("detect_labels", "detect_labels", "detect_labels", "detect_text", "detect_text"):
+        try:
+            getattr(rekognition, operation)(Image=s3_image())
+            outcomes.append("ok")
+        except ClientError as error:
+            outcomes.append(error.response["Error"]["Code"])
+
+    # THEN exactly the injected calls failed, throttles counted as such, and the 500 kept its code
+    assert outcomes == [
+        "ProvisionedThroughputExceededException",
+        "ProvisionedThroughputExceededException",
+        "ok",
+        "InternalServerError",
+        "ok",
+    ]
+    assert sim.stats.throttled["DetectLabels"] == 2
+    assert sim.stats.throttled["DetectText"] == 0
+    assert sim.stats.errors["DetectText"]["InternalServerError"] == 1
+
+
 def test_standard_retry_mode_rides_out_a_quota(s3: Any, make_sim: Callable[..., RekognitionSimulator]) -> None:
-    # GIVEN a 1 TPS quota on a frozen clock that moves on 0.1 real seconds later,
+    # GIVEN a 1 TPS quota on a frozen clock that moves on 10 real milliseconds later,
     # and a client with botocore's standard retry mode
     clock = SimClock(scale=0)
     sim = make_sim(clock=clock, tps_quotas={"DetectLabels": 1})
     retrying = Config(retries={"total_max_attempts": 10, "mode": "standard"})
     rekognition = boto3.client("rekognition", endpoint_url=sim.endpoint_url, config=retrying)
     rekognition.detect_labels(Image=s3_image())
-    threading.Timer(0.1, clock.advance, args=(1.0,)).start()
+    threading.Timer(0.01, clock.advance, args=(1.0,)).start()
 
     # WHEN a second call is made within the same simulated second
     response = rekognition.detect_labels(Image=s3_image())

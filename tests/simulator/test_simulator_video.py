@@ -22,30 +22,49 @@ VIDEO_APIS: dict[str, tuple[str, dict[str, Any], str, set[str]]] = {
     "start_label_detection": ("get_label_detection", {"MinConfidence": 60}, "Labels", {"Timestamp", "Label"}),
     "start_face_detection": ("get_face_detection", {"FaceAttributes": "ALL"}, "Faces", {"Timestamp", "Face"}),
     "start_content_moderation": (
-        "get_content_moderation", {}, "ModerationLabels", {"Timestamp", "ModerationLabel"},
+        "get_content_moderation",
+        {},
+        "ModerationLabels",
+        {"Timestamp", "ModerationLabel"},
     ),
     "start_text_detection": ("get_text_detection", {}, "TextDetections", {"Timestamp", "TextDetection"}),
     "start_celebrity_recognition": (
-        "get_celebrity_recognition", {}, "Celebrities", {"Timestamp", "Celebrity"},
+        "get_celebrity_recognition",
+        {},
+        "Celebrities",
+        {"Timestamp", "Celebrity"},
     ),
     "start_person_tracking": ("get_person_tracking", {}, "Persons", {"Timestamp", "Person"}),
     "start_segment_detection": (
         "get_segment_detection",
         {"SegmentTypes": ["TECHNICAL_CUE", "SHOT"]},
         "Segments",
-        {"Type", "StartTimestampMillis", "EndTimestampMillis", "DurationMillis", "StartTimecodeSMPTE",
-         "EndTimecodeSMPTE", "DurationSMPTE", "StartFrameNumber", "EndFrameNumber", "DurationFrames"},
+        {
+            "Type",
+            "StartTimestampMillis",
+            "EndTimestampMillis",
+            "DurationMillis",
+            "StartTimecodeSMPTE",
+            "EndTimecodeSMPTE",
+            "DurationSMPTE",
+            "StartFrameNumber",
+            "EndFrameNumber",
+            "DurationFrames",
+        },
     ),
     "start_face_search": (
-        "get_face_search", {"CollectionId": "staff", "FaceMatchThreshold": 0}, "Persons",
+        "get_face_search",
+        {"CollectionId": "staff", "FaceMatchThreshold": 0},
+        "Persons",
         {"Timestamp", "Person", "FaceMatches"},
     ),
 }
 
 
 @pytest.fixture
-def manual(s3: Any, make_sim: Callable[..., RekognitionSimulator], client_for: Callable[..., Any]
-           ) -> Callable[..., tuple[RekognitionSimulator, Any]]:
+def manual(
+    s3: Any, make_sim: Callable[..., RekognitionSimulator], client_for: Callable[..., Any]
+) -> Callable[..., tuple[RekognitionSimulator, Any]]:
     """Factory: a simulator whose jobs wait for ``complete_job`` and a client for it."""
 
     def factory(**config: Any) -> tuple[RekognitionSimulator, Any]:
@@ -147,7 +166,7 @@ def test_start_oversized_video_raises_video_too_large(manual: Callable[..., tupl
 
 
 def test_start_with_same_client_request_token_is_idempotent(
-    manual: Callable[..., tuple[RekognitionSimulator, Any]]
+    manual: Callable[..., tuple[RekognitionSimulator, Any]],
 ) -> None:
     # GIVEN a job started with a ClientRequestToken
     sim, rekognition = manual()
@@ -180,7 +199,7 @@ def test_client_request_token_pattern_is_enforced(manual: Callable[..., tuple[Re
 
 
 def test_start_beyond_max_concurrent_jobs_raises_limit_exceeded(
-    manual: Callable[..., tuple[RekognitionSimulator, Any]]
+    manual: Callable[..., tuple[RekognitionSimulator, Any]],
 ) -> None:
     # GIVEN two running jobs with a limit of two
     sim, rekognition = manual(max_concurrent_jobs=2)
@@ -203,22 +222,24 @@ def test_completion_publishes_notice_in_service_format(
 ) -> None:
     # GIVEN a job with a notification channel and a tag
     sim, rekognition = manual()
-    job_id = rekognition.start_label_detection(
-        Video=s3_video(), JobTag="run-1", NotificationChannel=notices.channel
-    )["JobId"]
+    job_id = rekognition.start_label_detection(Video=s3_video(), JobTag="run-1", NotificationChannel=notices.channel)[
+        "JobId"
+    ]
 
     # WHEN it completes
     job = sim.complete_job(job_id)
 
     # THEN exactly one notice in Rekognition's format reaches the SQS subscriber
-    assert notices.drain() == [{
-        "JobId": job_id,
-        "Status": "SUCCEEDED",
-        "API": "StartLabelDetection",
-        "JobTag": "run-1",
-        "Timestamp": int(job.completed_at * 1000),
-        "Video": {"S3ObjectName": "clip.mp4", "S3Bucket": BUCKET},
-    }]
+    assert notices.drain() == [
+        {
+            "JobId": job_id,
+            "Status": "SUCCEEDED",
+            "API": "StartLabelDetection",
+            "JobTag": "run-1",
+            "Timestamp": int(job.completed_at * 1000),
+            "Video": {"S3ObjectName": "clip.mp4", "S3Bucket": BUCKET},
+        }
+    ]
     assert sim.published_notices[0]["TopicArn"] == notices.topic_arn
 
 
@@ -365,9 +386,7 @@ def test_get_results_paginate_over_three_pages(manual: Callable[..., tuple[Rekog
     assert len(capped["Labels"]) == 1000
 
 
-def test_get_results_reject_forged_pagination_token(
-    manual: Callable[..., tuple[RekognitionSimulator, Any]]
-) -> None:
+def test_get_results_reject_forged_pagination_token(manual: Callable[..., tuple[RekognitionSimulator, Any]]) -> None:
     # GIVEN two finished jobs with more than one page
     sim, rekognition = manual(video_result_items=10)
     first = rekognition.start_face_detection(Video=s3_video())["JobId"]
@@ -385,7 +404,7 @@ def test_get_results_reject_forged_pagination_token(
 
 
 def test_get_results_unknown_job_raises_invalid_parameter(
-    manual: Callable[..., tuple[RekognitionSimulator, Any]]
+    manual: Callable[..., tuple[RekognitionSimulator, Any]],
 ) -> None:
     # GIVEN a label-detection job
     _, rekognition = manual()
@@ -400,7 +419,7 @@ def test_get_results_unknown_job_raises_invalid_parameter(
 
 
 def test_get_label_detection_sorts_by_name_and_aggregates(
-    manual: Callable[..., tuple[RekognitionSimulator, Any]]
+    manual: Callable[..., tuple[RekognitionSimulator, Any]],
 ) -> None:
     # GIVEN a finished label job
     sim, rekognition = manual(video_result_items=40)
@@ -418,7 +437,7 @@ def test_get_label_detection_sorts_by_name_and_aggregates(
 
 
 def test_start_face_search_unknown_collection_raises_resource_not_found(
-    manual: Callable[..., tuple[RekognitionSimulator, Any]]
+    manual: Callable[..., tuple[RekognitionSimulator, Any]],
 ) -> None:
     # GIVEN only the "staff" collection
     _, rekognition = manual(collections={"staff"})
@@ -471,7 +490,7 @@ def test_job_event_log_measures_slot_use(
 
 
 def test_complete_job_rejects_unknown_and_finished_jobs(
-    manual: Callable[..., tuple[RekognitionSimulator, Any]]
+    manual: Callable[..., tuple[RekognitionSimulator, Any]],
 ) -> None:
     # GIVEN a completed job
     sim, rekognition = manual()

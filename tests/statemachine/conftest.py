@@ -43,6 +43,10 @@ def create_semaphore_table(name: str = SEMAPHORE_TABLE) -> str:
     return name
 
 
+class SimulatedJobError(Exception):
+    """The probe's DoWork failed, as asked by a negative ``workSeconds``."""
+
+
 class RecordingStepFunctions:
     """A Step Functions client that timestamps every SendTaskSuccess the semaphore makes."""
 
@@ -88,8 +92,9 @@ class SemaphoreProbe:
     def snapshot(self) -> SemaphoreSnapshot:
         return self.semaphore.snapshot()
 
-    def create_state_machine(self, name: str = "semaphore-probe", *, fallback_seconds: int = 30,
-                             timeout_seconds: int | None = None) -> str:
+    def create_state_machine(
+        self, name: str = "semaphore-probe", *, fallback_seconds: int = 30, timeout_seconds: int | None = None
+    ) -> str:
         """Create the probe machine; ``timeout_seconds`` sets a whole-execution timeout."""
         definition = (ASL_DIR / "semaphore_probe.asl.json").read_text()
         for placeholder, service in (
@@ -107,8 +112,9 @@ class SemaphoreProbe:
             "stateMachineArn"
         ]
 
-    def start(self, state_machine_arn: str, name: str, *, work_seconds: float = 0.1,
-              operation: str = "LabelDetection") -> str:
+    def start(
+        self, state_machine_arn: str, name: str, *, work_seconds: float = 0.1, operation: str = "LabelDetection"
+    ) -> str:
         execution_input = json.dumps({"operation": operation, "workSeconds": work_seconds})
         return boto3.client("stepfunctions").start_execution(
             stateMachineArn=state_machine_arn, name=name, input=execution_input
@@ -135,7 +141,9 @@ class SemaphoreProbe:
         return payload
 
     def do_work(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        """Handler of the probe's DoWork state: counts concurrent workers and sleeps."""
+        """Handler of the probe's DoWork state: counts concurrent workers and sleeps; fails if told to."""
+        if float(event["workSeconds"]) < 0:
+            raise SimulatedJobError(f"job of {event['holder']} failed")
         holders = len(self.snapshot().holders)
         with self._lock:
             self._working += 1
@@ -177,9 +185,7 @@ def semaphore_probe(aws: Any) -> Iterator[Callable[..., SemaphoreProbe]]:
         adapters.append(adapter)
         environment = {SEMAPHORE_TABLE_NAME_ENV: SEMAPHORE_TABLE, VIDEO_SLOT_LIMIT_ENV: str(limit)}
         functions = {
-            service: create_function(service.replace("_", "-"), service=service, environment=environment)[
-                "FunctionArn"
-            ]
+            service: create_function(service.replace("_", "-"), service=service, environment=environment)["FunctionArn"]
             for service in (*SEMAPHORE_SERVICES, "probe_work")
         }
         probe = SemaphoreProbe(adapter=adapter, limit=limit, functions=functions)

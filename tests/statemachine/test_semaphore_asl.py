@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
+from rekpipe_shared.semaphore import VideoSemaphore
+from tests.statemachine.conftest import SEMAPHORE_TABLE
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -54,7 +57,7 @@ def _status_change_event(execution_arn: str) -> dict[str, Any]:
         "detail": {
             "executionArn": execution_arn,
             "stateMachineArn": described["stateMachineArn"],
-            "name": described["name"],
+            "name": execution_arn.rsplit(":", 1)[-1],
             "status": described["status"],
             "startDate": int(described["startDate"].timestamp() * 1000),
             "stopDate": None,
@@ -125,7 +128,7 @@ def test_semaphore_asl_forty_executions_never_exceed_limit(semaphore_probe: Call
     assert table_peak <= 3
     assert max(scheduled) <= 2
     assert len(latencies) >= 30  # most executions waited and were woken by a release
-    assert probe.snapshot() == ((), ()) or (len(probe.snapshot().holders), len(probe.snapshot().waiters)) == (0, 0)
+    assert _counts(probe) == (0, 0)
 
 
 @pytest.mark.parametrize("ending", ["TIMED_OUT", "ABORTED"])
@@ -138,9 +141,9 @@ def test_semaphore_asl_ended_execution_slot_freed_by_release_execution_slots(
     machine = probe.create_state_machine(fallback_seconds=30)
     if ending == "TIMED_OUT":
         doomed_machine = probe.create_state_machine("semaphore-probe-timeout", timeout_seconds=1)
-        doomed = probe.start(doomed_machine, "doomed", work_seconds=2.5)
+        doomed = probe.start(doomed_machine, "doomed", work_seconds=1.5)
     else:
-        doomed = probe.start(machine, "doomed", work_seconds=2.5)
+        doomed = probe.start(machine, "doomed", work_seconds=1.5)
     _wait_until(lambda: "doomed#LabelDetection" in probe.snapshot().holders)
     waiter = probe.start(machine, "waiter", work_seconds=0.05)
     _wait_until(lambda: [w.holder for w in probe.snapshot().waiters] == ["waiter#LabelDetection"])
@@ -156,7 +159,7 @@ def test_semaphore_asl_ended_execution_slot_freed_by_release_execution_slots(
     assert result == {"executionArn": doomed, "status": ending, "released": ["doomed#LabelDetection"]}
     assert probe.wait_for([waiter], timeout=10) == {waiter: "SUCCEEDED"}
     assert [o["holder"] for _, o in probe.wakes if o["via"] == "handoff"] == ["waiter#LabelDetection"]
-    assert (len(probe.snapshot().holders), len(probe.snapshot().waiters)) == (0, 0)
+    assert _counts(probe) == (0, 0)
 
 
 def test_semaphore_asl_stuck_holders_freed_by_reconcile_slots(semaphore_probe: Callable[..., SemaphoreProbe]):
@@ -179,7 +182,55 @@ def test_semaphore_asl_stuck_holders_freed_by_reconcile_slots(semaphore_probe: C
     # THEN both stuck slots are released, the parked execution is woken and completes
     assert sorted(result["released"]) == ["finished#LabelDetection", "missing#LabelDetection"]
     assert probe.wait_for([waiter], timeout=10) == {waiter: "SUCCEEDED"}
-    assert (len(probe.snapshot().holders), len(probe.snapshot().waiters)) == (0, 0)
+    assert _counts(probe) == (0, 0)
+
+
+def test_semaphore_asl_failed_work_releases_slot_on_catch_path(semaphore_probe: Callable[..., SemaphoreProbe]):
+    # GIVEN one slot, an execution whose work fails, and one parked behind it
+    probe = semaphore_probe(limit=1)
+    machine = probe.create_state_machine(fallback_seconds=30)
+    broken = probe.start(machine, "broken", work_seconds=-1)
+    waiter = probe.start(machine, "waiter", work_seconds=0.05)
+
+    # WHEN both run
+    statuses = probe.wait_for([broken, waiter], timeout=10)
+
+    # THEN the failure went through ReleaseSlotAfterError, freeing the slot for the waiter
+    assert statuses == {broken: "FAILED", waiter: "SUCCEEDED"}
+    entered = [e["stateEnteredEventDetails"]["name"] for e in _history(broken) if e["type"] == "TaskStateEntered"]
+    assert entered == ["AcquireSlot", "DoWork", "ReleaseSlotAfterError"]
+    failed = boto3.client("stepfunctions").describe_execution(executionArn=broken)
+    assert failed.get("error") == "SimulatedJobError"
+    assert _counts(probe) == (0, 0)
+
+
+def test_semaphore_asl_lost_wake_up_recovered_by_fallback_timeout(semaphore_probe: Callable[..., SemaphoreProbe]):
+    # GIVEN one slot held by a gone execution and an execution parked behind it with a 1 s fallback
+    probe = semaphore_probe(limit=1)
+    machine = probe.create_state_machine(fallback_seconds=1)
+    gone = f"arn:aws:states:us-east-1:{ACCOUNT}:execution:semaphore-probe:gone"
+    assert probe.semaphore.acquire("gone#LabelDetection", gone, "dead-token")
+    waiter = probe.start(machine, "waiter", work_seconds=0.05)
+    _wait_until(lambda: [w.holder for w in probe.snapshot().waiters] == ["waiter#LabelDetection"])
+
+    # WHEN a releaser hands the slot over and crashes before its SendTaskSuccess
+    class CrashingStepFunctions:
+        def send_task_success(self, **kwargs: Any) -> None:
+            raise RuntimeError("releaser crashed")
+
+    crashing = VideoSemaphore(SEMAPHORE_TABLE, limit=1, sfn_client=CrashingStepFunctions())
+    with pytest.raises(RuntimeError):
+        crashing.release("gone#LabelDetection")
+    assert set(probe.snapshot().holders) == {"waiter#LabelDetection"}
+
+    # THEN the fallback timeout re-runs AcquireSlot, which finds the slot the execution already owns
+    assert probe.wait_for([waiter], timeout=10) == {waiter: "SUCCEEDED"}
+    events = _history(waiter)
+    print([(e["type"], e.get("taskScheduledEventDetails", {}).get("resource")) for e in events])
+    assert _acquire_tasks_scheduled(events) == 2
+    assert [e["type"] for e in events].count("TaskTimedOut") == 1
+    assert [o["via"] for _, o in probe.wakes if o["holder"] == "waiter#LabelDetection"] == ["acquire"]
+    assert _counts(probe) == (0, 0)
 
 
 def test_semaphore_asl_release_slot_is_idempotent(semaphore_probe: Callable[..., SemaphoreProbe]):
@@ -196,6 +247,11 @@ def test_semaphore_asl_release_slot_is_idempotent(semaphore_probe: Callable[...,
     assert result == {"holder": "done#LabelDetection", "released": False, "handedOffTo": None}
     output = json.loads(boto3.client("stepfunctions").describe_execution(executionArn=done)["output"])
     assert output["stateoutput"]["ReleaseSlot"] == {"released": True, "handedOffTo": None}
+
+
+def _counts(probe: SemaphoreProbe) -> tuple[int, int]:
+    holders, waiters = probe.snapshot()
+    return len(holders), len(waiters)
 
 
 def _wait_until(condition: Callable[[], bool], timeout: float = 10) -> None:

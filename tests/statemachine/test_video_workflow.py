@@ -105,8 +105,9 @@ def test_video_workflow_failed_job_gives_partial(make_runtime):
         for job in list(sim.jobs.values()):
             if job.status == "IN_PROGRESS":
                 failed = job.operation == "StartContentModeration"
-                sim.complete_job(job.job_id, "FAILED" if failed else "SUCCEEDED",
-                                 "Unsupported codec: simulated" if failed else None)
+                sim.complete_job(
+                    job.job_id, "FAILED" if failed else "SUCCEEDED", "Unsupported codec: simulated" if failed else None
+                )
 
     # WHEN the moderation job fails and the labels job succeeds
     task_id = upload(runtime, "videos/partly.mp4", mp4_bytes(2))
@@ -117,8 +118,7 @@ def test_video_workflow_failed_job_gives_partial(make_runtime):
     assert task["operation_errors"]["StartContentModeration"]["code"] == "JobFailedError"
     assert "Unsupported codec" in task["operation_errors"]["StartContentModeration"]["message"]
     assert set(task["outputs"]) == {"StartLabelDetection"}
-    assert boto3.client("stepfunctions").describe_execution(
-        executionArn=task["execution_arn"])["status"] == "SUCCEEDED"
+    assert boto3.client("stepfunctions").describe_execution(executionArn=task["execution_arn"])["status"] == "SUCCEEDED"
     assert semaphore_holders(runtime) == {}
 
 
@@ -179,7 +179,11 @@ def test_video_workflow_results_span_pages_and_collection_resumes(make_runtime, 
     output = runtime.outputs["OutputBucketName"]
     prefix = "async/videos/long.mp4-analysis/LabelDetection/"
     assert {k.rsplit("/", 1)[-1] for k in list_keys(output, prefix)} == {
-        "page-00001.json", "page-00002.json", "page-00003.json", "summary.json"}
+        "page-00001.json",
+        "page-00002.json",
+        "page-00003.json",
+        "summary.json",
+    }
     assert len(read_json(output, prefix + "page-00001.json")["Labels"]) == 1000
     assert read_json(output, prefix + "summary.json")["items"] == 2500
 
@@ -190,7 +194,8 @@ def test_video_workflow_limit_exceeded_then_success(make_runtime):
     bucket = runtime.outputs["ContentBucketName"]
     boto3.client("s3").put_object(Bucket=bucket, Key="other/workload.mp4", Body=mp4_bytes(9))
     foreign = boto3.client("rekognition").start_label_detection(
-        Video={"S3Object": {"Bucket": bucket, "Name": "other/workload.mp4"}})["JobId"]
+        Video={"S3Object": {"Bucket": bucket, "Name": "other/workload.mp4"}}
+    )["JobId"]
 
     # WHEN our video's StartJob meets LimitExceededException, and the other job later finishes
     task_id = upload(runtime, "videos/patient.mp4", mp4_bytes(6))
@@ -210,8 +215,11 @@ def test_video_workflow_limit_exceeded_then_success(make_runtime):
     # THEN the start was retried while the slot was held, and the video SUCCEEDED
     assert task["status"] == "SUCCEEDED"
     history = execution_history(task["execution_arn"])
-    failed_starts = [e for e in history if e["type"] == "TaskFailed"
-                     and e["taskFailedEventDetails"].get("error") == "JobLimitExceededError"]
+    failed_starts = [
+        e
+        for e in history
+        if e["type"] == "TaskFailed" and e["taskFailedEventDetails"].get("error") == "JobLimitExceededError"
+    ]
     assert failed_starts
     assert semaphore_holders(runtime) == {}
 
@@ -229,8 +237,9 @@ def test_video_workflow_aborted_execution_releases_its_slot(make_runtime):
     execution_arn = tasks(runtime).get(task_id)["execution_arn"]
 
     # WHEN an operator aborts the execution
-    boto3.client("stepfunctions").stop_execution(executionArn=execution_arn, error="Operator",
-                                                 cause="aborted in a test")
+    boto3.client("stepfunctions").stop_execution(
+        executionArn=execution_arn, error="Operator", cause="aborted in a test"
+    )
 
     # THEN the status-change rule's cleanup frees the slot and records the task as FAILED
     deadline = time.monotonic() + 30
@@ -260,8 +269,9 @@ def test_video_workflow_reconciler_frees_a_stuck_holder(make_runtime):
 
 def test_video_workflow_many_executions_never_exceed_the_limit(make_runtime):
     # GIVEN 40 videos against a limit of 3 slots
-    runtime = make_runtime({"video_operations": "labels", "video_slot_limit": 3}, job_duration=(0.3, 0.6),
-                           max_concurrent_jobs=20)
+    runtime = make_runtime(
+        {"video_operations": "labels", "video_slot_limit": 3}, job_duration=(0.3, 0.6), max_concurrent_jobs=20
+    )
     peak = {"holders": 0}
     stop = threading.Event()
 
@@ -291,6 +301,8 @@ def test_video_workflow_many_executions_never_exceed_the_limit(make_runtime):
         transitions.append(len([e for e in history if e["type"].endswith("StateEntered")]))
     assert max(acquire_attempts) == 1  # parked on a token, woken once: no re-checks, no polling
     assert semaphore_holders(runtime) == {}
-    print(f"\n40 executions vs limit 3: peak holders {peak['holders']}, peak jobs "
-          f"{runtime.simulator.peak_running_jobs}, state transitions per video operation "
-          f"min {min(transitions)} max {max(transitions)} mean {sum(transitions) / len(transitions):.1f}")
+    print(
+        f"\n40 executions vs limit 3: peak holders {peak['holders']}, peak jobs "
+        f"{runtime.simulator.peak_running_jobs}, state transitions per video operation "
+        f"min {min(transitions)} max {max(transitions)} mean {sum(transitions) / len(transitions):.1f}"
+    )

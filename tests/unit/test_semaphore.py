@@ -75,7 +75,7 @@ class FakeStepFunctions:
         return self.tokens[token].output
 
     # --- the client API the semaphore calls ---------------------------------------------------------
-    def send_task_success(self, taskToken: str, output: str) -> dict[str, Any]:  # noqa: N803 - boto3 names
+    def send_task_success(self, taskToken: str, output: str) -> dict[str, Any]:
         with self._lock:
             entry = self.tokens.get(taskToken)
             if entry is None:
@@ -89,7 +89,7 @@ class FakeStepFunctions:
             entry.event.set()
         return {}
 
-    def describe_execution(self, executionArn: str) -> dict[str, Any]:  # noqa: N803 - boto3 names
+    def describe_execution(self, executionArn: str) -> dict[str, Any]:
         if executionArn not in self.statuses:
             raise _client_error("ExecutionDoesNotExist", "DescribeExecution")
         return {"executionArn": executionArn, "status": self.statuses[executionArn]}

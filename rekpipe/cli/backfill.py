@@ -1,0 +1,357 @@
+"""``rekpipe backfill``: analyse objects already in S3 with an S3 Batch Operations job.
+
+The objects are listed page by page and written to a CSV manifest on disk as they arrive, so
+a bucket of millions never sits in memory. The manifest goes to the stack's inventory bucket and
+an S3 Batch Operations job invokes the stack's ``ingest_batch`` function for every row, which
+writes one task per object version (a re-run is a no-op, never a second bill). ``--inventory``
+uses an existing S3 Inventory report instead of listing. ``--dry-run`` only counts and estimates.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from rekpipe.cli.stack import GlobalOptions
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from rekpipe.cli.stack import Clients, StackOutputs
+    from rekpipe_shared.settings import PipelineSettings
+
+MANIFEST_PREFIX = "backfill/manifests"
+REPORT_PREFIX = "backfill/reports"
+DEFAULT_PRIORITY = 10
+DEFAULT_VIDEO_MBPS = 5.0
+"""Typical bit rate of a 1080p H.264 upload; only used to guess minutes from bytes."""
+INVOCATION_SCHEMA_VERSION = "2.0"
+CSV_MANIFEST_FORMAT = "S3BatchOperations_CSV_20180820"
+INVENTORY_MANIFEST_FORMAT = "S3InventoryReport_CSV_20161130"
+REPORT_FORMAT = "Report_CSV_20180820"
+USER_ARGUMENT_SOURCE = "rekpipe-backfill"
+
+
+@click.command(short_help="Analyse objects already in S3 (S3 Batch Operations job).")
+@click.option("--bucket", metavar="BUCKET", help="Bucket to list. Not needed with --inventory.")
+@click.option("--prefix", metavar="PREFIX", default="", help="Only keys starting with this prefix.")
+@click.option("--inventory", metavar="S3_URI",
+              help="Use an S3 Inventory report instead of listing: s3://bucket/path/manifest.json (CSV format).")
+@click.option("--dry-run", is_flag=True, help="Only count objects and estimate the Rekognition cost.")
+@click.option("--yes", "-y", is_flag=True, help="Create the job without asking for confirmation.")
+@click.option("--priority", type=click.IntRange(0, 2_147_483_647), default=DEFAULT_PRIORITY, show_default=True,
+              help="Batch Operations job priority (higher runs first).")
+@click.option("--settings-json", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE",
+              help="Pipeline settings for the estimate: a JSON object of settings, or cdk.json "
+                   "(default: the built-in defaults).")
+@click.option("--assumed-video-mbps", type=click.FloatRange(min=0.01), default=DEFAULT_VIDEO_MBPS,
+              show_default=True, help="Bit rate used to estimate video minutes from size (durations are unknown "
+                                      "before analysis).")
+@click.pass_obj
+def cli(options: GlobalOptions, bucket: str | None, prefix: str, inventory: str | None, dry_run: bool, yes: bool,
+        priority: int, settings_json: Path | None, assumed_video_mbps: float) -> None:
+    """Analyse objects already in S3: list them into a CSV manifest (or use an S3 Inventory report),
+    upload it to the stack's inventory bucket and create an S3 Batch Operations job that feeds them
+    to the pipeline. Re-running is safe: an object version already known is not analysed again.
+
+    \b
+    Examples:
+      rekpipe backfill --bucket photos --prefix 2019/ --dry-run
+      rekpipe backfill --bucket photos --prefix 2019/ --yes
+      rekpipe backfill --inventory s3://inventories/photos/daily/2024-05-01T01-00Z/manifest.json
+    """
+    do_cli(options, bucket=bucket, prefix=prefix, inventory=inventory, dry_run=dry_run, yes=yes, priority=priority,
+           settings_json=settings_json, assumed_video_mbps=assumed_video_mbps)
+
+
+def do_cli(
+    options: GlobalOptions,
+    *,
+    bucket: str | None,
+    prefix: str = "",
+    inventory: str | None = None,
+    dry_run: bool = False,
+    yes: bool = False,
+    priority: int = DEFAULT_PRIORITY,
+    settings_json: Path | None = None,
+    assumed_video_mbps: float = DEFAULT_VIDEO_MBPS,
+    clients: Clients | None = None,
+) -> BackfillResult:
+    """Count, or list into a manifest and start the Batch Operations job.
+
+    Parameters
+    ----------
+    options: GlobalOptions
+        The group's options.
+    bucket, prefix: str
+        What to list (``bucket`` may be None with ``inventory``).
+    inventory: str | None
+        ``s3://.../manifest.json`` of an S3 Inventory report in CSV format.
+    dry_run: bool
+        Count and estimate; no upload, no job.
+    yes: bool
+        Skip the confirmation prompt.
+    priority: int
+        Job priority.
+    settings_json: Path | None
+        Settings used to decide the operations (and so the price) of each object.
+    assumed_video_mbps: float
+        Bit rate for the video-minutes estimate.
+    clients: Clients | None
+        Injected client factory (tests); built from ``options`` otherwise.
+
+    Returns
+    -------
+    BackfillResult
+        The counts and, unless a dry run, the job.
+    """
+    from rekpipe.cli.backfill_plan import BackfillResult, BackfillSummary, parse_s3_uri
+    from rekpipe.cli.console import note
+    from rekpipe.cli.exceptions import UserException
+    from rekpipe.cli.stack import Clients
+
+    if inventory and prefix:
+        raise UserException("--prefix cannot be combined with --inventory: Batch Operations runs over the whole "
+                            "inventory report; list the bucket with --bucket/--prefix instead")
+    if not bucket and not inventory:
+        raise UserException("Nothing to backfill: pass --bucket BUCKET [--prefix PREFIX], "
+                            "or --inventory s3://bucket/path/manifest.json")
+    inventory_location = parse_s3_uri(inventory, option="--inventory") if inventory else None
+    settings = load_settings(settings_json)
+    clients = clients or Clients(options)
+    target = clients.target
+
+    source = f"inventory {inventory}" if inventory else f"s3://{bucket}/{prefix}"
+    note(f"Backfill of {source} ({'dry run: nothing is uploaded or started' if dry_run else target.describe()})")
+    note(f"Settings: {'defaults' if settings_json is None else settings_json}; image operations "
+         f"{', '.join(settings.image_operations) or 'none'}"
+         + (" (+ prefix rules)" if settings.image_prefix_operations else "")
+         + f"; video operations {', '.join(settings.video_operations) or 'none'}; region {target.region}"
+         + (f"; endpoint {target.endpoint_url}" if target.endpoint_url else ""))
+
+    summary = BackfillSummary(settings=settings, video_mbps=assumed_video_mbps)
+    s3 = clients.client("s3")
+    if dry_run:
+        from rekpipe.cli.backfill_plan import iter_bucket, iter_inventory, print_estimate, read_inventory_manifest
+
+        if inventory_location:
+            manifest = read_inventory_manifest(s3, *inventory_location, expected_bucket=bucket)
+            listing = iter_inventory(s3, manifest.document)
+            source = f"inventory of s3://{manifest.source_bucket} ({inventory})"
+        else:
+            assert bucket is not None
+            listing = iter_bucket(s3, bucket, prefix, versioned=_is_versioned(s3, bucket))
+        _consume(listing, summary)
+        print_estimate(summary, source)
+        return BackfillResult(summary=summary)
+
+    outputs = clients.stack_outputs()
+    if inventory_location:
+        return _backfill_from_inventory(clients, outputs, inventory_location, bucket=bucket, summary=summary,
+                                        yes=yes, priority=priority)
+    assert bucket is not None
+    return _backfill_from_listing(clients, outputs, bucket, prefix, summary=summary, yes=yes, priority=priority)
+
+
+def load_settings(path: Path | None) -> PipelineSettings:
+    """Settings from a JSON file (an object of settings, or a ``cdk.json``), or the defaults."""
+    import json
+
+    from rekpipe.cli.exceptions import UserException
+    from rekpipe_shared.exceptions import SettingsError
+    from rekpipe_shared.settings import PipelineSettings
+
+    if path is None:
+        return PipelineSettings()
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise UserException(f"Cannot read settings from {path}: {error}; pass a JSON object of settings") from None
+    if isinstance(values, dict) and isinstance(values.get("context"), dict):  # a cdk.json
+        values = values["context"].get("settings") or {}
+    if not isinstance(values, dict):
+        raise UserException(f"{path} is not a JSON object of settings (like the `settings` object in cdk.json)")
+    try:
+        return PipelineSettings.from_mapping(values)
+    except SettingsError as error:
+        raise UserException(f"{path}: {error}; fix the file and run again") from None
+
+
+# --- the job -----------------------------------------------------------------------------------
+def _backfill_from_listing(clients: Clients, outputs: StackOutputs, bucket: str, prefix: str, *,
+                           summary: Any, yes: bool, priority: int) -> BackfillResult:
+    import tempfile
+    from datetime import UTC, datetime
+
+    from rekpipe.cli.backfill_plan import BackfillResult, iter_bucket, manifest_row
+    from rekpipe.cli.console import note
+
+    inventory_bucket = outputs.require("InventoryBucketName")
+    function_arn = outputs.require("IngestBatchFunctionArn")
+    role_arn = outputs.require("BatchOperationsRoleArn")
+    _warn_if_foreign_bucket(outputs, bucket)
+    s3 = clients.client("s3")
+    versioned = _is_versioned(s3, bucket)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    manifest_key = f"{MANIFEST_PREFIX}/{stamp}-{bucket}.csv"
+    note(f"Manifest: s3://{inventory_bucket}/{manifest_key} (columns Bucket,Key"
+         + (",VersionId: the bucket is versioned, so each row pins the current version)" if versioned else ")"))
+
+    with tempfile.TemporaryDirectory(prefix="rekpipe-backfill-") as folder:
+        path = Path(folder) / "manifest.csv"
+        with path.open("w", encoding="utf-8", newline="") as manifest:
+
+            def write(listed: Any) -> None:
+                manifest.write(manifest_row(bucket, listed, versioned=versioned))
+
+            _consume(iter_bucket(s3, bucket, prefix, versioned=versioned), summary, on_included=write)
+        note(summary.one_line())
+        if summary.included == 0:
+            note(f"Nothing to backfill under s3://{bucket}/{prefix}: no object there is one the pipeline analyses.")
+            return BackfillResult(summary=summary)
+        _confirm(yes, f"Create a Batch Operations job for {summary.included:,} objects "
+                      f"(estimated ${summary.total_cost:,.2f} of Rekognition)?")
+        s3.upload_file(str(path), inventory_bucket, manifest_key, ExtraArgs={"ContentType": "text/csv"})
+    head = s3.head_object(Bucket=inventory_bucket, Key=manifest_key)
+    fields = ["Bucket", "Key", "VersionId"] if versioned else ["Bucket", "Key"]
+    manifest_spec = {"Spec": {"Format": CSV_MANIFEST_FORMAT, "Fields": fields},
+                     "Location": _location(clients, inventory_bucket, manifest_key, head)}
+    user_arguments = {"source": USER_ARGUMENT_SOURCE, "bucket": bucket} | ({"prefix": prefix[:1024]} if prefix else {})
+    return _create_job(clients, outputs, manifest_spec, f"s3://{bucket}/{prefix}", summary=summary,
+                       manifest_uri=f"s3://{inventory_bucket}/{manifest_key}", user_arguments=user_arguments,
+                       function_arn=function_arn, role_arn=role_arn, inventory_bucket=inventory_bucket,
+                       priority=priority)
+
+
+def _backfill_from_inventory(clients: Clients, outputs: StackOutputs, location: tuple[str, str], *,
+                             bucket: str | None, summary: Any, yes: bool, priority: int) -> BackfillResult:
+    from rekpipe.cli.backfill_plan import read_inventory_manifest
+    from rekpipe.cli.console import note
+
+    inventory_bucket = outputs.require("InventoryBucketName")
+    function_arn = outputs.require("IngestBatchFunctionArn")
+    role_arn = outputs.require("BatchOperationsRoleArn")
+    s3 = clients.client("s3")
+    manifest = read_inventory_manifest(s3, *location, expected_bucket=bucket)
+    _warn_if_foreign_bucket(outputs, manifest.source_bucket)
+    note(f"Inventory of s3://{manifest.source_bucket}: {manifest.file_count:,} data files, "
+         f"created {manifest.created or 'at an unknown time'}; run with --dry-run to count and estimate it")
+    if manifest.all_versions:
+        note("Warning: this inventory lists every object version, so noncurrent versions are analysed (and billed) "
+             "too; configure the inventory with current versions only to avoid that")
+    _confirm(yes, f"Create a Batch Operations job over the inventory of s3://{manifest.source_bucket}?")
+    manifest_spec = {"Spec": {"Format": INVENTORY_MANIFEST_FORMAT},
+                     "Location": _location(clients, location[0], location[1], manifest.head)}
+    return _create_job(clients, outputs, manifest_spec, f"inventory of s3://{manifest.source_bucket}",
+                       summary=summary, manifest_uri=f"s3://{location[0]}/{location[1]}",
+                       user_arguments={"source": USER_ARGUMENT_SOURCE, "bucket": manifest.source_bucket},
+                       function_arn=function_arn, role_arn=role_arn, inventory_bucket=inventory_bucket,
+                       priority=priority)
+
+
+def _create_job(clients: Clients, outputs: StackOutputs, manifest_spec: dict[str, Any], what: str, *,
+                summary: Any, manifest_uri: str, user_arguments: dict[str, str], function_arn: str, role_arn: str,
+                inventory_bucket: str, priority: int) -> BackfillResult:
+    import uuid
+
+    from rekpipe.cli.backfill_plan import BackfillResult
+
+    account, partition = _caller(clients)
+    request = {
+        "AccountId": account,
+        "ConfirmationRequired": False,
+        "Operation": {"LambdaInvoke": {"FunctionArn": function_arn,
+                                       "InvocationSchemaVersion": INVOCATION_SCHEMA_VERSION,
+                                       "UserArguments": user_arguments}},
+        "Report": {"Bucket": f"arn:{partition}:s3:::{inventory_bucket}", "Format": REPORT_FORMAT, "Enabled": True,
+                   "Prefix": REPORT_PREFIX, "ReportScope": "AllTasks"},
+        # One token per run: botocore's retries of this call cannot create a second job.
+        "ClientRequestToken": str(uuid.uuid4()),
+        "Manifest": manifest_spec,
+        "Description": f"rekpipe backfill of {what}"[:256],
+        "Priority": priority,
+        "RoleArn": role_arn,
+    }
+    job_id = clients.client("s3control").create_job(**request)["JobId"]
+    _print_job(clients, job_id, account, manifest_uri, f"s3://{inventory_bucket}/{REPORT_PREFIX}/", summary)
+    return BackfillResult(summary=summary, job_id=job_id, manifest_uri=manifest_uri, request=request)
+
+
+def _print_job(clients: Clients, job_id: str, account: str, manifest_uri: str, report_uri: str, summary: Any) -> None:
+    target = clients.target
+    aws_flags = f" --region {target.region}" + (f" --profile {target.profile}" if target.profile else "")
+    if target.endpoint_url:
+        aws_flags += f" --endpoint-url {target.endpoint_url}"
+    rekpipe_flags = " --local" if target.local else aws_flags.replace(" --endpoint-url", " --endpoint-url", 1)
+    if target.stack_name != "RekognitionPipeline":
+        rekpipe_flags += f" --stack-name {target.stack_name}"
+    objects = f" for {summary.included:,} objects" if summary.included else ""
+    click.echo(f"Created S3 Batch Operations job {job_id}{objects}.")
+    click.echo(f"Manifest: {manifest_uri}")
+    click.echo(f"Report:   {report_uri}")
+    click.echo("Watch it:")
+    click.echo(f"  aws s3control describe-job --account-id {account} --job-id {job_id}{aws_flags}")
+    click.echo(f"  rekpipe{rekpipe_flags} status")
+
+
+# --- helpers -----------------------------------------------------------------------------------
+def _consume(listing: Iterator[Any], summary: Any, *, on_included: Callable[[Any], None] | None = None) -> None:
+    """Classify every listed object, handing the ones to analyse to ``on_included``; progress on stderr."""
+    from rekpipe.cli.console import Progress
+
+    with Progress() as progress:
+        for listed in listing:
+            if summary.add(listed) and on_included is not None:
+                on_included(listed)
+            progress.update(summary.progress_line())
+        progress.done(summary.progress_line())
+
+
+def _is_versioned(s3: Any, bucket: str) -> bool:
+    """Whether the bucket has (or had) versioning: then listings carry version ids."""
+    from botocore.exceptions import ClientError
+
+    from rekpipe.cli.exceptions import UserException
+
+    try:
+        status = s3.get_bucket_versioning(Bucket=bucket).get("Status")
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "NoSuchBucket":
+            raise UserException(f"Bucket {bucket} was not found: check --bucket (and --region/--profile)") from None
+        raise
+    return status in ("Enabled", "Suspended")
+
+
+def _warn_if_foreign_bucket(outputs: StackOutputs, bucket: str) -> None:
+    from rekpipe.cli.console import note
+
+    known = {outputs.content_bucket_name, outputs.existing_content_bucket_name} - {None}
+    if known and bucket not in known:
+        note(f"Warning: {bucket} is not a bucket of stack {outputs.stack_name} ({', '.join(sorted(known))}); "
+             "its ingest function and Batch Operations role may not be allowed to read it")
+
+
+def _caller(clients: Clients) -> tuple[str, str]:
+    """Account id and partition of the caller (the job is created in that account)."""
+    identity = clients.client("sts").get_caller_identity()
+    arn = str(identity.get("Arn", "arn:aws:"))
+    return str(identity["Account"]), arn.split(":")[1] or "aws"
+
+
+def _location(clients: Clients, bucket: str, key: str, head: dict[str, Any]) -> dict[str, str]:
+    partition = _caller(clients)[1]
+    location = {"ObjectArn": f"arn:{partition}:s3:::{bucket}/{key}", "ETag": str(head["ETag"]).strip('"')}
+    if head.get("VersionId") and head["VersionId"] != "null":
+        location["ObjectVersionId"] = head["VersionId"]
+    return location
+
+
+def _confirm(yes: bool, question: str) -> None:
+    if not yes:
+        click.confirm(question, abort=True, err=True)
+
+
+if TYPE_CHECKING:
+    from rekpipe.cli.backfill_plan import BackfillResult
