@@ -41,8 +41,8 @@ def stack_environment() -> cdk.Environment | None:
     return cdk.Environment(account=account, region=region) if account or region else None
 
 
-def build(app: cdk.App) -> RekognitionPipelineStack:
-    """Add the pipeline stack and the cdk-nag AwsSolutions checks to ``app``.
+def build(app: cdk.App, *, checks: bool = True) -> RekognitionPipelineStack:
+    """Add the pipeline stack and (unless ``checks`` is False) the cdk-nag AwsSolutions checks to ``app``.
 
     Raises
     ------
@@ -51,7 +51,8 @@ def build(app: cdk.App) -> RekognitionPipelineStack:
     """
     settings = settings_from_context(app.node)
     stack = RekognitionPipelineStack(app, STACK_ID, settings=settings, env=stack_environment())
-    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    if checks:
+        cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return stack
 
 

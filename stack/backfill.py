@@ -55,15 +55,16 @@ class Backfill(Construct):
             "function; no other function is reachable.",
         )
         bucket_arn = manifest_bucket.bucket_arn
-        for prefix in (MANIFEST_PREFIX, INVENTORY_PREFIX):
+        reasons = {
+            MANIFEST_PREFIX: "Batch Operations reads the CSV manifest of each job, whose key the CLI chooses per "
+                             f"job, under {MANIFEST_PREFIX} only (GetObject/GetObjectVersion).",
+            INVENTORY_PREFIX: "Batch Operations reads an S3 Inventory manifest.json and the CSV data files it lists, "
+                              f"whose keys S3 Inventory chooses per report, under {INVENTORY_PREFIX} only.",
+        }
+        for prefix, reason in reasons.items():
             self.role.add_to_principal_policy(object_statement(["s3:GetObject", "s3:GetObjectVersion"],
                                                                bucket_arn, prefix))
-            acknowledge_objects(
-                self.role, bucket_arn,
-                f"Batch Operations reads the job's manifest, whose key the CLI chooses per job, under {prefix} "
-                "only (GetObject/GetObjectVersion; inventory manifests list their data files there too).",
-                prefix,
-            )
+            acknowledge_objects(self.role, bucket_arn, reason, prefix)
         self.role.add_to_principal_policy(object_statement(["s3:PutObject"], bucket_arn, BATCH_REPORT_PREFIX))
         acknowledge_objects(
             self.role, bucket_arn,

@@ -14,12 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from rekpipe.cli.stack import GlobalOptions
-
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from rekpipe.cli.stack import Clients, StackOutputs
+    from rekpipe.cli.backfill_plan import BackfillResult, BackfillSummary, ListedObject
+    from rekpipe.cli.stack import Clients, GlobalOptions, StackOutputs
     from rekpipe_shared.settings import PipelineSettings
 
 MANIFEST_PREFIX = "backfill/manifests"
@@ -44,8 +43,8 @@ USER_ARGUMENT_SOURCE = "rekpipe-backfill"
 @click.option("--priority", type=click.IntRange(0, 2_147_483_647), default=DEFAULT_PRIORITY, show_default=True,
               help="Batch Operations job priority (higher runs first).")
 @click.option("--settings-json", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE",
-              help="Pipeline settings for the estimate: a JSON object of settings, or cdk.json "
-                   "(default: the built-in defaults).")
+              help="Pipeline settings that decide each object's operations (for the estimate and the manifest): "
+                   "a JSON object of settings, or cdk.json (default: the built-in defaults).")
 @click.option("--assumed-video-mbps", type=click.FloatRange(min=0.01), default=DEFAULT_VIDEO_MBPS,
               show_default=True, help="Bit rate used to estimate video minutes from size (durations are unknown "
                                       "before analysis).")
@@ -181,12 +180,12 @@ def load_settings(path: Path | None) -> PipelineSettings:
 
 # --- the job -----------------------------------------------------------------------------------
 def _backfill_from_listing(clients: Clients, outputs: StackOutputs, bucket: str, prefix: str, *,
-                           summary: Any, yes: bool, priority: int) -> BackfillResult:
+                           summary: BackfillSummary, yes: bool, priority: int) -> BackfillResult:
     import tempfile
     from datetime import UTC, datetime
 
     from rekpipe.cli.backfill_plan import BackfillResult, iter_bucket, manifest_row
-    from rekpipe.cli.console import note
+    from rekpipe.cli.console import note, plural
 
     inventory_bucket = outputs.require("InventoryBucketName")
     function_arn = outputs.require("IngestBatchFunctionArn")
@@ -203,7 +202,7 @@ def _backfill_from_listing(clients: Clients, outputs: StackOutputs, bucket: str,
         path = Path(folder) / "manifest.csv"
         with path.open("w", encoding="utf-8", newline="") as manifest:
 
-            def write(listed: Any) -> None:
+            def write(listed: ListedObject) -> None:
                 manifest.write(manifest_row(bucket, listed, versioned=versioned))
 
             _consume(iter_bucket(s3, bucket, prefix, versioned=versioned), summary, on_included=write)
@@ -211,22 +210,23 @@ def _backfill_from_listing(clients: Clients, outputs: StackOutputs, bucket: str,
         if summary.included == 0:
             note(f"Nothing to backfill under s3://{bucket}/{prefix}: no object there is one the pipeline analyses.")
             return BackfillResult(summary=summary)
-        _confirm(yes, f"Create a Batch Operations job for {summary.included:,} objects "
+        _confirm(yes, f"Create a Batch Operations job for {plural(summary.included, 'object')} "
                       f"(estimated ${summary.total_cost:,.2f} of Rekognition)?")
         s3.upload_file(str(path), inventory_bucket, manifest_key, ExtraArgs={"ContentType": "text/csv"})
     head = s3.head_object(Bucket=inventory_bucket, Key=manifest_key)
     fields = ["Bucket", "Key", "VersionId"] if versioned else ["Bucket", "Key"]
+    account, partition = _caller(clients)
     manifest_spec = {"Spec": {"Format": CSV_MANIFEST_FORMAT, "Fields": fields},
-                     "Location": _location(clients, inventory_bucket, manifest_key, head)}
+                     "Location": _location(partition, inventory_bucket, manifest_key, head)}
     user_arguments = {"source": USER_ARGUMENT_SOURCE, "bucket": bucket} | ({"prefix": prefix[:1024]} if prefix else {})
-    return _create_job(clients, outputs, manifest_spec, f"s3://{bucket}/{prefix}", summary=summary,
+    return _create_job(clients, account, partition, manifest_spec, f"s3://{bucket}/{prefix}", summary=summary,
                        manifest_uri=f"s3://{inventory_bucket}/{manifest_key}", user_arguments=user_arguments,
                        function_arn=function_arn, role_arn=role_arn, inventory_bucket=inventory_bucket,
                        priority=priority)
 
 
 def _backfill_from_inventory(clients: Clients, outputs: StackOutputs, location: tuple[str, str], *,
-                             bucket: str | None, summary: Any, yes: bool, priority: int) -> BackfillResult:
+                             bucket: str | None, summary: BackfillSummary, yes: bool, priority: int) -> BackfillResult:
     from rekpipe.cli.backfill_plan import read_inventory_manifest
     from rekpipe.cli.console import note
 
@@ -242,23 +242,23 @@ def _backfill_from_inventory(clients: Clients, outputs: StackOutputs, location: 
         note("Warning: this inventory lists every object version, so noncurrent versions are analysed (and billed) "
              "too; configure the inventory with current versions only to avoid that")
     _confirm(yes, f"Create a Batch Operations job over the inventory of s3://{manifest.source_bucket}?")
+    account, partition = _caller(clients)
     manifest_spec = {"Spec": {"Format": INVENTORY_MANIFEST_FORMAT},
-                     "Location": _location(clients, location[0], location[1], manifest.head)}
-    return _create_job(clients, outputs, manifest_spec, f"inventory of s3://{manifest.source_bucket}",
+                     "Location": _location(partition, location[0], location[1], manifest.head)}
+    return _create_job(clients, account, partition, manifest_spec, f"inventory of s3://{manifest.source_bucket}",
                        summary=summary, manifest_uri=f"s3://{location[0]}/{location[1]}",
                        user_arguments={"source": USER_ARGUMENT_SOURCE, "bucket": manifest.source_bucket},
                        function_arn=function_arn, role_arn=role_arn, inventory_bucket=inventory_bucket,
                        priority=priority)
 
 
-def _create_job(clients: Clients, outputs: StackOutputs, manifest_spec: dict[str, Any], what: str, *,
-                summary: Any, manifest_uri: str, user_arguments: dict[str, str], function_arn: str, role_arn: str,
+def _create_job(clients: Clients, account: str, partition: str, manifest_spec: dict[str, Any], what: str, *,
+                summary: BackfillSummary, manifest_uri: str, user_arguments: dict[str, str], function_arn: str, role_arn: str,
                 inventory_bucket: str, priority: int) -> BackfillResult:
     import uuid
 
     from rekpipe.cli.backfill_plan import BackfillResult
 
-    account, partition = _caller(clients)
     request = {
         "AccountId": account,
         "ConfirmationRequired": False,
@@ -274,20 +274,45 @@ def _create_job(clients: Clients, outputs: StackOutputs, manifest_spec: dict[str
         "Priority": priority,
         "RoleArn": role_arn,
     }
-    job_id = clients.client("s3control").create_job(**request)["JobId"]
+    job_id = _submit(clients, request, manifest_uri)
     _print_job(clients, job_id, account, manifest_uri, f"s3://{inventory_bucket}/{REPORT_PREFIX}/", summary)
     return BackfillResult(summary=summary, job_id=job_id, manifest_uri=manifest_uri, request=request)
 
 
-def _print_job(clients: Clients, job_id: str, account: str, manifest_uri: str, report_uri: str, summary: Any) -> None:
+def _submit(clients: Clients, request: dict[str, Any], manifest_uri: str) -> str:
+    """CreateJob; an emulator without S3 Batch Operations gets a message, not a bug report."""
+    from botocore.exceptions import ClientError
+
+    from rekpipe.cli.exceptions import UserException
+
+    try:
+        return str(clients.client("s3control").create_job(**request)["JobId"])
+    except ClientError as error:
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        endpoint = clients.target.endpoint_url
+        if endpoint and code in ("404", "NotFound", "NotImplemented", "InvalidAction", "UnknownOperationException"):
+            raise UserException(
+                f"{endpoint} does not implement S3 Batch Operations (CreateJob answered {code}); the manifest is "
+                f"at {manifest_uri}: run the backfill against AWS, or with the emulator's own Batch Operations "
+                "runner (`rekpipe local`)"
+            ) from None
+        raise
+
+
+def _print_job(clients: Clients, job_id: str, account: str, manifest_uri: str, report_uri: str,
+               summary: BackfillSummary) -> None:
+    """The result on stdout: the job and the two ways to watch it."""
+    from rekpipe.cli.console import plural
+    from rekpipe.cli.stack import DEFAULT_STACK_NAME
+
     target = clients.target
     aws_flags = f" --region {target.region}" + (f" --profile {target.profile}" if target.profile else "")
     if target.endpoint_url:
         aws_flags += f" --endpoint-url {target.endpoint_url}"
-    rekpipe_flags = " --local" if target.local else aws_flags.replace(" --endpoint-url", " --endpoint-url", 1)
-    if target.stack_name != "RekognitionPipeline":
+    rekpipe_flags = " --local" if target.local else aws_flags
+    if target.stack_name != DEFAULT_STACK_NAME:
         rekpipe_flags += f" --stack-name {target.stack_name}"
-    objects = f" for {summary.included:,} objects" if summary.included else ""
+    objects = f" for {plural(summary.included, 'object')}" if summary.included else ""
     click.echo(f"Created S3 Batch Operations job {job_id}{objects}.")
     click.echo(f"Manifest: {manifest_uri}")
     click.echo(f"Report:   {report_uri}")
@@ -297,7 +322,8 @@ def _print_job(clients: Clients, job_id: str, account: str, manifest_uri: str, r
 
 
 # --- helpers -----------------------------------------------------------------------------------
-def _consume(listing: Iterator[Any], summary: Any, *, on_included: Callable[[Any], None] | None = None) -> None:
+def _consume(listing: Iterator[ListedObject], summary: BackfillSummary, *,
+             on_included: Callable[[ListedObject], None] | None = None) -> None:
     """Classify every listed object, handing the ones to analyse to ``on_included``; progress on stderr."""
     from rekpipe.cli.console import Progress
 
@@ -340,8 +366,7 @@ def _caller(clients: Clients) -> tuple[str, str]:
     return str(identity["Account"]), arn.split(":")[1] or "aws"
 
 
-def _location(clients: Clients, bucket: str, key: str, head: dict[str, Any]) -> dict[str, str]:
-    partition = _caller(clients)[1]
+def _location(partition: str, bucket: str, key: str, head: dict[str, Any]) -> dict[str, str]:
     location = {"ObjectArn": f"arn:{partition}:s3:::{bucket}/{key}", "ETag": str(head["ETag"]).strip('"')}
     if head.get("VersionId") and head["VersionId"] != "null":
         location["ObjectVersionId"] = head["VersionId"]
@@ -352,6 +377,3 @@ def _confirm(yes: bool, question: str) -> None:
     if not yes:
         click.confirm(question, abort=True, err=True)
 
-
-if TYPE_CHECKING:
-    from rekpipe.cli.backfill_plan import BackfillResult

@@ -263,13 +263,17 @@ class BackfillSummary:
         return self.image_cost + self.video_cost
 
     def progress_line(self) -> str:
-        return (f"Listed {self.listed.objects:,} objects: {self.images.objects:,} images, "
-                f"{self.videos.objects:,} videos, {self.listed.objects - self.included:,} skipped")
+        from rekpipe.cli.console import plural
+
+        return (f"Listed {plural(self.listed.objects, 'object')}: {plural(self.images.objects, 'image')}, "
+                f"{plural(self.videos.objects, 'video')}, {self.listed.objects - self.included:,} skipped")
 
     def one_line(self) -> str:
+        from rekpipe.cli.console import plural
+
         rejected = sum(t.objects for t in self.rejected.values())
-        return (f"{self.included:,} objects to backfill ({self.images.objects:,} images, {self.videos.objects:,} "
-                f"videos, {rejected:,} recorded as failed without analysis), "
+        return (f"{plural(self.included, 'object')} to backfill ({plural(self.images.objects, 'image')}, "
+                f"{plural(self.videos.objects, 'video')}, {rejected:,} recorded as failed without analysis), "
                 f"{self.listed.objects - self.included:,} skipped; estimated Rekognition cost "
                 f"${self.total_cost:,.2f} (videos guessed at {self.video_mbps:g} Mbit/s)")
 

@@ -52,10 +52,8 @@ class Progress:
         if not force and now - self._last < self._interval:
             return
         self._last = now
-        stream = click.get_text_stream("stderr")
         # Pad over the previous line's tail, since \r does not clear it.
-        stream.write("\r" + text.ljust(self._width))
-        stream.flush()
+        click.echo("\r" + text.ljust(self._width), err=True, nl=False)
         self._width = len(text)
         self._shown = True
 
@@ -64,7 +62,7 @@ class Progress:
         if text is not None:
             self.update(text, force=True)
         if self._shown:
-            click.get_text_stream("stderr").write("\n")
+            click.echo(err=True)
             self._shown = False
 
     def __enter__(self) -> Progress:

@@ -92,12 +92,13 @@ class RegionMissingError(UserException):
 class AccessDeniedError(UserException):
     """AWS refused a call for lack of permission."""
 
-    def __init__(self, action: str, detail: str) -> None:
+    def __init__(self, action: str, detail: str, resource: str | None = None) -> None:
         self.action = action
         self.detail = detail
+        self.resource = resource
+        on = f" on {resource}" if resource else ""
         super().__init__(
-            f"Access denied to {action}: {detail}. Ask for {action} on this resource, "
-            "or use --profile with a role that has it"
+            f"Access denied to {action}{on}: {detail}. Ask for {action}{on}, or use --profile with a role that has it"
         )
 
 
@@ -184,8 +185,9 @@ def as_user_error(error: BaseException, *, local: bool = False) -> UserException
         if code in _CREDENTIAL_CODES:
             return CredentialsError(f"AWS rejected your credentials ({code}: {message})")
         if code in _DENIED_CODES:
-            action = details.get("RekpipeAction") or _action_in(message) or error.operation_name
-            return AccessDeniedError(str(action), message.rstrip("."))
+            # IAM's own text is the most precise (a CreateJob can be denied iam:PassRole)
+            action = _action_in(message) or details.get("RekpipeAction") or error.operation_name
+            return AccessDeniedError(str(action), message.rstrip("."), details.get("RekpipeResource"))
     return None
 
 

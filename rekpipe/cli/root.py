@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from rekpipe.cli import backfill, redrive, status
-from rekpipe.cli.exceptions import UnhandledException, UserException, as_user_error
+from rekpipe.cli.exceptions import UnhandledException, as_user_error
 from rekpipe.cli.local import local
 from rekpipe.cli.stack import DEFAULT_STACK_NAME, GlobalOptions
 
@@ -32,7 +32,7 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
-        except Exception as error:  # noqa: BLE001 - the CLI's last line: classify everything
+        except Exception as error:  # the CLI's last line: classify everything
             options = ctx.obj if isinstance(ctx.obj, GlobalOptions) else GlobalOptions()
             user_error = as_user_error(error, local=options.local)
             if user_error is not None:
@@ -43,8 +43,9 @@ class _Group(click.Group):
 
 @click.group("rekpipe", cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(_version(), "--version", prog_name="rekpipe", message="%(prog)s %(version)s")
-@click.option("--stack-name", metavar="NAME", show_default=DEFAULT_STACK_NAME,
-              help="The pipeline's CloudFormation stack.")
+@click.option("--stack-name", metavar="NAME",
+              help=f"The pipeline's CloudFormation stack (default: {DEFAULT_STACK_NAME}, or the emulator's with "
+                   "--local).")
 @click.option("--region", metavar="REGION", help="AWS region (default: your AWS configuration).")
 @click.option("--profile", metavar="PROFILE", help="AWS named profile.")
 @click.option("--endpoint-url", metavar="URL", help="Send every AWS call to this endpoint (an emulator).")

@@ -24,6 +24,8 @@ from rekpipe.cli.exceptions import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import boto3
 
 DEFAULT_STACK_NAME = "RekognitionPipeline"
@@ -140,13 +142,11 @@ class Clients:
         if service not in self._clients:
             from botocore.config import Config
 
-            config = Config(
-                retries={"mode": "standard", "max_attempts": 5},
-                user_agent_appid="rekpipe-cli",
-                # The account id prefix S3 Control adds to the host cannot resolve on a local endpoint.
-                inject_host_prefix=not self.target.endpoint_url,
-            )
+            config = Config(retries={"mode": "standard", "max_attempts": 5}, user_agent_appid="rekpipe-cli")
             client = self.session.client(service, endpoint_url=self.target.endpoint_url, config=config)
+            if self.target.endpoint_url and service == "s3control":
+                client.meta.events.register("before-sign", _keep_endpoint_host(self.target.endpoint_url))
+            client.meta.events.register("before-parameter-build", _remember_resource)
             client.meta.events.register("after-call", _name_denied_action)
             self._clients[service] = client
         return self._clients[service]
@@ -158,14 +158,59 @@ class Clients:
         return self._outputs
 
 
-def _name_denied_action(http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
-    """Record the IAM action of a failed call in its error, so an access-denied message can name it.
+def _keep_endpoint_host(endpoint_url: str) -> Callable[..., None]:
+    """S3 Control's endpoint rules put the account id in front of the host (``<account>.127.0.0.1``),
+    which no local endpoint resolves; send the request to the endpoint as given (the account id
+    still travels in the ``x-amz-account-id`` header)."""
+    from urllib.parse import urlsplit, urlunsplit
 
-    ClientError knows the operation but not the service; the service model knows both.
+    host = urlsplit(endpoint_url).netloc
+
+    def keep(request: Any, **_: Any) -> None:
+        parts = urlsplit(request.url)
+        if parts.netloc != host and parts.netloc.endswith(f".{host}"):
+            request.url = urlunsplit(parts._replace(netloc=host))
+
+    return keep
+
+
+_RESOURCE_PARAMS = ("QueueUrl", "TableName", "StackName", "stateMachineArn", "FunctionArn")
+_IAM_ACTIONS = {
+    "s3:HeadObject": "s3:GetObject",
+    "s3:HeadBucket": "s3:ListBucket",
+    "s3:ListObjectsV2": "s3:ListBucket",
+    "s3:ListObjectVersions": "s3:ListBucketVersions",
+    "s3:CreateMultipartUpload": "s3:PutObject",
+    "s3:UploadPart": "s3:PutObject",
+    "s3:CompleteMultipartUpload": "s3:PutObject",
+}
+"""API operations whose IAM action has another name."""
+
+
+def _remember_resource(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    """Keep the resource a call is about in its request context, for :func:`_name_denied_action`."""
+    if params.get("Bucket"):
+        context["rekpipe_resource"] = f"s3://{params['Bucket']}/{params.get('Key', '')}"
+        return
+    for name in _RESOURCE_PARAMS:
+        if params.get(name):
+            context["rekpipe_resource"] = str(params[name])
+            return
+
+
+def _name_denied_action(http_response: Any, parsed: dict[str, Any], model: Any, context: dict[str, Any],
+                        **_: Any) -> None:
+    """Record the IAM action and resource of a failed call in its error, so a denial can name both.
+
+    ClientError knows the operation but not the service (the service model knows both), and
+    S3's "Access Denied" names neither the action nor the bucket.
     """
     error = parsed.get("Error") if isinstance(parsed, dict) else None
     if getattr(http_response, "status_code", 200) >= 300 and isinstance(error, dict):
-        error.setdefault("RekpipeAction", f"{model.service_model.signing_name}:{model.name}")
+        action = f"{model.service_model.signing_name}:{model.name}"
+        error.setdefault("RekpipeAction", _IAM_ACTIONS.get(action, action))
+        if context.get("rekpipe_resource"):
+            error.setdefault("RekpipeResource", context["rekpipe_resource"])
 
 
 @dataclass(frozen=True)

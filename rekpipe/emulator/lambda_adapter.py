@@ -13,8 +13,10 @@ Behaviour, and where it differs from AWS:
   ``POWERTOOLS_SERVICE_NAME`` must agree across functions; a conflicting value raises
   :class:`EnvironmentConflictError`. ``uninstall()`` restores ``os.environ``.
 * A handler exception becomes the payload ``{"errorMessage", "errorType", "requestId", "stackTrace"}`` with
-  the function error flag set. moto's Step Functions interpreter uses ``errorType`` as the error name, as
-  AWS does, so a raised ``SlotUnavailableError`` is caught by ``"ErrorEquals": ["SlotUnavailableError"]``.
+  the function error flag set (moto reports ``FunctionError: Handled`` where AWS says ``Unhandled``).
+  moto's Step Functions interpreter uses ``errorType`` as the error name, as AWS does, so a raised
+  ``SlotUnavailableError`` is caught by ``"ErrorEquals": ["SlotUnavailableError"]``. A module that cannot
+  be imported gives ``Runtime.ImportModuleError`` and an unserializable result ``Runtime.MarshalError``.
 * A handler that outlives the function's ``Timeout`` cannot be stopped (it is a thread); its result is
   replaced by the ``Sandbox.Timedout`` error AWS reports. ``context.get_remaining_time_in_millis()``
   counts down from the configured timeout.
@@ -366,7 +368,7 @@ class InProcessLambdas:
 
     # --- handlers -------------------------------------------------------------------------------
     def register(self, function_name: str, handler: Handler) -> None:
-        """Run ``handler`` for ``function_name`` (name or ARN's last part) instead of resolving it."""
+        """Run ``handler`` for the function named ``function_name`` instead of resolving it."""
         self._registered[function_name] = handler
         self._handlers.pop(function_name, None)
 

@@ -94,9 +94,18 @@ class EmbeddedRuntime:
         self._server: Any = None
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         self._s3_patch: Any = None
+        self._stopped = False
 
     # --- lifecycle -----------------------------------------------------------------------------
     def start(self) -> EmbeddedRuntime:
+        """Bring everything up; on any failure, take down what was started before re-raising."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> EmbeddedRuntime:
         from rekpipe.simulator import RekognitionSimulator, SimulatorConfig
 
         started = time.monotonic()
@@ -131,6 +140,10 @@ class EmbeddedRuntime:
         return self
 
     def stop(self) -> None:
+        """Stop everything this runtime started; safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
         self._watchers.stop.set()
         for source in self.event_sources:
             source.stop()
@@ -139,7 +152,8 @@ class EmbeddedRuntime:
         if self.simulator:
             self.simulator.stop()
         if self.adapter:
-            self.adapter.uninstall()
+            with contextlib.suppress(Exception):
+                self.adapter.uninstall()
         if self._s3_patch:
             self._s3_patch()
         if self._server:

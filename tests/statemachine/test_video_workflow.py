@@ -48,9 +48,9 @@ def make_runtime(aws_env) -> Iterator[Callable[..., EmbeddedRuntime]]:
             simulator=SimulatorConfig(**{"seed": 3, "job_duration": (0.5, 0.5), **simulator}),
             schedule_seconds=3600,
         )
-        runtime = EmbeddedRuntime(options).start()
-        started.append(runtime)
-        return runtime
+        runtime = EmbeddedRuntime(options)
+        started.append(runtime)  # stopped even if start() fails half-way
+        return runtime.start()
 
     yield make
     for runtime in started:

@@ -435,6 +435,25 @@ def test_semaphore_two_releasers_race_for_one_waiter(dynamodb, make_semaphore, c
     assert semaphore_state(semaphore) == ({"w#Labels"}, [])
 
 
+def test_semaphore_write_retries_transaction_conflict(dynamodb, make_semaphore, caller, sfn):
+    # GIVEN DynamoDB rejecting the first write because a hand-off transaction holds the item
+    conflicts = iter([True])
+
+    def conflict_once(operation: str, kwargs: dict[str, Any]) -> None:
+        if operation == "update_item" and next(conflicts, False):
+            raise _client_error("TransactionConflictException", "UpdateItem")
+
+    semaphore = make_semaphore(limit=1, dynamodb_client=HookedDynamoDB(dynamodb, conflict_once))
+    a = caller("a")
+
+    # WHEN a holder acquires
+    acquired = a.acquire(semaphore)
+
+    # THEN the write is retried and succeeds
+    assert acquired is True
+    assert sfn.outcome(a.token)["acquired"] is True
+
+
 # --- cleanup ----------------------------------------------------------------------------------------
 def test_semaphore_release_execution_frees_slots_and_drops_waiters(make_semaphore, caller, sfn):
     # GIVEN execution x holding one slot and parked for another operation, y holding, z parked

@@ -60,6 +60,7 @@ WAITER_REF_SK_PREFIX = "WAITREF#"
 DEAD_TOKEN_ERRORS = frozenset({"TaskDoesNotExist", "TaskTimedOut", "InvalidToken"})
 _MISSING_EXECUTION_ERRORS = frozenset({"ExecutionDoesNotExist", "InvalidArn"})
 _RUNNING = "RUNNING"
+_MAX_CONFLICT_RETRIES = 8
 
 logger = logging.getLogger(__name__)
 
@@ -244,6 +245,10 @@ class VideoSemaphore:
             holders = self._read_state()[0]
             entry = holders.get(current)
             if entry is None or (current_execution is not None and entry.execution_arn != current_execution):
+                if lost_races:
+                    # A write of ours may have landed before its reply was lost, or a concurrent cleanup
+                    # released the holder: either way a slot may be free with nobody told.
+                    self.wake()
                 break
             waiter = self._next_waiter(holders)
             if waiter is None:
@@ -370,6 +375,8 @@ class VideoSemaphore:
 
     def execution_is_running(self, execution_arn: str) -> bool:
         """Tell whether an execution is RUNNING; a missing execution is not."""
+        if not execution_arn:
+            return False
         try:
             return self._sfn.describe_execution(executionArn=execution_arn)["status"] == _RUNNING
         except ClientError as error:
@@ -386,7 +393,8 @@ class VideoSemaphore:
         # false, but moto 5.2.5 raises ValueError), so create the item once per instance.
         if self._item_ready:
             return
-        self._ddb.update_item(
+        self._write(
+            "update_item",
             TableName=self.table_name,
             Key=self._key,
             UpdateExpression="SET holders = if_not_exists(holders, :empty), #limit = if_not_exists(#limit, :limit)",
@@ -399,7 +407,8 @@ class VideoSemaphore:
         for _ in range(2):
             self._ensure_item()
             try:
-                self._ddb.update_item(
+                self._write(
+                    "update_item",
                     TableName=self.table_name,
                     Key=self._key,
                     UpdateExpression="SET holders.#h = if_not_exists(holders.#h, :grant), #limit = :limit",
@@ -421,7 +430,8 @@ class VideoSemaphore:
 
     def _park(self, holder: str, execution_arn: str, task_token: str) -> Waiter:
         expires_at = {"N": str(int(time.time()) + self.waiter_ttl_seconds)}
-        ref = self._ddb.update_item(
+        ref = self._write(
+            "update_item",
             TableName=self.table_name,
             Key=self._ref_key(holder),
             UpdateExpression="SET enqueued_at = if_not_exists(enqueued_at, :now), expires_at = :expires",
@@ -436,7 +446,8 @@ class VideoSemaphore:
             enqueued_at=enqueued_at,
             sort_key=f"{WAITER_SK_PREFIX}{enqueued_at}#{holder}",
         )
-        self._ddb.put_item(
+        self._write(
+            "put_item",
             TableName=self.table_name,
             Item={
                 "pk": {"S": self._pk},
@@ -521,12 +532,13 @@ class VideoSemaphore:
     def _transact_grant(self, update: dict[str, Any], waiter: Waiter) -> bool:
         """Apply ``update`` to the semaphore and consume ``waiter`` atomically; False if a condition failed."""
         try:
-            self._ddb.transact_write_items(
+            self._write(
+                "transact_write_items",
                 TransactItems=[
                     {"Update": update},
                     {"Delete": self._delete_waiter_request(waiter, only_token=waiter.task_token)},
                     {"Delete": {"TableName": self.table_name, "Key": self._ref_key(waiter.holder)}},
-                ]
+                ],
             )
             return True
         except ClientError as error:
@@ -545,7 +557,8 @@ class VideoSemaphore:
             names["#execution"] = "execution"
             kwargs["ExpressionAttributeValues"] = {":execution": {"S": execution_arn}}
         try:
-            self._ddb.update_item(
+            self._write(
+                "update_item",
                 TableName=self.table_name,
                 Key=self._key,
                 UpdateExpression="REMOVE holders.#me",
@@ -562,11 +575,12 @@ class VideoSemaphore:
     def _delete_waiter(self, waiter: Waiter, *, only_token: str | None = None) -> None:
         """Delete a waiter item and its place reference; with ``only_token``, only if not re-parked since."""
         try:
-            self._ddb.transact_write_items(
+            self._write(
+                "transact_write_items",
                 TransactItems=[
                     {"Delete": self._delete_waiter_request(waiter, only_token=only_token)},
                     {"Delete": {"TableName": self.table_name, "Key": self._ref_key(waiter.holder)}},
-                ]
+                ],
             )
         except ClientError as error:
             if error_code(error) != "TransactionCanceledException":
@@ -585,6 +599,22 @@ class VideoSemaphore:
 
     def _ref_key(self, holder: str) -> dict[str, Any]:
         return {"pk": {"S": self._pk}, "sk": {"S": f"{WAITER_REF_SK_PREFIX}{holder}"}}
+
+    def _write(self, operation: str, **kwargs: Any) -> Any:
+        """Call a DynamoDB write, retrying while a transaction holds one of its items.
+
+        botocore does not retry TransactionConflictException, which a plain write gets when it touches an item
+        that a concurrent hand-off transaction is changing.
+        """
+        conflicts = 0
+        while True:
+            try:
+                return getattr(self._ddb, operation)(**kwargs)
+            except ClientError as error:
+                conflicts += 1
+                if error_code(error) != "TransactionConflictException" or conflicts >= _MAX_CONFLICT_RETRIES:
+                    raise
+                _backoff(conflicts)
 
     # --- Step Functions ------------------------------------------------------------------------
     def _notify(self, holder: str, task_token: str, *, via: str) -> bool:

@@ -1,0 +1,232 @@
+"""``rekpipe status``: where the pipeline stands, from cheap reads only.
+
+Task counts come from the task table's status counters (16 reads, never a scan), failures
+from its sparse ``attention`` index, queue depths from SQS attributes, video slots from the
+semaphore item, and running executions from Step Functions (counted up to a cap).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from rekpipe.cli.stack import Clients, GlobalOptions, StackOutputs
+
+DEFAULT_FAILURES = 10
+EXECUTION_COUNT_CAP = 10_000
+"""Counting RUNNING executions pages through them; past this many the exact number adds nothing."""
+_MESSAGE_WIDTH = 120
+
+
+@click.command(short_help="Show tasks, queues, video slots, executions and latest failures.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of tables.")
+@click.option("--failures", type=click.IntRange(0, 1000), default=DEFAULT_FAILURES, show_default=True,
+              help="How many of the latest FAILED/PARTIAL tasks to show.")
+@click.pass_obj
+def cli(options: GlobalOptions, as_json: bool, failures: int) -> None:
+    """Show where the pipeline stands: tasks by status, queue and DLQ depths, video slots in use and
+    waiting, running video executions, and the latest failures with their reasons.
+    """
+    do_cli(options, as_json=as_json, failures=failures)
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    name: str
+    url: str
+    visible: int
+    in_flight: int
+    is_dlq: bool
+
+
+@dataclass(frozen=True)
+class Failure:
+    task_id: str
+    status: str
+    uri: str
+    error_code: str
+    error_message: str
+    updated_at: str
+
+
+@dataclass
+class PipelineStatus:
+    """Everything ``rekpipe status`` shows; ``asdict`` of it is the ``--json`` output."""
+
+    stack_name: str
+    region: str
+    tasks: dict[str, int] | None = None
+    queues: list[QueueDepth] = field(default_factory=list)
+    semaphore: dict[str, Any] | None = None
+    executions: dict[str, Any] | None = None
+    failures: list[Failure] = field(default_factory=list)
+
+
+def do_cli(options: GlobalOptions, *, as_json: bool = False, failures: int = DEFAULT_FAILURES,
+           clients: Clients | None = None) -> PipelineStatus:
+    """Read the pipeline's state and print it as tables (or JSON) on stdout.
+
+    Parameters
+    ----------
+    options: GlobalOptions
+        The group's options.
+    as_json: bool
+        Print JSON instead of tables.
+    failures: int
+        How many of the newest FAILED/PARTIAL tasks to list.
+    clients: Clients | None
+        Injected client factory (tests).
+
+    Returns
+    -------
+    PipelineStatus
+    """
+    from rekpipe.cli.console import note
+    from rekpipe.cli.stack import Clients
+
+    clients = clients or Clients(options)
+    note(f"Status of {clients.target.describe()}")
+    outputs = clients.stack_outputs()
+    result = PipelineStatus(stack_name=outputs.stack_name, region=clients.target.region)
+    if outputs.task_table_name:
+        from rekpipe_shared.tasks import TaskTable
+
+        table = TaskTable(outputs.task_table_name, boto3_client=clients.client("dynamodb"))
+        result.tasks = table.counts()
+        result.failures = _latest_failures(table, failures)
+    result.queues = _queue_depths(clients, outputs)
+    if outputs.semaphore_table_name:
+        result.semaphore = _semaphore(clients, outputs.semaphore_table_name)
+    if outputs.video_state_machine_arn:
+        result.executions = _running_executions(clients, outputs.video_state_machine_arn)
+    if as_json:
+        import json
+
+        click.echo(json.dumps(asdict(result), indent=2, sort_keys=False))
+    else:
+        _print_tables(result)
+    return result
+
+
+def _latest_failures(table: Any, limit: int) -> list[Failure]:
+    """The newest FAILED and PARTIAL tasks, merged newest first."""
+    from rekpipe_shared.constants import STATUS_FAILED, STATUS_PARTIAL
+
+    if limit == 0:
+        return []
+    items = [*table.needing_attention(STATUS_FAILED, limit=limit), *table.needing_attention(STATUS_PARTIAL,
+                                                                                              limit=limit)]
+    items.sort(key=lambda item: str(item.get("updated_at", "")), reverse=True)
+    return [_failure(item) for item in items[:limit]]
+
+
+def _failure(item: dict[str, Any]) -> Failure:
+    code, message = item.get("error_code"), item.get("error_message")
+    operation_errors = item.get("operation_errors") or {}
+    if not code and operation_errors:  # PARTIAL: one error per failed operation
+        code = ", ".join(sorted({str(e.get("error_code") or e.get("code") or "?") for e in operation_errors.values()}))
+        message = "; ".join(f"{op}: {e.get('error_message') or e.get('message') or ''}".strip()
+                            for op, e in sorted(operation_errors.items()))
+    uri = f"s3://{item.get('bucket', '?')}/{item.get('object_key', '?')}"
+    if item.get("version_id"):
+        uri += f"?versionId={item['version_id']}"
+    return Failure(task_id=str(item.get("task_id", "")), status=str(item.get("status", "")), uri=uri,
+                   error_code=str(code or ""), error_message=str(message or ""),
+                   updated_at=str(item.get("updated_at", "")))
+
+
+def _queue_depths(clients: Clients, outputs: StackOutputs) -> list[QueueDepth]:
+    sqs = clients.client("sqs")
+    depths = []
+    for name, url in outputs.queue_urls.items():
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        depths.append(QueueDepth(name=name, url=url, visible=int(attributes.get("ApproximateNumberOfMessages", 0)),
+                                 in_flight=int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
+                                 is_dlq=name.endswith("Dlq")))
+    return depths
+
+
+def _semaphore(clients: Clients, table_name: str) -> dict[str, Any]:
+    """Slots in use, the limit and the waiters, from the semaphore's own snapshot."""
+    from rekpipe_shared.semaphore import DEFAULT_SEMAPHORE_NAME, SEMAPHORE_SK, VideoSemaphore
+
+    dynamodb = clients.client("dynamodb")
+    # limit=1 only satisfies the constructor: snapshot() never acquires; the real limit is read below.
+    semaphore = VideoSemaphore(table_name, limit=1, dynamodb_client=dynamodb,
+                               sfn_client=clients.client("stepfunctions"))
+    snapshot = semaphore.snapshot()
+    # The snapshot has no limit: it is the one the last Acquire stored in the semaphore item.
+    item = dynamodb.get_item(
+        TableName=table_name,
+        Key={"pk": {"S": f"SEMAPHORE#{DEFAULT_SEMAPHORE_NAME}"}, "sk": {"S": SEMAPHORE_SK}},
+        ProjectionExpression="#limit",
+        ExpressionAttributeNames={"#limit": "limit"},
+    ).get("Item", {})
+    limit = int(item["limit"]["N"]) if "limit" in item else None
+    return {
+        "in_use": len(snapshot.holders),
+        "limit": limit,
+        "waiting": len(snapshot.waiters),
+        "holders": sorted(snapshot.holders),
+        "oldest_waiter_since": snapshot.waiters[0].enqueued_at if snapshot.waiters else None,
+    }
+
+
+def _running_executions(clients: Clients, state_machine_arn: str) -> dict[str, Any]:
+    paginator = clients.client("stepfunctions").get_paginator("list_executions")
+    count, capped = 0, False
+    for page in paginator.paginate(stateMachineArn=state_machine_arn, statusFilter="RUNNING",
+                                   PaginationConfig={"PageSize": 1000}):
+        count += len(page.get("executions", []))
+        if count >= EXECUTION_COUNT_CAP:
+            count, capped = EXECUTION_COUNT_CAP, True
+            break
+    return {"state_machine_arn": state_machine_arn, "running": count, "capped": capped}
+
+
+def _print_tables(result: PipelineStatus) -> None:
+    from rekpipe.cli.console import print_table
+    from rekpipe_shared.constants import ALL_STATUSES
+
+    if result.tasks is not None:
+        total = sum(result.tasks.values())
+        rows = [(status, f"{result.tasks.get(status, 0):,}") for status in ALL_STATUSES]
+        rows.append(("Total", f"{total:,}"))
+        print_table("Tasks", ("Status", "Tasks"), rows, right=("Tasks",))
+    if result.queues:
+        print_table("Queues", ("Queue", "Waiting", "In flight"),
+                    [(q.name, f"{q.visible:,}", f"{q.in_flight:,}") for q in result.queues],
+                    right=("Waiting", "In flight"))
+    video_rows = []
+    if result.semaphore is not None:
+        limit = result.semaphore["limit"]
+        video_rows.append(("Slots in use", f"{result.semaphore['in_use']} / {limit if limit is not None else '?'}"))
+        video_rows.append(("Waiting for a slot", f"{result.semaphore['waiting']:,}"))
+    if result.executions is not None:
+        running = result.executions["running"]
+        video_rows.append(("Running executions", f"{running:,}+" if result.executions["capped"] else f"{running:,}"))
+    if video_rows:
+        print_table("Videos", ("What", "Now"), video_rows, right=("Now",))
+    if result.tasks is not None:
+        if result.failures:
+            print_table(f"Latest failures (newest first, {len(result.failures)})",
+                        ("Updated", "Status", "Object", "Error", "Message"),
+                        [(f.updated_at, f.status, f.uri, f.error_code, _shorten(f.error_message))
+                         for f in result.failures])
+        else:
+            click.echo("No FAILED or PARTIAL tasks.")
+    dlq_total = sum(q.visible + q.in_flight for q in result.queues if q.is_dlq)
+    if dlq_total:
+        from rekpipe.cli.console import note
+
+        note(f"{dlq_total:,} messages in dead-letter queues: move them back with `rekpipe redrive --dlq`")
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= _MESSAGE_WIDTH else text[: _MESSAGE_WIDTH - 1] + "…"

@@ -1,0 +1,118 @@
+"""cdk_app.py: settings from context, clear failures, and the outputs the CLI reads."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import aws_cdk as cdk
+import pytest
+
+import cdk_app
+from rekpipe_shared.exceptions import SettingsError
+from rekpipe_shared.settings import PipelineSettings
+from stack.context import settings_from_context
+
+CLI_OUTPUTS = {
+    "ContentBucketName", "ExistingContentBucketName", "InventoryBucketName", "ManifestBucketName", "OutputBucketName",
+    "TaskTableName", "SemaphoreTableName", "JobTokenTableName", "ImageQueueUrl", "VideoQueueUrl", "ImageDlqUrl",
+    "VideoDlqUrl", "VideoStateMachineArn", "VideoTopicArn", "BatchOperationsRoleArn", "IngestBatchFunctionArn",
+}
+
+
+def test_cdk_json_settings_are_the_defaults():
+    # GIVEN cdk.json's settings
+    context = cdk_app.cdk_json_context()
+    # WHEN they are parsed
+    settings = PipelineSettings.from_mapping(context["settings"])
+    # THEN they are exactly the defaults, naming every setting (so cdk.json documents them all)
+    assert settings == PipelineSettings()
+    assert set(context["settings"]) == {f.name for f in dataclasses.fields(PipelineSettings)}
+    assert context["cli-telemetry"] is False
+
+
+def test_cdk_json_cli_config():
+    # GIVEN cdk.json
+    config = json.loads(cdk_app.CDK_JSON.read_text())
+    # WHEN / THEN notices are off and the app is this file
+    assert config["notices"] is False
+    assert "cdk_app.py" in config["app"]
+
+
+def test_settings_context_override_per_setting():
+    # GIVEN cdk.json's settings and one -c override
+    app = cdk.App(context={**cdk_app.cdk_json_context(), "image_batch_size": "5", "video_operations": "labels"})
+    # WHEN the settings are read
+    settings = settings_from_context(app.node)
+    # THEN the override wins and is typed
+    assert settings.image_batch_size == 5
+    assert settings.video_operations == ("labels",)
+    assert settings.image_max_concurrency == PipelineSettings().image_max_concurrency
+
+
+def test_settings_context_whole_settings_as_json():
+    # GIVEN -c settings='{...}' (a string, as the CLI passes it)
+    app = cdk.App(context={"settings": json.dumps({"max_labels": 12})})
+    # WHEN / THEN it is parsed as the settings
+    assert settings_from_context(app.node).max_labels == 12
+
+
+@pytest.mark.parametrize(("name", "value"), [("image_batch_size", "11"), ("log_retention_days", "8"),
+                                             ("video_operations", "labels,ppe"), ("image_max_concurrency", "many")])
+def test_settings_context_bad_value_names_setting(name, value):
+    # GIVEN a bad value for one setting
+    app = cdk.App(context={name: value})
+    # WHEN / THEN reading the settings fails, naming that setting
+    with pytest.raises(SettingsError) as error:
+        settings_from_context(app.node)
+    assert error.value.setting == name
+    assert name in str(error.value)
+
+
+def test_cdk_app_bad_setting_exits_with_one_line():
+    # GIVEN a bad -c override passed to cdk_app.py directly
+    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    env.pop("CDK_CONTEXT_JSON", None)
+    # WHEN the app runs
+    result = subprocess.run([sys.executable, str(cdk_app.CDK_JSON.with_name("cdk_app.py")), "-c", "image_batch_size=0"],
+                            capture_output=True, text=True, env=env, timeout=120, check=False)
+    # THEN it stops with status 1 and a single line naming the setting, no traceback
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Invalid setting:") and "image_batch_size" in lines[0]
+    assert result.stdout == ""
+
+
+def test_outputs_name_everything_the_cli_needs(template):
+    # GIVEN / WHEN the stack's outputs
+    outputs = template["Outputs"]
+    # THEN every name the CLI needs is there, under a stable (unhashed) ID
+    assert set(outputs) >= CLI_OUTPUTS
+    assert outputs["ManifestBucketName"]["Value"] == outputs["InventoryBucketName"]["Value"]
+
+
+def test_cdk_json_feature_flags_match_stack_defaults():
+    # GIVEN cdk.json's feature flags and the ones the stack applies when an app sets none
+    from stack.feature_flags import FEATURE_FLAGS
+
+    flags = {k: v for k, v in cdk_app.cdk_json_context().items() if k.startswith("@aws-cdk")}
+    # WHEN / THEN they are the same, so the CLI and a bare App synthesize one template
+    assert flags == FEATURE_FLAGS
+
+
+def test_stack_in_bare_app_synthesizes_same_template(synth):
+    # GIVEN the stack built directly in an App without cdk.json (as the emulator and other tests do)
+    from aws_cdk.assertions import Template
+
+    from stack.pipeline_stack import RekognitionPipelineStack
+
+    app = cdk.App(context={"aws:cdk:bundling-stacks": []})
+    stack = RekognitionPipelineStack(app, cdk_app.STACK_ID, settings=PipelineSettings())
+    # WHEN it is synthesized
+    bare = Template.from_stack(stack).to_json()
+    # THEN it is the template cdk_app.py produces
+    assert bare == synth.json

@@ -1,0 +1,112 @@
+"""Every function: runtime, layer, tracing, logs and the shared environment."""
+
+from __future__ import annotations
+
+import ast
+
+from rekpipe_shared import constants
+from rekpipe_shared.constants import METRICS_NAMESPACE, PIPELINE_SETTINGS_ENV, SERVICE_NAME_ENV
+from stack.paths import function_dir
+
+from .template_queries import getatt_id, pipeline_functions, resources
+
+EXPECTED_FUNCTIONS = {
+    "ingest_s3", "ingest_batch", "route_task", "analyze_image", "start_video_workflow", "acquire_slot",
+    "release_slot", "start_job", "check_job", "collect_results", "record_outcome", "job_completed",
+    "release_execution_slots", "reconcile_slots",
+}
+ENV_NAMES = {value for name, value in vars(constants).items() if name.endswith("_ENV")}
+
+
+def _functions(template):
+    return {name: template["Resources"][lid]["Properties"] for name, lid in pipeline_functions(template).items()}
+
+
+def test_functions_all_present_with_a_handler(template):
+    # GIVEN the pipeline functions of the template
+    functions = _functions(template)
+    # WHEN / THEN they are exactly the expected ones, each with lambdas/<name>/app.py defining handler()
+    assert set(functions) == EXPECTED_FUNCTIONS
+    for name in functions:
+        source = (function_dir(name) / "app.py").read_text()
+        defined = {node.name for node in ast.parse(source).body if isinstance(node, ast.FunctionDef)}
+        assert "handler" in defined, name
+
+
+def test_functions_runtime_layer_tracing_architecture(template):
+    # GIVEN the shared layer
+    (layer_id,) = resources(template, "AWS::Lambda::LayerVersion")
+    for name, props in _functions(template).items():
+        # WHEN / THEN every function runs Python 3.14 on x86_64 (the layer's platform), traced, with the layer
+        assert props["Runtime"] == "python3.14", name
+        assert props["Architectures"] == ["x86_64"], name
+        assert props["Handler"] == "app.handler", name
+        assert props["TracingConfig"] == {"Mode": "Active"}, name
+        assert props["Layers"] == [{"Ref": layer_id}], name
+        assert "ReservedConcurrentExecutions" not in props, name
+
+
+def test_functions_log_to_encrypted_retention_limited_groups(synth, template):
+    # GIVEN every function's log group
+    groups = resources(template, "AWS::Logs::LogGroup")
+    for name, props in _functions(template).items():
+        group = groups[props["LoggingConfig"]["LogGroup"]["Ref"]]["Properties"]
+        # WHEN / THEN it keeps logs for the configured days, encrypted with the stack's key
+        assert group["RetentionInDays"] == synth.settings.log_retention_days, name
+        assert "KmsKeyId" in group, name
+
+
+def test_functions_log_retention_follows_setting(synth_with):
+    # GIVEN log_retention_days=7
+    variant = synth_with(log_retention_days="7")
+    # WHEN / THEN every log group, the state machine's included, keeps seven days
+    retentions = {g["Properties"]["RetentionInDays"] for g in resources(variant.json, "AWS::Logs::LogGroup").values()}
+    assert retentions == {7}
+
+
+def test_functions_share_one_environment(synth, template):
+    # GIVEN every function's environment
+    environments = {name: props["Environment"]["Variables"] for name, props in _functions(template).items()}
+    common = {k: v for k, v in environments["ingest_s3"].items() if k != SERVICE_NAME_ENV}
+    for name, variables in environments.items():
+        # WHEN the per-function service name is set aside
+        rest = {k: v for k, v in variables.items() if k != SERVICE_NAME_ENV}
+        # THEN the rest is identical in every function (the embedded runtime runs them in one process)
+        assert rest == common, name
+        assert variables[SERVICE_NAME_ENV] == name
+    # AND it holds every variable constants.py names, the settings JSON and the metrics namespace
+    assert set(common) | {SERVICE_NAME_ENV} >= ENV_NAMES
+    assert common[PIPELINE_SETTINGS_ENV] == synth.settings.to_json()
+    assert common["POWERTOOLS_METRICS_NAMESPACE"] == METRICS_NAMESPACE
+    assert common["POWERTOOLS_LOG_LEVEL"] == "INFO"
+
+
+def test_functions_environment_points_at_stack_resources(template):
+    # GIVEN the common environment
+    variables = _functions(template)["route_task"]["Environment"]["Variables"]
+    outputs = template["Outputs"]
+    # WHEN / THEN each resource variable is the same value the CLI reads from the outputs
+    for variable, output in (("TASK_TABLE_NAME", "TaskTableName"), ("SEMAPHORE_TABLE_NAME", "SemaphoreTableName"),
+                             ("JOB_TOKEN_TABLE_NAME", "JobTokenTableName"), ("OUTPUT_BUCKET", "OutputBucketName"),
+                             ("IMAGE_QUEUE_URL", "ImageQueueUrl"), ("VIDEO_QUEUE_URL", "VideoQueueUrl"),
+                             ("VIDEO_TOPIC_ARN", "VideoTopicArn"), ("REKOGNITION_ROLE_ARN", "RekognitionRoleArn")):
+        assert variables[variable] == outputs[output]["Value"], variable
+
+
+def test_functions_assets_exclude_bytecode(synth, template):
+    # GIVEN the staged function assets of the cloud assembly
+    for name, props in _functions(template).items():
+        asset = synth.outdir / f"asset.{props['Code']['S3Key'].removesuffix('.zip')}"
+        # WHEN / THEN no __pycache__ or .pyc travels with the code
+        assert asset.is_dir(), name
+        assert not [p for p in asset.rglob("*") if p.name == "__pycache__" or p.suffix == ".pyc"], name
+
+
+def test_functions_no_managed_policies(template):
+    # GIVEN every pipeline function role
+    roles = resources(template, "AWS::IAM::Role")
+    for name, props in _functions(template).items():
+        role = roles[getatt_id(props["Role"])]["Properties"]
+        # WHEN / THEN it trusts Lambda only and carries no AWS managed policy
+        assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
+        assert "ManagedPolicyArns" not in role, name

@@ -1,0 +1,176 @@
+"""Least privilege: Rekognition actions from the catalogue, no service wildcards, ``*`` only where AWS requires it."""
+
+from __future__ import annotations
+
+from rekpipe_shared.operations import CATALOGUE, iam_actions
+
+from .template_queries import (
+    actions_of,
+    as_list,
+    function_statements,
+    getatt_id,
+    mentions,
+    pipeline_functions,
+    resources,
+    resources_for,
+    role_statements,
+)
+
+VENDED_LOGS_ACTIONS = {
+    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+}
+XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
+                "xray:GetSamplingTargets"}
+SCOPABLE_REKOGNITION = {
+    f"rekognition:{api}" for op in CATALOGUE.values() if op.requires for api in (op.image_api, op.video_start_api) if api
+}
+REKOGNITION_WITHOUT_RESOURCE_TYPE = {
+    f"rekognition:{api}"
+    for op in CATALOGUE.values()
+    for api in (op.image_api, op.video_start_api, op.video_get_api)
+    if api
+} - SCOPABLE_REKOGNITION
+STAR_ALLOWED = XRAY_ACTIONS | VENDED_LOGS_ACTIONS | {"dynamodb:ListStreams"} | REKOGNITION_WITHOUT_RESOURCE_TYPE
+"""Actions with no resource-level permissions, for which AWS requires ``Resource: "*"``:
+X-Ray tracing (every function, the state machine), Step Functions' vended log delivery, DynamoDB
+ListStreams (stream event source) and Rekognition's Detect*/Start*/Get* APIs that have no resource type."""
+TASK_RESPONDERS = {"acquire_slot", "release_slot", "release_execution_slots", "reconcile_slots", "job_completed",
+                   "start_job"}
+STATE_MACHINE_TASKS = {"acquire_slot", "release_slot", "start_job", "check_job", "collect_results", "record_outcome"}
+
+
+def _all_statements(template):
+    return [s for p in resources(template, "AWS::IAM::Policy").values() for s in p["Properties"]["PolicyDocument"]["Statement"]]
+
+
+def test_policies_rekognition_actions_come_from_catalogue(synth, template):
+    # GIVEN the configured analyses
+    images, videos = synth.settings.all_image_operations, synth.settings.video_operations
+    starts = {a for a in iam_actions(videos, images=False, videos=True) if a.startswith("rekognition:Start")}
+    gets = set(iam_actions(videos, images=False, videos=True)) - starts
+    # WHEN each function's Rekognition actions are read
+    # THEN they are exactly the catalogue's, listed one by one
+    assert actions_of(function_statements(template, "analyze_image"), "rekognition:") == set(
+        iam_actions(images, images=True, videos=False))
+    assert actions_of(function_statements(template, "start_job"), "rekognition:") == starts | gets
+    for name in ("check_job", "collect_results", "job_completed"):
+        assert actions_of(function_statements(template, name), "rekognition:") == gets, name
+    for name in ("ingest_s3", "ingest_batch", "route_task", "record_outcome", "acquire_slot"):
+        assert actions_of(function_statements(template, name), "rekognition:") == set(), name
+
+
+def test_policies_no_service_wildcards(template):
+    # GIVEN every IAM policy statement
+    for statement in _all_statements(template):
+        # WHEN / THEN no allowed action is a wildcard over a service (rekognition:*, lambda:*, s3:*...)
+        for action in as_list(statement["Action"]):
+            assert action != "*" and not action.endswith(":*"), action
+            assert not action.startswith(("rekognition:", "lambda:")) or "*" not in action, action
+
+
+def test_policies_resource_star_only_where_aws_requires_it(template):
+    # GIVEN every allowed statement on Resource "*"
+    star = [s for s in _all_statements(template) if s["Effect"] == "Allow" and "*" in as_list(s["Resource"])]
+    # WHEN / THEN each action in them is one without resource-level permissions (see STAR_ALLOWED)
+    assert star
+    for statement in star:
+        assert set(as_list(statement["Action"])) <= STAR_ALLOWED, statement["Action"]
+
+
+def test_rekognition_collection_and_project_version_apis_are_scoped(synth_with):
+    # GIVEN face search and custom labels, with their collection and project version
+    arn = "arn:aws:rekognition:us-east-1:123456789012:project/shoes/version/v1/1700000000000"
+    variant = synth_with(image_operations="labels,face_search,custom_labels", video_operations="labels,face_search",
+                         face_collection_id="staff", custom_labels_project_version_arn=arn)
+    image_statements = function_statements(variant.json, "analyze_image")
+    start_statements = function_statements(variant.json, "start_job")
+    # WHEN / THEN those APIs are allowed on that collection / project version, never on "*"
+    for statements, action in ((image_statements, "rekognition:SearchFacesByImage"),
+                               (start_statements, "rekognition:StartFaceSearch")):
+        (resource,) = resources_for(statements, action)
+        assert mentions(resource, ":collection/staff"), action
+    assert resources_for(image_statements, "rekognition:DetectCustomLabels") == [arn]
+    assert "*" in resources_for(start_statements, "rekognition:GetFaceSearch")  # Get* has no resource type
+
+
+def test_pass_role_only_rekognition_role_only_to_rekognition(template):
+    # GIVEN every statement allowing iam:PassRole
+    passing = [s for s in _all_statements(template) if "iam:PassRole" in as_list(s["Action"])]
+    rekognition_role = getatt_id(template["Outputs"]["RekognitionRoleArn"]["Value"])
+    # WHEN / THEN only start_job has one, for the Rekognition role, passed to Rekognition only
+    assert passing == [s for s in function_statements(template, "start_job") if "iam:PassRole" in as_list(s["Action"])]
+    (statement,) = passing
+    assert getatt_id(statement["Resource"]) == rekognition_role
+    assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "rekognition.amazonaws.com"}}
+
+
+def test_task_responses_granted_to_exactly_the_responders(template):
+    # GIVEN the functions and the state machine's name
+    (machine,) = resources(template, "AWS::StepFunctions::StateMachine").values()
+    name_ = machine["Properties"]["StateMachineName"]
+    # WHEN those allowed to call SendTaskSuccess are collected
+    responders = {name for name in pipeline_functions(template)
+                  if "states:SendTaskSuccess" in actions_of(function_statements(template, name))}
+    # THEN they are exactly those that resume task tokens, and only on this state machine
+    assert responders == TASK_RESPONDERS
+    for name in responders:
+        for resource in resources_for(function_statements(template, name), "states:SendTaskSuccess"):
+            assert mentions(resource, f":stateMachine:{name_}"), name
+
+
+def test_state_machine_invokes_exactly_its_functions(template):
+    # GIVEN the state machine's role
+    (machine,) = resources(template, "AWS::StepFunctions::StateMachine").values()
+    statements = role_statements(template, getatt_id(machine["Properties"]["RoleArn"]))
+    # WHEN the functions it may invoke are read
+    invoked = {getatt_id(r) or getatt_id(r["Fn::Join"][1][0]) for r in resources_for(statements, "lambda:InvokeFunction")}
+    # THEN they are the six its definition names, and nothing else
+    functions = pipeline_functions(template)
+    assert invoked == {functions[name] for name in STATE_MACHINE_TASKS}
+    assert actions_of(statements, "lambda:") == {"lambda:InvokeFunction"}
+
+
+def test_reconciler_describes_only_this_machines_executions(template):
+    # GIVEN reconcile_slots
+    statements = function_statements(template, "reconcile_slots")
+    # WHEN / THEN DescribeExecution is allowed on executions of this state machine only
+    (resource,) = resources_for(statements, "states:DescribeExecution")
+    (machine,) = resources(template, "AWS::StepFunctions::StateMachine").values()
+    assert mentions(resource, f":execution:{machine['Properties']['StateMachineName']}:")
+    start = function_statements(template, "start_video_workflow")
+    assert actions_of(start, "states:") == {"states:StartExecution"}
+
+
+def test_rekognition_role_trust_and_permissions(template):
+    # GIVEN the role Rekognition publishes notices with
+    role_id = getatt_id(template["Outputs"]["RekognitionRoleArn"]["Value"])
+    role = template["Resources"][role_id]["Properties"]
+    topic_id = template["Outputs"]["VideoTopicArn"]["Value"]["Ref"]
+    # WHEN its trust and permissions are read
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    statements = role_statements(template, role_id)
+    # THEN only Rekognition of this account assumes it, and it may only publish to the topic (with its key)
+    assert trust["Principal"] == {"Service": "rekognition.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    assert actions_of(statements) == {"sns:Publish", "kms:GenerateDataKey", "kms:Decrypt"}
+    assert resources_for(statements, "sns:Publish") == [{"Ref": topic_id}]
+    key_id = template["Resources"][topic_id]["Properties"]["KmsMasterKeyId"]
+    assert resources_for(statements, "kms:Decrypt") == [key_id]
+
+
+def test_batch_operations_role(template):
+    # GIVEN the Batch Operations role
+    role_id = getatt_id(template["Outputs"]["BatchOperationsRoleArn"]["Value"])
+    role = template["Resources"][role_id]["Properties"]
+    statements = role_statements(template, role_id)
+    ingest_batch = getatt_id(template["Outputs"]["IngestBatchFunctionArn"]["Value"])
+    # WHEN / THEN S3 Batch Operations assumes it to invoke ingest_batch, read manifests and write reports
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": "batchoperations.s3.amazonaws.com"}
+    assert {getatt_id(r) or getatt_id(r["Fn::Join"][1][0])
+            for r in resources_for(statements, "lambda:InvokeFunction")} == {ingest_batch}
+    reads = resources_for(statements, "s3:GetObject")
+    assert len(reads) == 2 and all(mentions(r, "/manifests/") or mentions(r, "/inventory/") for r in reads)
+    (write,) = resources_for(statements, "s3:PutObject")
+    assert mentions(write, "/batch-reports/")
