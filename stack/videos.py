@@ -33,7 +33,7 @@ from stack.queues import WorkQueue, failure_destination_queue
 from stack.storage import DELETE_ITEM, PUT_ITEM, QUERY, READ_ITEM, UPDATE_ITEM, grant_table
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
     from pathlib import Path
 
     from aws_cdk import aws_sqs as sqs
@@ -271,13 +271,17 @@ class VideoAnalysis(Construct):
         # --- the semaphore -------------------------------------------------------------------------
         for function in (acquire_slot, release_slot, release_execution_slots, reconcile_slots):
             grant_table(function.function, storage.semaphore_table, SEMAPHORE_ACTIONS)
-        reconcile_slots.add_to_policy(iam.PolicyStatement(actions=["states:DescribeExecution"],
-                                                          resources=[executions_arn]))
-        acknowledge_resource(
-            reconcile_slots.role, executions_arn,
-            "The reconciler asks whether each slot holder's execution is still RUNNING; execution names are "
-            "per task, so DescribeExecution is allowed on executions of this one state machine only.",
-        )
+        # An execution that failed, timed out or was aborted never reaches RecordOutcome: its task is finished here.
+        grant_table(release_execution_slots.function, storage.task_table, READ_ITEM + UPDATE_ITEM)
+        # Releasing wakes the oldest waiter; when its token is dead, the semaphore asks whether its
+        # execution still runs (VideoSemaphore.execution_is_running). The reconciler asks it of every holder.
+        for function in (release_slot, release_execution_slots, reconcile_slots):
+            function.add_to_policy(iam.PolicyStatement(actions=["states:DescribeExecution"], resources=[executions_arn]))
+            acknowledge_resource(
+                function.role, executions_arn,
+                f"{function.name} asks whether a slot holder's or waiter's execution is still RUNNING; execution "
+                "names are per task, so DescribeExecution is allowed on executions of this one state machine only.",
+            )
         for function in (acquire_slot, release_slot, release_execution_slots, reconcile_slots, job_completed,
                          start_job):
             machine_ref.grant_task_response(function.function)
@@ -366,11 +370,3 @@ class VideoAnalysis(Construct):
     @property
     def rekognition_role(self) -> iam.Role:
         return self.notifications.rekognition_role
-
-    def function(self, name: str) -> PipelineFunction:
-        return self.functions[name]
-
-
-def substitutions_missing(definition: str, substitutions: Mapping[str, str]) -> set[str]:
-    """The ``${Name}`` placeholders of an ASL definition that ``substitutions`` does not fill."""
-    return asl_substitution_names(definition) - set(substitutions)

@@ -83,9 +83,9 @@ def resources(aws: Any, stack_template: dict[str, Any], monkeypatch: pytest.Monk
 @pytest.fixture
 def rekognition(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[RekognitionSimulator]:
     """Our Rekognition simulator on loopback, reached by every boto3 client through the env var."""
-    from rekpipe.simulator import RekognitionSimulator, SimulatorConfig
-
     import botocore.retries.standard
+
+    from rekpipe.simulator import RekognitionSimulator, SimulatorConfig
 
     # botocore's throttling backoff is up to seconds per retry; tests keep its shape, not its length
     real_delay = botocore.retries.standard.ExponentialBackoff.delay_amount

@@ -45,7 +45,8 @@ SERVICE = "analyze_image"
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
-processor = BatchProcessor(event_type=EventType.SQS)
+# A fully failed batch is reported item by item, not raised: the failures are expected, not bugs.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 settings = PipelineSettings.from_environment()
 tasks = TaskTable(os.environ[TASK_TABLE_NAME_ENV])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -39,11 +40,14 @@ def ingest_records(event: S3Event) -> dict[str, int]:
             logger.info("Ignoring event", extra={"event_name": record.event_name})
             continue
         s3 = record.s3
+        # S3 URL-encodes keys in notices ('+' for space, %XX for the rest); Powertools' per-record
+        # S3Object.key is the raw value, so decode it here.
+        key = unquote_plus(s3.get_object.key)
         outcome = ingest_object(
             tasks,
             settings,
             bucket=s3.bucket.name,
-            key=s3.get_object.key,  # URL-decoded: '+' and %XX become the real characters
+            key=key,
             version_id=s3.get_object.version_id,
             etag=s3.get_object.etag,
             size=int(s3.get_object.size or 0),
@@ -52,7 +56,7 @@ def ingest_records(event: S3Event) -> dict[str, int]:
         counts[outcome.outcome] = counts.get(outcome.outcome, 0) + 1
         logger.info(
             f"Object {outcome.outcome}: {outcome.reason}",
-            extra={"bucket": s3.bucket.name, "key": s3.get_object.key, "task_id": outcome.task_id},
+            extra={"bucket": s3.bucket.name, "key": key, "task_id": outcome.task_id},
         )
     if counts.get("created"):
         metrics.add_metric(name="TasksIngested", unit=MetricUnit.Count, value=counts["created"])

@@ -31,7 +31,8 @@ SERVICE = "job_completed"
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
-processor = BatchProcessor(event_type=EventType.SQS)
+# A fully failed batch is reported item by item, not raised: the failures are expected, not bugs.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 tokens = JobTokenStore(os.environ[JOB_TOKEN_TABLE_NAME_ENV])
 sfn = boto3.client("stepfunctions", config=DEFAULT_CONFIG)

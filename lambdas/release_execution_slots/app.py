@@ -1,4 +1,5 @@
-"""Free the video slots and waiter items of an execution that failed, timed out or was aborted.
+"""Free the video slots and waiter items of an execution that failed, timed out or was aborted,
+and record its task as FAILED, so the video is listed for attention instead of staying IN_PROGRESS.
 
 Target of the EventBridge rule on "Step Functions Execution Status Change" events of the video state
 machine; such an execution never reaches its ReleaseSlot states.
@@ -15,8 +16,15 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 
 from rekpipe_shared.aws import DEFAULT_CONFIG
-from rekpipe_shared.constants import METRICS_NAMESPACE, SEMAPHORE_TABLE_NAME_ENV, VIDEO_SLOT_LIMIT_ENV
+from rekpipe_shared.constants import (
+    METRICS_NAMESPACE,
+    SEMAPHORE_TABLE_NAME_ENV,
+    STATUS_FAILED,
+    TASK_TABLE_NAME_ENV,
+    VIDEO_SLOT_LIMIT_ENV,
+)
 from rekpipe_shared.semaphore import VideoSemaphore
+from rekpipe_shared.tasks import TaskTable, task_id_of_execution
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -34,6 +42,7 @@ semaphore = VideoSemaphore(
     dynamodb_client=boto3.client("dynamodb", config=DEFAULT_CONFIG),
     sfn_client=boto3.client("stepfunctions", config=DEFAULT_CONFIG),
 )
+tasks = TaskTable(os.environ[TASK_TABLE_NAME_ENV])
 
 ENDED_WITHOUT_RELEASE = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
 """Statuses whose executions may hold slots; the EventBridge rule filters on the same list."""
@@ -77,4 +86,21 @@ def release_execution_slots(event: ExecutionStatusChangeEvent) -> dict[str, Any]
         extra={"execution_arn": event.execution_arn, "status": event.status, "released": released},
     )
     metrics.add_metric(name="SlotReleasedByCleanup", unit=MetricUnit.Count, value=len(released))
+    record_ended_task(event)
     return {"executionArn": event.execution_arn, "status": event.status, "released": released}
+
+
+def record_ended_task(event: ExecutionStatusChangeEvent) -> None:
+    """Mark the execution's task FAILED with why; a task already finished is left alone."""
+    task_id = task_id_of_execution(event.execution_arn)
+    detail = event.detail
+    reason = ": ".join(str(part) for part in (detail.get("error"), detail.get("cause")) if part)
+    recorded = tasks.finish(
+        task_id,
+        STATUS_FAILED,
+        error_code=f"Execution{event.status.title().replace('_', '')}",
+        error_message=f"the video's execution ended {event.status} before recording an outcome"
+        + (f" ({reason})" if reason else "") + "; re-run it with `rekpipe redrive --failed`",
+    )
+    logger.info("task recorded as failed" if recorded else "task already finished; left as it is",
+                extra={"task_id": task_id})

@@ -36,7 +36,8 @@ SERVICE = "route_task"
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+# A fully failed batch is reported item by item, not raised: the failures are expected, not bugs.
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
 
 tasks = TaskTable(os.environ[TASK_TABLE_NAME_ENV])
 sqs = boto3.client("sqs", config=DEFAULT_CONFIG)

@@ -22,7 +22,7 @@ from rekpipe_shared.constants import (
     TASK_TABLE_NAME_ENV,
     VIDEO_STATE_MACHINE_ARN_ENV,
 )
-from rekpipe_shared.tasks import TaskTable
+from rekpipe_shared.tasks import TaskTable, execution_name
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -32,7 +32,8 @@ SERVICE = "start_video_workflow"
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
-processor = BatchProcessor(event_type=EventType.SQS)
+# A fully failed batch is reported item by item, not raised: the failures are expected, not bugs.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 tasks = TaskTable(os.environ[TASK_TABLE_NAME_ENV])
 STATE_MACHINE_ARN = os.environ[VIDEO_STATE_MACHINE_ARN_ENV]
@@ -40,16 +41,6 @@ sfn = boto3.client("stepfunctions", config=DEFAULT_CONFIG)
 
 VIDEO_LEASE_SECONDS = 7 * 24 * 3600
 """A video task is owned by its execution; the lease only stops the image-style reclaim."""
-
-
-def execution_name(task_id: str, run: int) -> str:
-    """Unique per run (Standard workflows refuse a reused name for 90 days), 80 characters max."""
-    return f"{task_id}-{run}"
-
-
-def task_id_of_execution(name: str) -> str:
-    """The task behind an execution name."""
-    return name.rsplit("-", 1)[0]
 
 
 @tracer.capture_method

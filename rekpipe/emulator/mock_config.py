@@ -20,11 +20,20 @@ patches four places, and only while it is active:
   adapter counts the same way. Pass ``counting="retry"`` to keep LocalStack's behaviour instead.
 * ``mock_eval_utils._eval_mocked_response_throw``: moto wraps every thrown name in ``CustomErrorName``, which raises
   ``ValueError`` for ``States.*`` names, so a mocked ``States.Timeout`` (the usual way to simulate a lost task
-  token) crashed the execution. Reserved names become moto's ``StatesErrorName``; ``States.Timeout`` is recorded as
-  ``TaskTimedOut``, as AWS does.
+  token) became a ``States.Runtime`` failure that no ``States.Timeout`` Retry or Catch matched. Reserved names
+  become moto's ``StatesErrorName``; ``States.Timeout`` is recorded as ``TaskTimedOut``, as AWS does.
 
 Mocked ``.waitForTaskToken`` tasks do not wait: as in Step Functions Local, the ``Return`` is the task's result,
-i.e. what ``SendTaskSuccess`` would have sent. A task with no mocked response still calls the service.
+i.e. what ``SendTaskSuccess`` would have sent. A task the case does not name still calls the service. With a Map
+whose MaxConcurrency is above 1, iterations draw invocation numbers in whatever order they run (AWS gives the same
+warning for Step Functions Local).
+
+Not fixed here, because they are interpreter faults rather than mock-config ones (moto 5.2.5 and LocalStack alike):
+
+* a Catch whose ``Next`` is the failing state itself is ignored and the state's own ``Next`` is followed
+  (``State._set_next`` reads "next == own name" as "not overridden");
+* ``States.ALL`` catches ``States.Runtime``, which AWS never does, so a missing mocked response shows up as a
+  caught ``States.Runtime`` task failure instead of failing the execution.
 
 These are private moto internals. moto is pinned; :func:`check_moto_compatibility` runs on every entry and raises
 :class:`MockConfigIncompatibleError` naming what changed, so an upgrade fails loudly instead of silently running
@@ -125,8 +134,7 @@ class CountedTestCase(MockTestCase):
             number = self.invocations[state_name]
             self.invocations[state_name] += 1
         if number >= len(responses):
-            # moto turns this into a States.Runtime task failure, as an undefined response fails the execution in
-            # Step Functions Local.
+            # moto reports this as a States.Runtime task failure; Step Functions Local fails the execution.
             raise RuntimeError(
                 f"No mocked response for invocation {number} of state '{state_name}' in test case "
                 f"'{self.test_case_name}' (the file defines {len(responses)})"
@@ -331,8 +339,8 @@ def mock_config(config: str | Path | Mapping[str, Any] | MockConfig, *, counting
     counting: str
         How a state's responses are numbered, when ``config`` is not already a :class:`MockConfig`; see there.
 
-    Returns
-    -------
+    Yields
+    ------
     MockConfig
         The parsed configuration.
 
@@ -354,7 +362,7 @@ def mock_config(config: str | Path | Mapping[str, Any] | MockConfig, *, counting
         raw = config if isinstance(config, dict) else json.loads(Path(config).read_text())  # type: ignore[arg-type]
         config = MockConfig(raw, counting=counting)
     if not _install_lock.acquire(blocking=False):
-        raise MockConfigActiveError("a mock_config is already active; nest test cases in one config instead")
+        raise MockConfigActiveError("a mock_config is already active; put every test case in the one configuration instead")
     originals = {(owner, attribute): owner.__dict__[attribute] for owner, attribute, _ in _PATCHES}
     replacements = {
         (StepFunctionsParserBackend, "start_execution"): _patched_start_execution(

@@ -76,10 +76,10 @@ def synth_with(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..
     """Factory: the stack with some settings overridden as ``-c name=value`` would (cached per overrides)."""
     cache: dict[str, Synthesized] = {}
 
-    def make(**overrides: Any) -> Synthesized:
-        key = json.dumps(overrides, sort_keys=True)
+    def make(*, checks: bool = False, **overrides: Any) -> Synthesized:
+        key = json.dumps([checks, overrides], sort_keys=True)
         if key not in cache:
-            cache[key] = synthesize(tmp_path_factory.mktemp("cdk.out.variant"), overrides, checks=False)
+            cache[key] = synthesize(tmp_path_factory.mktemp("cdk.out.variant"), overrides, checks=checks)
         return cache[key]
 
     yield make

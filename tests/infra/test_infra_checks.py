@@ -42,6 +42,21 @@ def test_cdk_nag_no_unacknowledged_findings(synth):
     assert synth.validation_error is None
 
 
+def test_cdk_nag_no_findings_with_every_operation(synth_with):
+    # GIVEN every image and video analysis, with a collection and a project version, and expiring results
+    arn = "arn:aws:rekognition:us-east-1:123456789012:project/shoes/version/v1/1700000000000"
+    variant = synth_with(
+        checks=True,
+        image_operations="labels,faces,moderation,text,celebrities,ppe,face_search,custom_labels",
+        video_operations="labels,faces,moderation,text,celebrities,person_tracking,segments,face_search",
+        face_collection_id="staff", custom_labels_project_version_arn=arn, output_retention_days="30",
+    )
+    # WHEN / THEN the stack still passes cdk-nag with no new finding
+    findings = _findings(variant.report)
+    assert not findings, "unacknowledged cdk-nag findings:\n" + "\n".join(findings)
+    assert variant.validation_error is None
+
+
 def test_cdk_nag_acknowledgements_are_specific_and_reasoned(synth):
     # GIVEN every acknowledgement in the construct tree
     acknowledgements = _acknowledgements(synth.stack)

@@ -37,6 +37,8 @@ X-Ray tracing (every function, the state machine), Step Functions' vended log de
 ListStreams (stream event source) and Rekognition's Detect*/Start*/Get* APIs that have no resource type."""
 TASK_RESPONDERS = {"acquire_slot", "release_slot", "release_execution_slots", "reconcile_slots", "job_completed",
                    "start_job"}
+RELEASERS = {"release_slot", "release_execution_slots", "reconcile_slots"}
+"""Semaphore users that release slots: a wake-up with a dead token makes them DescribeExecution."""
 STATE_MACHINE_TASKS = {"acquire_slot", "release_slot", "start_job", "check_job", "collect_results", "record_outcome"}
 
 
@@ -131,13 +133,17 @@ def test_state_machine_invokes_exactly_its_functions(template):
     assert actions_of(statements, "lambda:") == {"lambda:InvokeFunction"}
 
 
-def test_reconciler_describes_only_this_machines_executions(template):
-    # GIVEN reconcile_slots
-    statements = function_statements(template, "reconcile_slots")
-    # WHEN / THEN DescribeExecution is allowed on executions of this state machine only
-    (resource,) = resources_for(statements, "states:DescribeExecution")
+def test_releasers_describe_only_this_machines_executions(template):
+    # GIVEN the functions allowed to describe executions
     (machine,) = resources(template, "AWS::StepFunctions::StateMachine").values()
-    assert mentions(resource, f":execution:{machine['Properties']['StateMachineName']}:")
+    describers = {name for name in pipeline_functions(template)
+                  if "states:DescribeExecution" in actions_of(function_statements(template, name))}
+    # WHEN / THEN they are the semaphore's releasers, on executions of this state machine only
+    assert describers == RELEASERS
+    for name in describers:
+        (resource,) = resources_for(function_statements(template, name), "states:DescribeExecution")
+        assert mentions(resource, f":execution:{machine['Properties']['StateMachineName']}:"), name
+    # AND the workflow starter may only start executions
     start = function_statements(template, "start_video_workflow")
     assert actions_of(start, "states:") == {"states:StartExecution"}
 
@@ -174,3 +180,51 @@ def test_batch_operations_role(template):
     assert len(reads) == 2 and all(mentions(r, "/manifests/") or mentions(r, "/inventory/") for r in reads)
     (write,) = resources_for(statements, "s3:PutObject")
     assert mentions(write, "/batch-reports/")
+
+
+def _source(name):
+    from stack.paths import function_dir
+
+    return (function_dir(name) / "app.py").read_text()
+
+
+def _tables(template):
+    outputs = template["Outputs"]
+    return {key: outputs[output]["Value"]["Ref"] for key, output in
+            (("task", "TaskTableName"), ("semaphore", "SemaphoreTableName"), ("tokens", "JobTokenTableName"))}
+
+
+def _table_actions(template, name, table_id):
+    statements = function_statements(template, name)
+    return {a for s in statements if s["Effect"] == "Allow"
+            and any(getatt_id(r) == table_id for r in as_list(s["Resource"]))
+            for a in as_list(s["Action"]) if a.startswith("dynamodb:")}
+
+
+def test_grants_follow_handler_code(template):
+    # GIVEN each handler's source (the handlers change in parallel with this stack)
+    tables = _tables(template)
+    output_bucket = template["Outputs"]["OutputBucketName"]["Value"]["Ref"]
+    for name in pipeline_functions(template):
+        source = _source(name)
+        actions = actions_of(function_statements(template, name))
+        # WHEN it builds a client of a table, bucket or service
+        # THEN its role has the matching grant (a missing one would only fail in AWS, with AccessDenied)
+        if "TaskTable(" in source:
+            assert {"dynamodb:GetItem", "dynamodb:UpdateItem"} & _table_actions(template, name, tables["task"]), name
+        if "JobTokenStore(" in source:
+            assert _table_actions(template, name, tables["tokens"]), name
+        if "VideoSemaphore(" in source:
+            assert _table_actions(template, name, tables["semaphore"]) >= {"dynamodb:GetItem", "dynamodb:UpdateItem"}
+            assert "states:SendTaskSuccess" in actions, name
+        if "send_task_success" in source or "send_task_failure" in source:
+            assert "states:SendTaskSuccess" in actions and "states:SendTaskFailure" in actions, name
+        if "start_execution" in source:
+            assert "states:StartExecution" in actions, name
+        if "OUTPUT_BUCKET" in source:
+            assert any(mentions(r, output_bucket) for r in resources_for(function_statements(template, name),
+                                                                          "s3:PutObject")), name
+        if "head_object" in source:
+            assert "s3:GetObject" in actions, name
+        if 'boto3.client("rekognition"' in source:
+            assert actions_of(function_statements(template, name), "rekognition:"), name

@@ -12,9 +12,12 @@ EVENTS = Path(__file__).resolve().parent.parent / "events"
 def load_event(name: str, **values: Any) -> dict[str, Any]:
     """Read ``tests/events/<name>.json`` and replace each ``{key}`` with its value.
 
-    Strings replace the inside of a JSON string; other values (None, numbers) are written as JSON.
+    A placeholder standing as a whole JSON value (``"size": {size}``) takes the value as JSON (so
+    None, numbers and strings all work); one inside a string (``"arn:aws:s3:::{bucket}"``) takes it
+    as text.
     """
     text = (EVENTS / f"{name}.json").read_text()
     for key, value in values.items():
-        text = text.replace("{" + key + "}", value if isinstance(value, str) else json.dumps(value))
+        text = text.replace(": {" + key + "}", ": " + json.dumps(value))
+        text = text.replace("{" + key + "}", str(value))
     return json.loads(text)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-import boto3
 import pytest
 
-from rekpipe_shared.constants import SEMAPHORE_TABLE_NAME_ENV, VIDEO_SLOT_LIMIT_ENV
+from rekpipe_shared.constants import VIDEO_SLOT_LIMIT_ENV
 from tests.support.context import FakeLambdaContext
 
 if TYPE_CHECKING:
@@ -24,18 +23,8 @@ def _arn(name: str) -> str:
 
 
 @pytest.fixture
-def load(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], ModuleType]:
+def load(resources: Any, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], ModuleType]:
     """Import a semaphore function fresh, with the semaphore table in moto and a limit of 1."""
-    boto3.client("dynamodb").create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    monkeypatch.setenv(SEMAPHORE_TABLE_NAME_ENV, TABLE)
     monkeypatch.setenv(VIDEO_SLOT_LIMIT_ENV, "1")
 
     def load_module(name: str) -> ModuleType:
@@ -137,3 +126,29 @@ def test_reconcile_slots_handler_releases_missing_execution(load):
 
     # THEN the holder is released and the semaphore is empty
     assert result == {"released": ["a#L"], "holders": 0, "waiters": 0}
+
+
+def test_release_execution_slots_handler_records_the_task_failed(load, resources):
+    # GIVEN a video task IN_PROGRESS under execution "<task id>-1"
+    from rekpipe_shared.tasks import NewTask, TaskTable
+
+    tasks = TaskTable(resources.task_table)
+    task = NewTask(bucket="b", key="v.mp4", version_id="v1", etag=None, size=10, media_type="video",
+                   operations=("labels",), source="s3-event")
+    tasks.create(task)
+    tasks.mark_queued(task.task_id)
+    tasks.claim(task.task_id, lease_seconds=3600)
+    cleanup = load("release_execution_slots")
+
+    # WHEN its execution is aborted
+    event = _status_change(f"{task.task_id}-1", "ABORTED")
+    event["detail"]["cause"] = "stopped by an operator"
+    cleanup.handler(event, FakeLambdaContext())
+
+    # THEN the task is FAILED with why and how to re-run it, and listed for attention
+    stored = tasks.get(task.task_id)
+    assert stored["status"] == "FAILED"
+    assert stored["error_code"] == "ExecutionAborted"
+    assert "ABORTED" in stored["error_message"] and "stopped by an operator" in stored["error_message"]
+    assert "redrive" in stored["error_message"]
+    assert [t["task_id"] for t in tasks.needing_attention("FAILED")] == [task.task_id]

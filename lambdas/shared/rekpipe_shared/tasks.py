@@ -57,6 +57,17 @@ def task_id_for(bucket: str, key: str, version_id: str | None, etag: str | None)
     return hashlib.sha256(f"{bucket}\x00{key}\x00{identity}".encode()).hexdigest()[:40]
 
 
+def execution_name(task_id: str, run: int) -> str:
+    """The video execution of one run of a task: unique per run (Standard workflows refuse a reused
+    name for 90 days) and at most 80 characters."""
+    return f"{task_id}-{run}"
+
+
+def task_id_of_execution(execution: str) -> str:
+    """The task behind an execution name or ARN."""
+    return execution.rsplit(":", 1)[-1].rsplit("-", 1)[0]
+
+
 def is_counter_id(task_id: str) -> bool:
     """True for the status-counter items that share the table with tasks."""
     return task_id.startswith("#")
