@@ -17,6 +17,8 @@ properties once the stack exists:
    see machines created by its CloudFormation.
 6. ``AWS::Events::Rule`` for Step Functions status changes and schedules: moto emits no such
    events, so the runtime's watchers invoke the rule's targets (see :mod:`rekpipe.emulator.runtime`).
+7. ``AWS::S3::Bucket`` ``VersioningConfiguration`` (ignored by moto's CloudFormation) is applied
+   with ``PutBucketVersioning``, so tasks are keyed by version as in AWS.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ TEMPLATE_REWRITES = (
     "AWS::SNS::Subscription removed (moto skips it); applied with Subscribe",
     "AWS::StepFunctions::StateMachine also created through the API with its definition substituted",
     "AWS::Events::Rule for Step Functions status changes and schedules; targets invoked by the runtime",
+    "AWS::S3::Bucket VersioningConfiguration applied with PutBucketVersioning",
 )
 
 
@@ -134,9 +137,11 @@ def deploy(
         Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
     )
     _wait_for_stack(cfn, stack_name, timeout)
+    # Types moto's CloudFormation does not model (alarms, policies) come back without ids: skipped.
     physical = {
         r["LogicalResourceId"]: r["PhysicalResourceId"]
         for r in cfn.describe_stack_resources(StackName=stack_name)["StackResources"]
+        if "LogicalResourceId" in r and "PhysicalResourceId" in r
     }
     stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
@@ -152,6 +157,7 @@ def deploy(
         },
         _AttributeReader(template, physical, region).get,
     )
+    _apply_bucket_versioning(template, resolver, region)
     _apply_bucket_notifications(template, resolver, region)
     _apply_subscriptions(template, resolver, region)
     machines = _create_state_machines(template, resolver, region)
@@ -265,6 +271,14 @@ class _AttributeReader:
         if kind == "AWS::Logs::LogGroup":
             return f"arn:aws:logs:{self.region}:{ACCOUNT_ID}:log-group:{pid}:*"
         raise DeployError(f"GetAtt {logical_id}.{attribute} of {kind} is not supported by the emulator")
+
+
+def _apply_bucket_versioning(template: dict[str, Any], resolver: Resolver, region: str) -> None:
+    s3 = boto3.client("s3", region_name=region)
+    for logical_id, resource in resources_of_type(template, "AWS::S3::Bucket").items():
+        status = (resource.get("Properties", {}).get("VersioningConfiguration") or {}).get("Status")
+        if status:
+            s3.put_bucket_versioning(Bucket=resolver.refs[logical_id], VersioningConfiguration={"Status": status})
 
 
 def _apply_bucket_notifications(template: dict[str, Any], resolver: Resolver, region: str) -> None:
