@@ -12,6 +12,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
 from constructs import Construct
 
+from stack.functions import RUNTIME
 from stack.nag import acknowledge, acknowledge_objects, wildcard_resource
 from stack.permissions import object_statement
 from stack.queues import DLQ_RETENTION, WorkQueue, failure_destination_queue, secure_queue
@@ -80,7 +81,7 @@ class Ingestion(Construct):
         grant_table(self.ingest_s3.function, storage.task_table, PUT_ITEM + UPDATE_ITEM)
         storage.content_bucket.add_event_notification(s3.EventType.OBJECT_CREATED,
                                                       s3n.LambdaDestination(self.ingest_s3.function))
-        _acknowledge_notifications_handler(cdk.Stack.of(self))
+        _harden_notifications_handler(cdk.Stack.of(self))
 
         # --- ingest_batch: S3 Batch Operations' LambdaInvoke --------------------------------------
         self.ingest_batch = factory.create(
@@ -130,13 +131,21 @@ class Ingestion(Construct):
         self.video_queue.grant_send_messages(self.route_task.function)
 
 
-def _acknowledge_notifications_handler(stack: cdk.Stack) -> None:
-    """The deploy-time function CDK adds to apply bucket notifications (one per stack)."""
+def _harden_notifications_handler(stack: cdk.Stack) -> None:
+    """The deploy-time function CDK adds to apply bucket notifications (one per stack).
+
+    Its runtime is raised to the pipeline's (CDK pins an older Python; the inline handler only uses
+    boto3 and the standard library), and its managed policy is acknowledged.
+    """
     for child in stack.node.children:
-        if child.node.id.startswith("BucketNotificationsHandler"):
-            acknowledge(
-                child, "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
-                "CDK's own deploy-time handler for Custom::S3BucketNotifications (aws-s3), whose role CDK "
-                "creates: the managed policy only lets it write its own logs, and its one other permission is "
-                "s3:PutBucketNotification on the content bucket. It never touches objects or pipeline data.",
-            )
+        if not child.node.id.startswith("BucketNotificationsHandler"):
+            continue
+        resource = child.node.try_find_child("Resource")
+        if isinstance(resource, cdk.CfnResource):
+            resource.add_property_override("Runtime", RUNTIME.name)
+        acknowledge(
+            child, "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+            "CDK's own deploy-time handler for Custom::S3BucketNotifications (aws-s3), whose role CDK "
+            "creates: the managed policy only lets it write its own logs, and its one other permission is "
+            "s3:PutBucketNotification on the content bucket. It never touches objects or pipeline data.",
+        )

@@ -46,6 +46,14 @@ def test_functions_runtime_layer_tracing_architecture(template):
         assert "ReservedConcurrentExecutions" not in props, name
 
 
+def test_functions_every_lambda_runs_python314(template):
+    # GIVEN every Lambda function of the template, CDK's own bucket-notifications handler included
+    functions = resources(template, "AWS::Lambda::Function")
+    # WHEN / THEN all run the newest Python runtime
+    assert len(functions) == len(EXPECTED_FUNCTIONS) + 1
+    assert {f["Properties"]["Runtime"] for f in functions.values()} == {"python3.14"}
+
+
 def test_functions_log_to_encrypted_retention_limited_groups(synth, template):
     # GIVEN every function's log group
     groups = resources(template, "AWS::Logs::LogGroup")
