@@ -34,8 +34,9 @@ OUTPUT_BUCKET = os.environ[OUTPUT_BUCKET_ENV]
 rekognition = boto3.client("rekognition", config=REKOGNITION_CONFIG)
 s3 = boto3.client("s3", config=DEFAULT_CONFIG)
 
-TIME_RESERVE_SECONDS = 60.0
-"""Stop paging with this much time left: enough for one more slow page plus saving state."""
+TIME_RESERVE_SECONDS = float(os.environ.get("COLLECT_TIME_RESERVE_SECONDS", "60"))
+"""Stop paging with this much time left: one more slow page plus saving state. Tunable, so that a
+resumed collection can be exercised without a 15-minute function."""
 STATE_NAME = "_collect_state.json"
 
 

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rekpipe.emulator import moto_fixes
 from rekpipe.emulator.deploy import ACCOUNT_ID, DeployedStack, deploy, synthesize
 from rekpipe.emulator.event_sources import SqsEventSource, StreamEventSource, aws_client, invoke
 from rekpipe.emulator.lambda_adapter import InProcessLambdas
@@ -93,7 +94,7 @@ class EmbeddedRuntime:
         self._mock: Any = None
         self._server: Any = None
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
-        self._s3_patch: Any = None
+        self._undo_moto_fixes: Any = None
         self._stopped = False
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -122,7 +123,7 @@ class EmbeddedRuntime:
             }
         )
         self._start_moto()
-        self._patch_s3_events()
+        self._undo_moto_fixes = moto_fixes.install()
         self.simulator = RekognitionSimulator(self.options.simulator or SimulatorConfig())
         sim_endpoint = self.simulator.start()
         self._set_env({"AWS_ENDPOINT_URL_REKOGNITION": sim_endpoint})
@@ -154,8 +155,8 @@ class EmbeddedRuntime:
         if self.adapter:
             with contextlib.suppress(Exception):
                 self.adapter.uninstall()
-        if self._s3_patch:
-            self._s3_patch()
+        if self._undo_moto_fixes:
+            self._undo_moto_fixes()
         if self._server:
             self._server.stop()
         if self._mock:
@@ -226,27 +227,6 @@ class EmbeddedRuntime:
         requests.post(
             f"{self.endpoint_url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10
         ).raise_for_status()
-
-    def _patch_s3_events(self) -> None:
-        """moto's S3 notices omit versionId; AWS sends it for versioned buckets, and task ids use it."""
-        from moto.s3 import notifications
-
-        original = notifications._get_s3_event
-
-        def with_version(event_name: str, bucket: Any, key: Any, notification_id: str) -> dict[str, Any]:
-            event = original(event_name, bucket, key, notification_id)
-            version = getattr(key, "version_id", None)
-            if version and version != "null":
-                event["Records"][0]["s3"]["object"]["versionId"] = version
-            event["Records"][0]["s3"]["object"]["sequencer"] = f"{int(time.time() * 1e6):016X}"
-            return event
-
-        notifications._get_s3_event = with_version
-
-        def restore() -> None:
-            notifications._get_s3_event = original
-
-        self._s3_patch = restore
 
     def _start_event_sources(self) -> None:
         assert self.stack is not None

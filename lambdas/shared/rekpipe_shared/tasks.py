@@ -187,7 +187,8 @@ class TaskTable:
         return self._transition(task_id, STATUS_PENDING, STATUS_QUEUED, add={"run": 1})
 
     def claim(self, task_id: str, lease_seconds: int) -> dict[str, Any] | None:
-        """Take a queued task for analysis, or one whose previous attempt's lease ran out.
+        """Take a routed task (QUEUED, or PENDING if the router has not marked it yet) for analysis,
+        or one whose previous attempt's lease ran out.
 
         Returns the task, or None when it is not claimable (done, or held by a live attempt),
         which is how duplicate deliveries are turned into no-ops.
@@ -195,6 +196,12 @@ class TaskTable:
         now = self._clock()
         sets = {"lease_until": int(now + lease_seconds)}
         claimed = self._transition(task_id, STATUS_QUEUED, STATUS_IN_PROGRESS, set_=sets, add={"attempts": 1})
+        if claimed is not None:
+            return claimed
+        # The router sends the message before it marks the task QUEUED, so a fast consumer can
+        # see it still PENDING: the message is proof it was routed, so count the run here.
+        claimed = self._transition(task_id, STATUS_PENDING, STATUS_IN_PROGRESS, set_=sets,
+                                   add={"attempts": 1, "run": 1})
         if claimed is not None:
             return claimed
         return self._transition(
