@@ -197,7 +197,7 @@ def test_video_workflow_results_span_pages_and_collection_resumes(make_runtime, 
 def test_video_workflow_limit_exceeded_then_success(make_runtime):
     # GIVEN another workload holding the account's only concurrent-job slot
     runtime = make_runtime({"video_operations": "labels"}, max_concurrent_jobs=1, job_duration=None)
-    bucket = runtime.outputs["ContentBucketName"]
+    bucket = runtime.outputs["ExistingContentBucketName"]  # not watched: the job is not the pipeline's
     boto3.client("s3").put_object(Bucket=bucket, Key="other/workload.mp4", Body=mp4_bytes(9))
     foreign = boto3.client("rekognition").start_label_detection(
         Video={"S3Object": {"Bucket": bucket, "Name": "other/workload.mp4"}}
@@ -305,14 +305,32 @@ def test_video_workflow_many_executions_never_exceed_the_limit(make_runtime):
     assert runtime.simulator.peak_running_jobs <= 3
     acquire_attempts = []
     transitions = []
+    releases: list[float] = []
+    grants: list[tuple[float, float]] = []  # (entered AcquireSlot, slot granted)
     for task in found.values():
         history = execution_history(task["execution_arn"])
         acquire_attempts.append(entered_states(history).count("AcquireSlot"))
         transitions.append(len([e for e in history if e["type"].endswith("StateEntered")]))
+        current, entered = None, 0.0
+        for event in history:
+            if "stateEnteredEventDetails" in event:
+                current = event["stateEnteredEventDetails"]["name"]
+                entered = event["timestamp"].timestamp()
+            elif event["type"] == "TaskSucceeded" and current == "AcquireSlot":
+                grants.append((entered, event["timestamp"].timestamp()))
+            elif event["type"] == "TaskSucceeded" and current == "ReleaseSlot":
+                releases.append(event["timestamp"].timestamp())
+    # Wake-up latency: for each execution that had to wait, grant time minus the release before it.
+    releases.sort()
+    wakeups = sorted(granted - max((r for r in releases if r <= granted), default=granted)
+                     for started, granted in grants if granted - started > 0.2)
     assert max(acquire_attempts) == 1  # parked on a token, woken once: no re-checks, no polling
     assert semaphore_holders(runtime) == {}
     print(
         f"\n40 executions vs limit 3: peak holders {peak['holders']}, peak jobs "
         f"{runtime.simulator.peak_running_jobs}, state transitions per video operation "
-        f"min {min(transitions)} max {max(transitions)} mean {sum(transitions) / len(transitions):.1f}"
+        f"min {min(transitions)} max {max(transitions)} mean {sum(transitions) / len(transitions):.1f}; "
+        f"{len(wakeups)} woken by a release, wake-up latency median {wakeups[len(wakeups) // 2] * 1000:.0f} ms, "
+        f"max {wakeups[-1] * 1000:.0f} ms"
     )
+    assert len(wakeups) >= 30  # most of the 40 executions had to wait for a slot
