@@ -182,6 +182,51 @@ class SqsEventSource:
         return len(messages)
 
 
+class StreamReader:
+    """Reads a DynamoDB stream in order, shaping records as Lambda delivers them.
+
+    The position is kept as a count of records read and every read asks for a fresh
+    ``AT_SEQUENCE_NUMBER`` iterator: moto 5.2.5 replaces a table's stream shard object when it rolls
+    back a cancelled transaction, which strands any iterator held across calls.
+    """
+
+    def __init__(self, stream_arn: str, client: Any = None, *, region: str | None = None) -> None:
+        self.stream_arn = stream_arn
+        self.region = region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+        self.client = client or aws_client("dynamodbstreams", self.region)
+        self._positions: dict[str, int] = {}
+
+    def read(self, limit: int = 1000) -> list[dict[str, Any]]:
+        shards = self.client.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
+        records: list[dict[str, Any]] = []
+        for shard in shards:
+            shard_id = shard["ShardId"]
+            first = int(shard["SequenceNumberRange"]["StartingSequenceNumber"])
+            position = self._positions.get(shard_id, 0)
+            iterator = self.client.get_shard_iterator(
+                StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType="AT_SEQUENCE_NUMBER",
+                SequenceNumber=str(first + position))["ShardIterator"]
+            batch = self.client.get_records(ShardIterator=iterator, Limit=limit)["Records"]
+            self._positions[shard_id] = position + len(batch)
+            records.extend(self._as_lambda_record(r) for r in batch)
+        return records
+
+    def _as_lambda_record(self, record: dict[str, Any]) -> dict[str, Any]:
+        change = dict(record["dynamodb"])
+        created = change.get("ApproximateCreationDateTime")
+        if isinstance(created, datetime):
+            change["ApproximateCreationDateTime"] = created.timestamp()
+        return {
+            "eventID": record["eventID"],
+            "eventName": record["eventName"],
+            "eventVersion": record.get("eventVersion", "1.1"),
+            "eventSource": "aws:dynamodb",
+            "awsRegion": self.region,
+            "dynamodb": change,
+            "eventSourceARN": self.stream_arn,
+        }
+
+
 class StreamEventSource:
     """Reads a DynamoDB stream in order and delivers batches, retrying from the first failure.
 
@@ -208,7 +253,7 @@ class StreamEventSource:
         self.stats = EventSourceStats()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._iterators: dict[str, str] = {}
+        self._reader: StreamReader | None = None
         self._pending: list[dict[str, Any]] = []
 
     def start(self) -> StreamEventSource:
@@ -234,8 +279,10 @@ class StreamEventSource:
 
     def poll_once(self, streams: Any, lam: Any, sqs: Any) -> int:
         """Deliver the next batch (after reading any new records); returns records delivered."""
+        if self._reader is None:
+            self._reader = StreamReader(self.stream_arn, streams, region=self.region)
         if len(self._pending) < self.batch_size:
-            self._pending.extend(self._read(streams))
+            self._pending.extend(self._reader.read())
         if not self._pending:
             return 0
         batch = self._pending[: self.batch_size]
@@ -280,38 +327,6 @@ class StreamEventSource:
         )
         del self._pending[: len(batch)]
         return len(batch)
-
-    def _read(self, streams: Any) -> list[dict[str, Any]]:
-        shards = streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
-        records: list[dict[str, Any]] = []
-        for shard in shards:
-            shard_id = shard["ShardId"]
-            iterator = (
-                self._iterators.get(shard_id)
-                or streams.get_shard_iterator(
-                    StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
-                )["ShardIterator"]
-            )
-            response = streams.get_records(ShardIterator=iterator, Limit=1000)
-            self._iterators[shard_id] = response["NextShardIterator"]
-            records.extend(self._as_lambda_record(r) for r in response["Records"])
-        return records
-
-    def _as_lambda_record(self, record: dict[str, Any]) -> dict[str, Any]:
-        change = dict(record["dynamodb"])
-        created = change.get("ApproximateCreationDateTime")
-        if isinstance(created, datetime):
-            change["ApproximateCreationDateTime"] = created.timestamp()
-        return {
-            "eventID": record["eventID"],
-            "eventName": record["eventName"],
-            "eventVersion": record.get("eventVersion", "1.1"),
-            "eventSource": "aws:dynamodb",
-            "awsRegion": self.region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-            "dynamodb": change,
-            "eventSourceARN": self.stream_arn,
-        }
-
 
 def wait_for(predicate: Any, *, timeout: float, interval: float = 0.05) -> bool:
     """Poll until ``predicate()`` is true or the timeout passes; returns the last result."""

@@ -6,10 +6,11 @@ import json
 
 import boto3
 
+from rekpipe.emulator.event_sources import StreamReader
 from rekpipe.samples import corrupt_image_bytes, jpeg_bytes
 from rekpipe_shared.tasks import TaskTable, task_id_for
 from tests.support.context import FakeLambdaContext
-from tests.support.pump import StreamReader, deliver_sqs, deliver_stream, s3_event
+from tests.support.pump import deliver_sqs, deliver_stream, s3_event
 
 
 def test_image_pipeline_upload_to_succeeded_and_corrupt_to_failed(resources, rekognition, load_handler):

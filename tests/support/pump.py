@@ -10,12 +10,15 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
 import boto3
 
 from tests.support.context import FakeLambdaContext
+
+if TYPE_CHECKING:
+    from rekpipe.emulator.event_sources import StreamReader
 
 REGION = "us-east-1"
 
@@ -51,44 +54,6 @@ def s3_event(bucket: str, keys: list[str], *, event_name: str = "ObjectCreated:P
             },
         })
     return {"Records": records}
-
-
-class StreamReader:
-    """Reads a DynamoDB stream in moto from where it last stopped."""
-
-    def __init__(self, stream_arn: str) -> None:
-        # botocore now routes DescribeStream to an account-id endpoint that moto does not serve
-        self.client = boto3.client("dynamodbstreams", endpoint_url=f"https://streams.dynamodb.{REGION}.amazonaws.com")
-        self.stream_arn = stream_arn
-        self._iterators: dict[str, str] = {}
-
-    def read(self) -> list[dict[str, Any]]:
-        shards = self.client.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
-        records: list[dict[str, Any]] = []
-        for shard in shards:
-            shard_id = shard["ShardId"]
-            iterator = self._iterators.get(shard_id) or self.client.get_shard_iterator(
-                StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
-            )["ShardIterator"]
-            response = self.client.get_records(ShardIterator=iterator)
-            records.extend(response["Records"])
-            self._iterators[shard_id] = response["NextShardIterator"]
-        return [self._as_lambda_record(record) for record in records]
-
-    def _as_lambda_record(self, record: dict[str, Any]) -> dict[str, Any]:
-        change = dict(record["dynamodb"])
-        created = change.get("ApproximateCreationDateTime")
-        if isinstance(created, datetime):
-            change["ApproximateCreationDateTime"] = created.timestamp()
-        return {
-            "eventID": record["eventID"],
-            "eventName": record["eventName"],
-            "eventVersion": record.get("eventVersion", "1.1"),
-            "eventSource": "aws:dynamodb",
-            "awsRegion": REGION,
-            "dynamodb": change,
-            "eventSourceARN": self.stream_arn,
-        }
 
 
 def sqs_event(queue_url: str, *, max_messages: int = 10) -> tuple[dict[str, Any], dict[str, str]]:

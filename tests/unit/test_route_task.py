@@ -6,9 +6,10 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from rekpipe.emulator.event_sources import StreamReader
 from rekpipe_shared.tasks import NewTask, TaskTable
 from tests.support.context import FakeLambdaContext
-from tests.support.pump import StreamReader, deliver_stream, message_bodies
+from tests.support.pump import deliver_stream, message_bodies
 
 
 def _new(bucket: str, key: str, media: str) -> NewTask:

@@ -195,19 +195,24 @@ class TaskTable:
         """
         now = self._clock()
         sets = {"lease_until": int(now + lease_seconds)}
-        claimed = self._transition(task_id, STATUS_QUEUED, STATUS_IN_PROGRESS, set_=sets, add={"attempts": 1})
-        if claimed is not None:
-            return claimed
-        # The router sends the message before it marks the task QUEUED, so a fast consumer can
-        # see it still PENDING: the message is proof it was routed, so count the run here.
-        claimed = self._transition(task_id, STATUS_PENDING, STATUS_IN_PROGRESS, set_=sets,
-                                   add={"attempts": 1, "run": 1})
-        if claimed is not None:
-            return claimed
-        return self._transition(
-            task_id, STATUS_IN_PROGRESS, STATUS_IN_PROGRESS, set_=sets, add={"attempts": 1},
-            extra_condition=("lease_until < :now", {":now": int(now)}),
-        )
+        # The router sends the message before it marks the task QUEUED, so a fast consumer can see
+        # the task PENDING, or see it move to QUEUED between a read and a write: follow the status.
+        for _ in range(_MAX_CONFLICT_RETRIES):
+            current = self.get(task_id)
+            status = (current or {}).get("status")
+            if status in (STATUS_PENDING, STATUS_QUEUED):
+                add = {"attempts": 1, "run": 1} if status == STATUS_PENDING else {"attempts": 1}
+                claimed = self._transition(task_id, status, STATUS_IN_PROGRESS, set_=sets, add=add)
+            elif status == STATUS_IN_PROGRESS and int(current.get("lease_until") or 0) < now:
+                claimed = self._transition(
+                    task_id, STATUS_IN_PROGRESS, STATUS_IN_PROGRESS, set_=sets, add={"attempts": 1},
+                    extra_condition=("lease_until < :now", {":now": int(now)}),
+                )
+            else:
+                return None  # missing, finished, or held by a live attempt
+            if claimed is not None:
+                return claimed
+        return None
 
     def release_claim(self, task_id: str, reason: str) -> dict[str, Any] | None:
         """IN_PROGRESS -> QUEUED so the queue's redelivery can try again."""
