@@ -13,6 +13,9 @@ $(STAMP): requirements.txt requirements-dev.txt lambdas/shared/requirements.txt 
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(BIN)/pip download --quiet --disable-pip-version-check -r lambdas/shared/requirements.txt \
+		-d .cache/layer-wheels --platform manylinux2014_x86_64 --implementation cp \
+		--python-version 3.14 --only-binary=:all:
 	touch $(STAMP)
 
 local: setup

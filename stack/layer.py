@@ -16,6 +16,8 @@ from constructs import Construct
 from stack.paths import ASSET_EXCLUDES, SHARED_LAYER_DIR
 
 SHARED_PACKAGE = "rekpipe_shared"
+WHEELHOUSE = Path(__file__).resolve().parent.parent / ".cache" / "layer-wheels"
+"""Wheels for the layer's platform, fetched by ``make setup``; synth uses them offline."""
 LAYER_PYTHON_VERSION = "3.14"
 LAYER_PLATFORM = "manylinux2014_x86_64"
 """The layer holds binary wheels for this platform, so every function runs on x86_64."""
@@ -54,6 +56,9 @@ class PipLayerBundling:
             "--disable-pip-version-check",
             "--no-input",
         ]
+        if WHEELHOUSE.is_dir() and any(WHEELHOUSE.glob("*.whl")):
+            # `make setup` downloads the layer's wheels once, so later synths need no network.
+            command += ["--no-index", "--find-links", str(WHEELHOUSE)]
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             # Returning False would make CDK try Docker, which hides pip's own message.
