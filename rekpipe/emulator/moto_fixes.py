@@ -6,10 +6,18 @@ patched functions still exist with the expected signatures, so a moto upgrade fa
 1. S3 notices omit ``versionId`` (AWS sends it for versioned buckets; task ids are keyed on it).
 2. ``SendTaskFailure`` drops ``cause`` before it reaches the execution (AWS keeps it; the video
    outcome records Rekognition's StatusMessage from it).
+3. ``TransactWriteItems`` deep-copies every table it touches before each transaction and, when
+   one is cancelled (ConditionalCheckFailed, which the task table uses on purpose for idempotent
+   transitions), puts the *copy* back in place of the table. The copy has a new stream shard, so
+   stream readers lose their place, and the copies make N transactions cost O(N^2). The
+   replacement checks every condition first and writes only when all hold (DynamoDB's
+   all-or-nothing semantics), restoring the touched items and stream records if a write fails
+   half way. Atomicity across threads comes from the adapter's DynamoDB lock.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -59,7 +67,108 @@ def _send_task_failure_keeps_cause() -> Callable[[], None]:
     return restore
 
 
-FIXES = (_s3_notices_carry_version, _send_task_failure_keeps_cause)
+def _transactions_keep_tables() -> Callable[[], None]:
+    from moto.dynamodb.models import DynamoDBBackend
+
+    original = DynamoDBBackend.__dict__["transact_write_items"]
+    DynamoDBBackend.transact_write_items = _transact_write_items
+
+    def restore() -> None:
+        DynamoDBBackend.transact_write_items = original
+
+    return restore
+
+
+def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+    from moto.dynamodb.exceptions import (
+        MultipleTransactionsException,
+        TooManyTransactionsException,
+        TransactionCanceledException,
+        TransactWriteSingleOpException,
+    )
+    from moto.dynamodb.models import get_filter_expression
+
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+    plan: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+    seen: set[tuple[str, str]] = set()
+    errors: list[tuple[str | None, str | None, dict[str, Any] | None]] = []
+    for entry in transact_items:
+        if len(entry) > 1:
+            raise TransactWriteSingleOpException
+        op_type, op = next(iter(entry.items()))
+        if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+            raise ValueError("Unsupported transaction operation")
+        table = self.get_table(op["TableName"])
+        if op_type == "Put":
+            key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+            if table.range_key_attr is not None:
+                key[table.range_key_attr] = op["Item"][table.range_key_attr]
+        else:
+            key = op["Key"]
+        marker = (str(op["TableName"]), str(dict(sorted(key.items()))))
+        if marker in seen:
+            raise MultipleTransactionsException()
+        seen.add(marker)
+        current = self.get_item(op["TableName"], key)
+        condition = op.get("ConditionExpression")
+        failed = False
+        if condition is not None:
+            check = get_filter_expression(condition, op.get("ExpressionAttributeNames"),
+                                          op.get("ExpressionAttributeValues"))
+            failed = not check.expr(current)
+        if failed:
+            old = current.to_json()["Attributes"] if (
+                current is not None and op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD") else None
+            errors.append(("ConditionalCheckFailed", "The conditional request failed", old))
+        else:
+            errors.append((None, None, None))
+        plan.append((op_type, op, key))
+    if any(code is not None for code, _, _ in errors):
+        raise TransactionCanceledException(errors)
+    _apply(self, plan)
+
+
+def _apply(backend: Any, plan: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> None:
+    """Write every planned action; on a failure part way, undo the ones already written."""
+    saved = []
+    for _, op, key in plan:
+        table = backend.get_table(op["TableName"])
+        shard = table.stream_shard
+        saved.append((table, key, copy.deepcopy(backend.get_item(op["TableName"], key)),
+                      shard, len(shard.items) if shard is not None else 0))
+    try:
+        for op_type, op, key in plan:
+            names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+            condition = op.get("ConditionExpression")
+            if op_type == "Put":
+                backend.put_item(op["TableName"], op["Item"], condition_expression=condition,
+                                 expression_attribute_names=names, expression_attribute_values=values)
+            elif op_type == "Delete":
+                backend.delete_item(op["TableName"], key, condition_expression=condition,
+                                    expression_attribute_names=names, expression_attribute_values=values)
+            elif op_type == "Update":
+                backend.update_item(op["TableName"], key, update_expression=op["UpdateExpression"],
+                                    condition_expression=condition, expression_attribute_names=names,
+                                    expression_attribute_values=values)
+    except Exception:
+        for table, key, item, shard, length in reversed(saved):
+            hash_value, range_value = backend.get_keys_value(table, key)
+            if item is None:
+                if range_value is not None:
+                    table.items.get(hash_value, {}).pop(range_value, None)
+                else:
+                    table.items.pop(hash_value, None)
+            elif range_value is not None:
+                table.items[hash_value][range_value] = item
+            else:
+                table.items[hash_value] = item
+            if shard is not None:
+                del shard.items[length:]
+        raise
+
+
+FIXES = (_s3_notices_carry_version, _send_task_failure_keeps_cause, _transactions_keep_tables)
 
 
 def install() -> Callable[[], None]:
