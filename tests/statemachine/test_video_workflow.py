@@ -57,7 +57,7 @@ def make_runtime(aws_env) -> Iterator[Callable[..., EmbeddedRuntime]]:
         runtime.stop()
 
 
-def _final_status(execution_arn: str, timeout: float = 20.0) -> str:
+def _final_status(execution_arn: str, timeout: float = 60.0) -> str:
     """The execution's status once it has left RUNNING (the outcome is recorded a state before the end)."""
     sfn = boto3.client("stepfunctions")
     deadline = time.monotonic() + timeout
