@@ -5,17 +5,14 @@ Invoked by Step Functions with ``arn:aws:states:::lambda:invoke`` after the job,
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.common import DictWrapper
 
-from rekpipe_shared.aws import DEFAULT_CONFIG
-from rekpipe_shared.constants import METRICS_NAMESPACE, SEMAPHORE_TABLE_NAME_ENV, VIDEO_SLOT_LIMIT_ENV
-from rekpipe_shared.semaphore import VideoSemaphore
+from rekpipe_shared.constants import METRICS_NAMESPACE
+from rekpipe_shared.semaphore import semaphore_from_environment
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -25,14 +22,7 @@ logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 
-TABLE_NAME = os.environ[SEMAPHORE_TABLE_NAME_ENV]
-SLOT_LIMIT = int(os.environ[VIDEO_SLOT_LIMIT_ENV])
-semaphore = VideoSemaphore(
-    TABLE_NAME,
-    limit=SLOT_LIMIT,
-    dynamodb_client=boto3.client("dynamodb", config=DEFAULT_CONFIG),
-    sfn_client=boto3.client("stepfunctions", config=DEFAULT_CONFIG),
-)
+semaphore = semaphore_from_environment()
 
 
 class ReleaseSlotEvent(DictWrapper):

@@ -651,3 +651,20 @@ def _now_iso() -> str:
 
 def _backoff(attempt: int) -> None:
     time.sleep(random.uniform(0, min(0.2, 0.005 * 2 ** min(attempt, 6))))
+
+
+def semaphore_from_environment() -> VideoSemaphore:
+    """The semaphore a function was deployed with, from its environment (fails fast if unset)."""
+    import os
+
+    import boto3
+
+    from rekpipe_shared.aws import DEFAULT_CONFIG
+    from rekpipe_shared.constants import SEMAPHORE_TABLE_NAME_ENV, VIDEO_SLOT_LIMIT_ENV
+
+    return VideoSemaphore(
+        os.environ[SEMAPHORE_TABLE_NAME_ENV],
+        limit=int(os.environ[VIDEO_SLOT_LIMIT_ENV]),
+        dynamodb_client=boto3.client("dynamodb", config=DEFAULT_CONFIG),
+        sfn_client=boto3.client("stepfunctions", config=DEFAULT_CONFIG),
+    )
