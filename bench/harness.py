@@ -182,12 +182,10 @@ class RunHandle:
 
 @contextlib.contextmanager
 def running(settings: PipelineSettings, simulator: SimulatorConfig) -> Iterator[RunHandle]:
-    """Start the embedded runtime with the bench's moto correction and request counting; stop it after."""
-    from bench import _emulator_fixes
+    """Start the embedded runtime (its moto fixes included) with request counting; stop it after."""
     from rekpipe.emulator.runtime import EmbeddedRuntime, RuntimeOptions
 
     counter = RequestCounter()
-    fixed = _emulator_fixes.install()
     started = time.monotonic()
     runtime = EmbeddedRuntime(RuntimeOptions(settings=settings, simulator=simulator))
     try:
@@ -200,8 +198,6 @@ def running(settings: PipelineSettings, simulator: SimulatorConfig) -> Iterator[
             yield handle
     finally:
         runtime.stop()
-        if fixed:
-            _emulator_fixes.uninstall()
 
 
 def set_scale(handle: RunHandle, scale: float) -> None:
@@ -357,11 +353,13 @@ def invocations_by_service(handle: RunHandle, since: int = 0) -> dict[str, dict[
     for invocation in list(handle.runtime.adapter.invocations)[since:]:
         service = names.get(invocation.function_name, invocation.function_name)
         entry = out.setdefault(service, {"invocations": 0, "gb_seconds": 0.0, "errors": 0, "seconds": 0.0,
-                                         "memory_mb": memory.get(invocation.function_name, 128)})
+                                         "error_types": {}, "memory_mb": memory.get(invocation.function_name, 128)})
         entry["invocations"] += 1
         entry["seconds"] += invocation.duration
         entry["gb_seconds"] += math.ceil(invocation.duration * 1000) / 1000 * entry["memory_mb"] / 1024
         entry["errors"] += int(invocation.is_error)
+        if invocation.error_type:
+            entry["error_types"][invocation.error_type] = entry["error_types"].get(invocation.error_type, 0) + 1
     return out
 
 

@@ -33,6 +33,9 @@ class VideoRun:
         ``video_operations``.
     video_seconds: int
         Length written in each sample's MP4 header (what Rekognition would bill).
+    slot_wait_seconds: int | None
+        ``video_slot_wait_seconds``, the parked AcquireSlot's fallback re-check, in REAL seconds
+        (a Step Functions timeout); None keeps the default (900 s), which no emulated wait reaches.
     """
 
     videos: int
@@ -41,6 +44,7 @@ class VideoRun:
     scale: float = 150.0
     operations: tuple[str, ...] = ("labels", "moderation")
     video_seconds: int = 30
+    slot_wait_seconds: int | None = None
     seed: int = 1
     timeout: float = 900.0
 
@@ -57,7 +61,7 @@ def run_phase(handle: harness.RunHandle, spec: VideoRun) -> dict[str, Any]:
     assert sim is not None
     harness.set_scale(handle, spec.scale)
     sim.config.job_duration = tuple(spec.durations)
-    prefix = f"backlog-{spec.scale:g}-{spec.videos}/"
+    prefix = f"backlog-{spec.scale:g}-{spec.videos}-{spec.slot_wait_seconds or 0}/"
     bodies = [(f"{prefix}video-{i:04d}.mp4", mp4_bytes(spec.seed * 10_000 + i, duration_ms=spec.video_seconds * 1000))
               for i in range(spec.videos)]
     with harness.phase(handle) as marks:
@@ -115,6 +119,7 @@ def _figures(spec: VideoRun, events: list[Any], jobs: dict[str, Any], runs: list
             "transitions_per_operation": len(execution["entered"]) / operations,
             "waited_sim_seconds": waited,
             "states": _state_counts(execution["entered_names"]),
+            "rechecks": execution["entered_names"].count("RecheckSlot"),
         })
     per_op = [e["transitions_per_operation"] for e in per_execution]
     waited = [e["waited_sim_seconds"] for e in per_execution if e["waited_sim_seconds"] is not None]
@@ -141,6 +146,7 @@ def _figures(spec: VideoRun, events: list[Any], jobs: dict[str, Any], runs: list
         "transitions_slope_per_hour_waited": slope * 3600 if slope is not None else None,
         "waited_sim_max": max(waited) if waited else None,
         "waited_sim_median": statistics.median(waited) if waited else None,
+        "rechecks": sum(e["rechecks"] for e in per_execution),
         "per_execution": per_execution,
         "job_durations_sim": [round(d, 3) for _, d in durations],
         "job_timeline": [(round(e.sim_time - first_start, 3), e.running) for e in events],

@@ -29,9 +29,11 @@ def settings_for(phases: list[dict[str, Any]]) -> tuple[Any, Any]:
     batch, concurrency = shapes.pop() if shapes else (10, 10)
     limit = videos[0].get("slot_limit", 5) if videos else 5
     operations = tuple(videos[0].get("operations", ("labels", "moderation"))) if videos else ("labels", "moderation")
+    extra = {"video_slot_wait_seconds": videos[0]["slot_wait_seconds"]} if videos and videos[0].get(
+        "slot_wait_seconds") else {}
     settings = PipelineSettings(image_operations=("labels",), image_batch_size=batch,
                                 image_max_concurrency=concurrency, video_operations=operations,
-                                video_slot_limit=limit)
+                                video_slot_limit=limit, **extra)
     first = phases[0]
     simulator = SimulatorConfig(seed=int(first.get("seed", 1)), clock_scale=float(first.get("scale", 1.0)),
                                 max_concurrent_jobs=limit, job_duration=(60.0, 600.0))

@@ -617,7 +617,6 @@ def do_up_cli(
     stop: threading.Event | None
         Set to stop serving (tests); Ctrl-C always stops.
     """
-    import logging
     import sys
     import threading
 
@@ -634,7 +633,6 @@ def do_up_cli(
     _ensure_project_importable()
     note(f"Starting the emulator on 127.0.0.1:{port or '<free port>'} (synthesizing and deploying the stack)...")
     note(_describe_simulator(simulator))
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request on the terminal
     stop = stop or threading.Event()
     results = sys.stdout
     log_path = folder / UP_LOG_FILE
@@ -669,6 +667,7 @@ def _print_up(runtime: EmbeddedRuntime, stream: IO[str], state_path: Path, log_p
     endpoint, region = runtime.endpoint_url, runtime.options.region
     outputs = runtime.outputs
     content, output = outputs.get("ContentBucketName", "<content bucket>"), outputs.get("OutputBucketName", "<output>")
+    backfill_source = outputs.get("ExistingContentBucketName", content)
     width = max(len(name) for name in outputs) if outputs else 0
     lines = [
         "Rekognition pipeline emulator is running (analysis content is synthetic).",
@@ -685,7 +684,7 @@ def _print_up(runtime: EmbeddedRuntime, stream: IO[str], state_path: Path, log_p
         f"  aws --endpoint-url {endpoint} s3 cp photo.jpg s3://{content}/",
         "  rekpipe --local status",
         f"  aws --endpoint-url {endpoint} s3 ls s3://{output}/ --recursive",
-        f"  rekpipe --local backfill --bucket {content} --yes",
+        f"  rekpipe --local backfill --bucket {backfill_source} --yes   # objects already in S3 (Batch Operations)",
         f"Function logs: {log_path}. Press Ctrl-C to stop.",
     ]
     click.echo("\n".join(lines), file=stream)
@@ -855,7 +854,7 @@ def _ensure_project_importable() -> None:
 @contextlib.contextmanager
 def _function_output_to(stream: IO[str]) -> Iterator[None]:
     """Send what the functions print (Powertools logs and metrics go to stdout, as in Lambda), warnings and
-    library log records to ``stream``; restore everything afterwards.
+    library log records to ``stream``, and silence the moto server's request log; restore everything afterwards.
 
     Powertools binds a service's log handler to ``sys.stdout`` once per process, so handlers that
     already exist (an earlier run in this process) are pointed at the stream as well.
@@ -871,10 +870,14 @@ def _function_output_to(stream: IO[str]) -> Iterator[None]:
     catch_all.setLevel(logging.WARNING)
     logging.root.addHandler(catch_all)
     logging.captureWarnings(True)
+    werkzeug = logging.getLogger("werkzeug")  # the moto server's line per request
+    werkzeug_level = werkzeug.level
+    werkzeug.setLevel(logging.WARNING)
     try:
         with contextlib.redirect_stdout(stream):
             yield
     finally:
+        werkzeug.setLevel(werkzeug_level)
         logging.captureWarnings(False)
         logging.root.removeHandler(catch_all)
         for handler in _powertools_handlers():

@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+from rekpipe.emulator.batch_operations import (
+    BatchJobSpec,
+    BatchJobSummary,
+    BatchOperationsError,
+    BatchOperationsRunner,
+    BatchOperationsService,
+    ManifestError,
+    ManifestLocation,
+    ReportSpec,
+)
 from rekpipe.emulator.lambda_adapter import (
     AdapterAlreadyInstalledError,
     EnvironmentConflictError,
@@ -18,13 +28,21 @@ from rekpipe.emulator.lambda_adapter import (
 
 __all__ = [
     "AdapterAlreadyInstalledError",
+    "BatchJobSpec",
+    "BatchJobSummary",
+    "BatchOperationsError",
+    "BatchOperationsRunner",
+    "BatchOperationsService",
     "EnvironmentConflictError",
     "HandlerNotFoundError",
     "InProcessLambdas",
     "Invocation",
     "LambdaAdapterError",
     "LambdaContext",
+    "ManifestError",
+    "ManifestLocation",
     "MotoIncompatibleError",
+    "ReportSpec",
     "ServiceNameResolver",
     "check_moto_compatibility",
     "serialize_dynamodb",

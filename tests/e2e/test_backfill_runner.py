@@ -170,9 +170,9 @@ def _backfill_source(bucket: str) -> tuple[list[str], dict[str, str]]:
 
 def _report_codes(rows: list[dict[str, str]]) -> dict[str, str]:
     """Key (decoded) -> Succeeded / PermanentFailure / TemporaryFailure, from report rows."""
-    from urllib.parse import unquote
+    from urllib.parse import unquote_plus
 
-    return {unquote(row["Key"]): ("Succeeded" if row["TaskStatus"] == "succeeded" else row["ErrorCode"])
+    return {unquote_plus(row["Key"]): ("Succeeded" if row["TaskStatus"] == "succeeded" else row["ErrorCode"])
             for row in rows}
 
 
