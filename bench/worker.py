@@ -31,8 +31,11 @@ def settings_for(phases: list[dict[str, Any]]) -> tuple[Any, Any]:
     operations = tuple(videos[0].get("operations", ("labels", "moderation"))) if videos else ("labels", "moderation")
     extra = {"video_slot_wait_seconds": videos[0]["slot_wait_seconds"]} if videos and videos[0].get(
         "slot_wait_seconds") else {}
+    # The deployment is told the account's quota, as a user would set image_tps_quota.
+    quota = float(images[0].get("quota", 5.0)) if images else 5.0
     settings = PipelineSettings(image_operations=("labels",), image_batch_size=batch,
-                                image_max_concurrency=concurrency, video_operations=operations,
+                                image_max_concurrency=concurrency, image_tps_quota=quota,
+                                video_operations=operations,
                                 video_slot_limit=limit, **extra)
     first = phases[0]
     simulator = SimulatorConfig(seed=int(first.get("seed", 1)), clock_scale=float(first.get("scale", 1.0)),

@@ -34,6 +34,7 @@ from rekpipe_shared.constants import (
 from rekpipe_shared.exceptions import RetryableAnalysisError
 from rekpipe_shared.operations import OBJECT_ERRORS, RETRYABLE_ERRORS, THROTTLING_ERRORS, operation
 from rekpipe_shared.outputs import analysis_prefix, put_json, write_manifest
+from rekpipe_shared.pacing import RatePacer
 from rekpipe_shared.settings import PipelineSettings
 from rekpipe_shared.tasks import TaskTable
 
@@ -55,6 +56,7 @@ QUEUE_URL = os.environ[IMAGE_QUEUE_URL_ENV]
 rekognition = boto3.client("rekognition", config=REKOGNITION_CONFIG)
 s3 = boto3.client("s3", config=DEFAULT_CONFIG)
 sqs = boto3.client("sqs", config=DEFAULT_CONFIG)
+pacer = RatePacer(settings.image_tps_quota / settings.image_max_concurrency)
 
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 8.0
@@ -75,6 +77,7 @@ def call_rekognition(api: str, request: dict[str, Any], task_id: str) -> dict[st
     method = getattr(rekognition, xform_name(api))
     attempt = 0
     while True:
+        pacer.wait(api)
         try:
             response = method(**request)
         except ClientError as error:
