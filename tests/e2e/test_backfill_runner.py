@@ -46,85 +46,8 @@ SETTINGS = {"image_operations": "labels", "video_operations": "labels", "video_j
 """One operation per object, so the downstream analysis does not drown the ingest path being measured."""
 
 
-def _transactions_roll_back_in_place() -> Callable[[], None]:
-    """Make moto 5.2.5's TransactWriteItems cost O(items named) instead of O(table); returns the undo.
-
-    moto deep-copies every table a transaction names before running it (table items *and* every stream
-    record ever written) and, on cancellation, swaps the copies in. Each task write is a transaction, so
-    a backfill is quadratic: measured here, ~300 ingest_batch invocations in 8 minutes and slowing.
-    This keeps moto's all-or-nothing behaviour by snapshotting only the named items (and the stream's
-    length) and restoring them in place. A candidate for ``rekpipe/emulator/moto_fixes.py``, reported to
-    the lead; until then it is applied by this module's runtime fixture only.
-    """
-    import copy
-
-    from moto.dynamodb import models
-    from moto.dynamodb.models import DynamoDBBackend
-    from moto.dynamodb.models.dynamo_type import DynamoType
-    from moto.dynamodb.models.table import Table
-
-    original = DynamoDBBackend.transact_write_items
-
-    class _TablesStayPut:
-        """``copy`` as moto.dynamodb.models sees it: "copying" a Table returns the table itself."""
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(copy, name)
-
-        @staticmethod
-        def deepcopy(value: Any, memo: Any = None) -> Any:
-            return value if isinstance(value, Table) else copy.deepcopy(value, memo)
-
-    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        saved, streams = [], {}
-        for entry in transact_items:
-            for op in entry.values():
-                table = self.tables.get(op.get("TableName")) if isinstance(op, dict) else None
-                if table is None:
-                    continue
-                source = op.get("Key") or op.get("Item") or {}
-                try:
-                    hash_value = DynamoType(source[table.hash_key_attr])
-                    range_value = DynamoType(source[table.range_key_attr]) if table.range_key_attr else None
-                    current = table.get_item(hash_value, range_value)
-                except Exception:  # a malformed key: moto rejects the request before changing anything
-                    continue
-                saved.append((table, hash_value, range_value, copy.deepcopy(current)))
-                if table.stream_shard is not None:
-                    streams.setdefault(id(table), (table.stream_shard, len(table.stream_shard.items)))
-        try:
-            return original(self, transact_items)
-        except BaseException:
-            for table, hash_value, range_value, item in saved:
-                holder = table.items[hash_value] if range_value is not None else table.items
-                slot = range_value if range_value is not None else hash_value
-                if item is None:
-                    holder.pop(slot, None)
-                else:
-                    holder[slot] = item
-            for shard, length in streams.values():
-                del shard.items[length:]
-            raise
-
-    models.copy = _TablesStayPut()
-    DynamoDBBackend.transact_write_items = transact_write_items
-
-    def undo() -> None:
-        models.copy = copy
-        DynamoDBBackend.transact_write_items = original
-
-    return undo
-
-
 @pytest.fixture
-def fast_transactions() -> Iterator[None]:
-    undo = _transactions_roll_back_in_place()
-    yield
-    undo()
-
-
-@pytest.fixture
-def make_runtime(aws_env, fast_transactions) -> Iterator[Callable[[], EmbeddedRuntime]]:
+def make_runtime(aws_env) -> Iterator[Callable[[], EmbeddedRuntime]]:
     """Start an in-process embedded runtime; stopped after the test even if start() failed half-way."""
     from rekpipe.emulator.runtime import EmbeddedRuntime, RuntimeOptions
 
@@ -352,38 +275,6 @@ def test_batch_runner_retries_temporary_failures_and_function_errors(aws):
     assert manifest["Format"] == "Report_CSV_20180820"
     assert {result["TaskExecutionStatus"] for result in manifest["Results"]} == {"succeeded", "failed"}
     assert all(result["Key"].startswith("r/job-job-1/results/") for result in manifest["Results"])
-
-
-def test_transaction_rollback_in_place_keeps_all_or_nothing_and_the_stream(aws, fast_transactions):
-    # GIVEN a streamed table holding one item, read up to date by a shard iterator
-    dynamodb = boto3.client("dynamodb")
-    stream_arn = dynamodb.create_table(
-        TableName="t", KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}], BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )["TableDescription"]["LatestStreamArn"]
-    dynamodb.put_item(TableName="t", Item={"k": {"S": "a"}, "n": {"N": "1"}})
-    streams = boto3.client("dynamodbstreams", endpoint_url="https://streams.dynamodb.us-east-1.amazonaws.com")
-    shard = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]
-    iterator = streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard,
-                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-    iterator = streams.get_records(ShardIterator=iterator)["NextShardIterator"]
-
-    # WHEN a transaction updates "a" and adds "b", then fails its last condition
-    with pytest.raises(dynamodb.exceptions.TransactionCanceledException):
-        dynamodb.transact_write_items(TransactItems=[
-            {"Update": {"TableName": "t", "Key": {"k": {"S": "a"}}, "UpdateExpression": "SET n = :two",
-                        "ExpressionAttributeValues": {":two": {"N": "2"}}}},
-            {"Put": {"TableName": "t", "Item": {"k": {"S": "b"}}}},
-            {"ConditionCheck": {"TableName": "t", "Key": {"k": {"S": "c"}}, "ConditionExpression": "attribute_exists(k)"}},
-        ])
-    dynamodb.put_item(TableName="t", Item={"k": {"S": "d"}})
-
-    # THEN nothing of it stayed, its stream records are gone, and the open iterator still sees new writes
-    assert dynamodb.get_item(TableName="t", Key={"k": {"S": "a"}})["Item"]["n"] == {"N": "1"}
-    assert "Item" not in dynamodb.get_item(TableName="t", Key={"k": {"S": "b"}})
-    records = streams.get_records(ShardIterator=iterator)["Records"]
-    assert [r["dynamodb"]["Keys"]["k"]["S"] for r in records] == ["d"]
 
 
 def test_batch_runner_unreadable_manifest_fails_the_job(aws):
