@@ -210,6 +210,12 @@ def test_batch_operations_service_runs_the_job_rekpipe_backfill_creates(make_run
     for key, version in listed[:4]:
         task = table.get(task_id_for(source, key, version, None))
         assert task is not None and task["object_key"] == key and task["source"] == "batch"
+    # AND the pipeline finishes them (waited for, so no execution outlives the runtime)
+    deadline = time.monotonic() + 60
+    while sum(table.counts()[status] for status in ("SUCCEEDED", "FAILED", "PARTIAL")) < 4:
+        assert time.monotonic() < deadline, table.counts()
+        time.sleep(0.5)
+    assert table.counts()["SUCCEEDED"] == 4
 
 
 # --- the runner's rules, with a fake function ----------------------------------------------------------

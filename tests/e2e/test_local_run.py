@@ -127,3 +127,19 @@ def test_local_run_folder_shows_skipped_and_failed_files(aws_env, tmp_path):
     assert "SUCCEEDED" in rows["extra.jpg"]
     assert "5 objects analysed: 3 SUCCEEDED, 0 PARTIAL, 2 FAILED; 1 skipped by ingest." in result.stdout
     assert "ended FAILED or PARTIAL" in result.stderr
+
+
+def test_local_run_timeout_exits_1_and_names_the_unfinished_objects(aws_env, tmp_path):
+    # GIVEN a video whose simulated job runs 60 s, and a 2 s timeout
+    arguments = ["local", "run", "--images", "1", "--videos", "1", "--job-seconds", "60,60", "--timeout", "2",
+                 "--out", str(tmp_path / "out")]
+
+    # WHEN the run gives up waiting
+    result = CliRunner().invoke(main, arguments)
+
+    # THEN it exits 1 with one line naming the object and where it stopped, after printing the table
+    assert result.exit_code == 1, result.stderr[-3000:]
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("Error: ") and "objects have no final status after 2 s: " in error
+    assert "videos/clip 0 (final).mp4 (" in error and "run again with a longer --timeout" in error
+    assert "videos/clip 0 (final).mp4" in result.stdout and "without a final status" in result.stdout
