@@ -13,7 +13,12 @@ import boto3
 import pytest
 
 from rekpipe.emulator import InProcessLambdas, ServiceNameResolver
-from rekpipe_shared.constants import SEMAPHORE_TABLE_NAME_ENV, SERVICE_NAME_ENV, VIDEO_SLOT_LIMIT_ENV
+from rekpipe_shared.constants import (
+    SEMAPHORE_TABLE_NAME_ENV,
+    SERVICE_NAME_ENV,
+    TASK_TABLE_NAME_ENV,
+    VIDEO_SLOT_LIMIT_ENV,
+)
 from rekpipe_shared.semaphore import SemaphoreSnapshot, VideoSemaphore
 from tests.emulator.moto_functions import create_function
 
@@ -22,6 +27,7 @@ if TYPE_CHECKING:
 
 ASL_DIR = Path(__file__).parent / "asl"
 SEMAPHORE_TABLE = "semaphore-table"
+TASK_TABLE = "task-table"
 STATES_ROLE_ARN = "arn:aws:iam::123456789012:role/StatesExecutionRole"
 SEMAPHORE_SERVICES = ("acquire_slot", "release_slot", "release_execution_slots", "reconcile_slots")
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
@@ -174,8 +180,8 @@ def semaphore_probe(aws: Any) -> Iterator[Callable[..., SemaphoreProbe]]:
                 # Same semaphore, with a client that timestamps the wake-ups for the latency figures.
                 assert probe is not None
                 module.semaphore = VideoSemaphore(
-                    module.TABLE_NAME,
-                    limit=module.SLOT_LIMIT,
+                    module.semaphore.table_name,
+                    limit=module.semaphore.limit,
                     dynamodb_client=boto3.client("dynamodb"),
                     sfn_client=RecordingStepFunctions(boto3.client("stepfunctions"), probe.wakes),
                 )
@@ -183,7 +189,11 @@ def semaphore_probe(aws: Any) -> Iterator[Callable[..., SemaphoreProbe]]:
 
         adapter = InProcessLambdas(resolver).install()
         adapters.append(adapter)
-        environment = {SEMAPHORE_TABLE_NAME_ENV: SEMAPHORE_TABLE, VIDEO_SLOT_LIMIT_ENV: str(limit)}
+        boto3.client("dynamodb").create_table(  # release_execution_slots records ended tasks here
+            TableName=TASK_TABLE, KeySchema=[{"AttributeName": "task_id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "task_id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+        environment = {SEMAPHORE_TABLE_NAME_ENV: SEMAPHORE_TABLE, VIDEO_SLOT_LIMIT_ENV: str(limit),
+                       TASK_TABLE_NAME_ENV: TASK_TABLE}
         functions = {
             service: create_function(service.replace("_", "-"), service=service, environment=environment)["FunctionArn"]
             for service in (*SEMAPHORE_SERVICES, "probe_work")

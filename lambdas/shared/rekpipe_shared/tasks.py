@@ -373,7 +373,7 @@ class TaskTable:
         return self.get(task_id)
 
     def _count(self, task_id: str, from_status: str | None, to_status: str) -> dict[str, Any]:
-        shard = int(task_id[:8], 16) % COUNTER_SHARDS if task_id[:8].isalnum() else 0
+        shard = int(hashlib.sha256(task_id.encode()).hexdigest()[:8], 16) % COUNTER_SHARDS
         names = {"#to": to_status}
         values: dict[str, Any] = {":one": {"N": "1"}}
         expression = "ADD #to :one"
