@@ -851,6 +851,15 @@ def _ensure_project_importable() -> None:
                         f"(looked in {root}): install rekpipe from a checkout with `pip install -e .`")
 
 
+def _point_handler(handler: Any, stream: IO[str]) -> Any:
+    """``setStream`` that also works when the handler's current stream is already closed
+    (an earlier run's captured stdout): that stream cannot be flushed, only replaced."""
+    if getattr(handler.stream, "closed", False):
+        previous, handler.stream = handler.stream, stream
+        return previous
+    return handler.setStream(stream)
+
+
 @contextlib.contextmanager
 def _function_output_to(stream: IO[str]) -> Iterator[None]:
     """Send what the functions print (Powertools logs and metrics go to stdout, as in Lambda), warnings and
@@ -865,7 +874,7 @@ def _function_output_to(stream: IO[str]) -> Iterator[None]:
     original_stdout = sys.stdout
     moved: dict[logging.StreamHandler[Any], Any] = {}
     for handler in _powertools_handlers():
-        moved[handler] = handler.setStream(stream)
+        moved[handler] = _point_handler(handler, stream)
     catch_all = logging.StreamHandler(stream)
     catch_all.setLevel(logging.WARNING)
     logging.root.addHandler(catch_all)
@@ -882,7 +891,9 @@ def _function_output_to(stream: IO[str]) -> Iterator[None]:
         logging.root.removeHandler(catch_all)
         for handler in _powertools_handlers():
             if handler.stream is stream:  # created during the run, or moved: never leave it on a closed file
-                handler.setStream(moved.get(handler) or original_stdout)
+                previous = moved.get(handler)
+                _point_handler(handler, previous if previous is not None and not getattr(previous, "closed", False)
+                               else original_stdout)
 
 
 def _powertools_handlers() -> list[Any]:
