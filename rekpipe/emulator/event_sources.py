@@ -75,6 +75,24 @@ class EventSourceStats:
             self.function_errors += int(error)
 
 
+def sqs_lambda_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
+    """Received SQS messages shaped as the event Lambda's SQS poller delivers."""
+    return {"Records": [
+        {
+            "messageId": m["MessageId"],
+            "receiptHandle": m["ReceiptHandle"],
+            "body": m["Body"],
+            "attributes": m.get("Attributes", {}),
+            "messageAttributes": m.get("MessageAttributes", {}),
+            "md5OfBody": hashlib.md5(m["Body"].encode()).hexdigest(),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": queue_arn,
+            "awsRegion": region,
+        }
+        for m in messages
+    ]}
+
+
 class SqsEventSource:
     """Polls one queue with up to ``max_concurrency`` concurrent invocations of ``batch_size`` messages.
 
@@ -147,22 +165,8 @@ class SqsEventSource:
         ).get("Messages", [])
         if not messages:
             return 0
-        event = {
-            "Records": [
-                {
-                    "messageId": m["MessageId"],
-                    "receiptHandle": m["ReceiptHandle"],
-                    "body": m["Body"],
-                    "attributes": m.get("Attributes", {}),
-                    "messageAttributes": m.get("MessageAttributes", {}),
-                    "md5OfBody": hashlib.md5(m["Body"].encode()).hexdigest(),
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": self._arn,
-                    "awsRegion": self.region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-                }
-                for m in messages
-            ]
-        }
+        event = sqs_lambda_event(messages, self._arn or "",
+                                 self.region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
         result = invoke(lam, self.function_name, event)
         if result.function_error:
             self.stats.add(len(messages), len(messages), True)

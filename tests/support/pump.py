@@ -7,7 +7,6 @@ event shape Lambda would, so the handlers see what they will see in AWS.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -15,6 +14,7 @@ from urllib.parse import quote_plus
 
 import boto3
 
+from rekpipe.emulator.event_sources import sqs_lambda_event
 from tests.support.context import FakeLambdaContext
 
 if TYPE_CHECKING:
@@ -62,21 +62,7 @@ def sqs_event(queue_url: str, *, max_messages: int = 10) -> tuple[dict[str, Any]
     arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=max_messages,
                                    AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
-    records = [
-        {
-            "messageId": m["MessageId"],
-            "receiptHandle": m["ReceiptHandle"],
-            "body": m["Body"],
-            "attributes": m.get("Attributes", {}),
-            "messageAttributes": m.get("MessageAttributes", {}),
-            "md5OfBody": hashlib.md5(m["Body"].encode()).hexdigest(),
-            "eventSource": "aws:sqs",
-            "eventSourceARN": arn,
-            "awsRegion": REGION,
-        }
-        for m in messages
-    ]
-    return {"Records": records}, {m["MessageId"]: m["ReceiptHandle"] for m in messages}
+    return sqs_lambda_event(messages, arn, REGION), {m["MessageId"]: m["ReceiptHandle"] for m in messages}
 
 
 def deliver_sqs(queue_url: str, handler: Any, *, batch_size: int = 10, timeout: float = 60.0) -> dict[str, int]:
