@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,11 +111,17 @@ class MockRun:
 
 @pytest.fixture
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """moto's retrier sleeps 1/100 of each interval; the computed intervals are recorded in order."""
+    """moto's retrier sleeps 1/100 of each interval; the computed intervals are recorded in order.
+
+    Executions left running by earlier tests (moto runs them on daemon threads) also retry; their
+    threads existed before this test, so their waits are not this test's and are not recorded.
+    """
     waits: list[float] = []
+    earlier_threads = {thread.ident for thread in threading.enumerate()}
 
     def sleep(seconds: float) -> None:
-        waits.append(seconds)
+        if threading.get_ident() not in earlier_threads:
+            waits.append(seconds)
         time.sleep(seconds / 100)
 
     monkeypatch.setattr(retrier_decl, "time", SimpleNamespace(sleep=sleep))

@@ -232,7 +232,8 @@ def test_video_workflow_limit_exceeded_then_success(make_runtime):
 
 def test_video_workflow_aborted_execution_releases_its_slot(make_runtime):
     # GIVEN a video whose job never finishes, holding a slot
-    runtime = make_runtime({"video_operations": "labels"}, job_duration=None)
+    # A short job wait: moto may leave a stopped execution RUNNING until its token wait times out.
+    runtime = make_runtime({"video_operations": "labels", "video_job_wait_seconds": 10}, job_duration=None)
     task_id = upload(runtime, "videos/stuck.mp4", mp4_bytes(7))
     from tests.support.runtime import tasks
 
@@ -248,7 +249,7 @@ def test_video_workflow_aborted_execution_releases_its_slot(make_runtime):
     )
 
     # THEN the status-change rule's cleanup frees the slot and records the task as FAILED
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90
     while semaphore_holders(runtime):
         assert time.monotonic() < deadline, "the aborted execution's slot was never released"
         time.sleep(0.1)
