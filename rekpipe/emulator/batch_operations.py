@@ -50,7 +50,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
 from moto.core.exceptions import ServiceException
+
+from rekpipe.emulator import iam
+from rekpipe.emulator.iam.enforcement import BATCH_OPERATIONS_PRINCIPAL
+from rekpipe.emulator.iam.signing import acting_as
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -134,6 +139,8 @@ class BatchJobSpec:
     job_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     user_arguments: dict[str, str] = field(default_factory=dict)
     invocation_schema_version: str = "2.0"
+    role_arn: str | None = None
+    """The role Batch Operations assumes to read the manifest, invoke the function and write the report."""
 
 
 @dataclass(frozen=True)
@@ -206,8 +213,9 @@ def _get(s3: Any, bucket: str, key: str, version_id: str | None = None) -> Any:
     try:
         return s3.get_object(**args)["Body"]
     except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
-        raise ManifestError(f"s3://{bucket}/{key}", f"cannot be read ({code})") from None
+        details = error.response.get("Error", {})
+        message = f": {details['Message']}" if details.get("Message") else ""
+        raise ManifestError(f"s3://{bucket}/{key}", f"cannot be read ({details.get('Code', '')}{message})") from None
 
 
 def _iter_csv_manifest(s3: Any, manifest: ManifestLocation) -> Iterator[ManifestTask]:
@@ -311,6 +319,19 @@ class BatchOperationsRunner:
         lam, s3 = self._clients()
         summary = BatchJobSummary(job_id=spec.job_id, report_bucket=spec.report.bucket if spec.report else None)
         started = time.monotonic()
+        try:
+            credentials = _role_credentials(spec)
+        except PermissionError as error:  # the role does not trust batchoperations.s3.amazonaws.com
+            summary.failure_reasons.append({"FailureCode": "AccessDenied", "FailureReason": str(error)})
+            summary.status = "Failed"
+            summary.duration_seconds = time.monotonic() - started
+            return summary
+        with acting_as(credentials):
+            return self._run_as_role(spec, lam, s3, summary, started, credentials, on_progress, cancel)
+
+    def _run_as_role(self, spec: BatchJobSpec, lam: Any, s3: Any, summary: BatchJobSummary, started: float,
+                     credentials: Any, on_progress: Callable[[BatchJobSummary], None] | None,
+                     cancel: threading.Event | None) -> BatchJobSummary:
         lock = threading.Lock()
         stop = cancel or threading.Event()
         in_flight = threading.BoundedSemaphore(self.concurrency * 2)
@@ -341,7 +362,8 @@ class BatchOperationsRunner:
 
             def work(index: int, task: ManifestTask) -> None:
                 try:
-                    outcome = self._run_task(lam, spec, index, task)
+                    with acting_as(credentials):  # worker threads do not inherit the job's identity
+                        outcome = self._run_task(lam, spec, index, task)
                 except Exception as error:  # a runner bug must not lose the task from the report
                     LOG.exception("task %s of job %s failed in the runner", index, spec.job_id)
                     outcome = TaskOutcome(task, PERMANENT_FAILURE, PERMANENT_FAILURE,
@@ -368,7 +390,15 @@ class BatchOperationsRunner:
             else:
                 summary.status = "Complete"
             if spec.report and spec.report.enabled:
-                summary.report_manifest_key = report.upload(s3, spec)
+                try:
+                    summary.report_manifest_key = report.upload(s3, spec)
+                except ClientError as error:
+                    details = error.response.get("Error", {})
+                    summary.failure_reasons.append({
+                        "FailureCode": "ReportNotWritten",
+                        "FailureReason": f"Writing the completion report to s3://{spec.report.bucket}/"
+                                         f"{spec.report.prefix} failed: {details.get('Code')}: {details.get('Message')}"})
+                    summary.status = "Failed"
         summary.duration_seconds = time.monotonic() - started
         return summary
 
@@ -738,7 +768,19 @@ def spec_from_request(request: dict[str, Any]) -> BatchJobSpec:
                             scope=str(report_request.get("ReportScope") or "AllTasks"))
     return BatchJobSpec(function_arn=str(invoke["FunctionArn"]), manifest=location, report=report,
                         user_arguments={str(k): str(v) for k, v in (invoke.get("UserArguments") or {}).items()},
-                        invocation_schema_version=str(invoke.get("InvocationSchemaVersion") or "1.0"))
+                        invocation_schema_version=str(invoke.get("InvocationSchemaVersion") or "1.0"),
+                        role_arn=str(request["RoleArn"]) if request.get("RoleArn") else None)
+
+
+def _role_credentials(spec: BatchJobSpec) -> Any:
+    """The job role's session when the runtime enforces IAM (None: act as the caller, as before)."""
+    enforcement = iam.active()
+    if enforcement is None:
+        return None
+    if not spec.role_arn:
+        raise PermissionError("CreateJob needs a RoleArn: S3 Batch Operations acts only through the job's role")
+    return enforcement.service_session(spec.role_arn, BATCH_OPERATIONS_PRINCIPAL,
+                                       session_name=f"s3-batch-{spec.job_id[:8]}").credentials
 
 
 def _region() -> str:

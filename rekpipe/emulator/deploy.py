@@ -79,6 +79,8 @@ class RuleSpec:
 
     function_names: list[str]
     schedule_seconds: float | None = None
+    rule_arn: str = ""
+    """The rule's ARN: the ``aws:SourceArn`` EventBridge presents to the target's resource policy."""
     state_machine_arns: list[str] = field(default_factory=list)
     statuses: list[str] = field(default_factory=list)
 
@@ -96,6 +98,8 @@ class DeployedStack:
     state_machines: dict[str, str]
     function_names: dict[str, str]
     """Service name (folder under ``lambdas/``) -> physical function name."""
+    resource_policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Queue, topic and bucket policies of the template (moto's CloudFormation skips them): ARN -> documents."""
 
 
 def synthesize(outdir: Path, *, settings: Any = None, stack_name: str = "RekognitionPipeline") -> Path:
@@ -167,9 +171,10 @@ def deploy(
         physical_ids=physical,
         template=template,
         event_sources=_event_sources(template, resolver),
-        rules=_rules(template, resolver),
+        rules=_rules(template, resolver, region),
         state_machines=machines,
         function_names=_function_names(template, physical),
+        resource_policies=_resource_policies(template, resolver, region),
     )
 
 
@@ -270,6 +275,8 @@ class _AttributeReader:
             return pid if attribute == "Arn" else pid.rsplit(":", 1)[-1]
         if kind == "AWS::Logs::LogGroup":
             return f"arn:aws:logs:{self.region}:{ACCOUNT_ID}:log-group:{pid}:*"
+        if kind == "AWS::Events::Rule" and attribute == "Arn":
+            return pid if pid.startswith("arn:") else f"arn:aws:events:{self.region}:{ACCOUNT_ID}:rule/{pid}"
         raise DeployError(f"GetAtt {logical_id}.{attribute} of {kind} is not supported by the emulator")
 
 
@@ -345,16 +352,37 @@ def _event_sources(template: dict[str, Any], resolver: Resolver) -> list[EventSo
     return specs
 
 
-def _rules(template: dict[str, Any], resolver: Resolver) -> list[RuleSpec]:
+def _resource_policies(template: dict[str, Any], resolver: Resolver, region: str) -> dict[str, list[dict[str, Any]]]:
+    """The documents of every queue, topic and bucket policy, by the ARN each one protects."""
+    policies: dict[str, list[dict[str, Any]]] = {}
+    targets = {"AWS::SQS::QueuePolicy": "Queues", "AWS::SNS::TopicPolicy": "Topics", "AWS::S3::BucketPolicy": "Bucket"}
+    for kind, key in targets.items():
+        for resource in resources_of_type(template, kind).values():
+            props = resolver.resolve(resource["Properties"])
+            names = props[key] if isinstance(props[key], list) else [props[key]]
+            for name in names:
+                if kind == "AWS::SQS::QueuePolicy":  # Ref of a queue is its URL
+                    arn = f"arn:aws:sqs:{region}:{ACCOUNT_ID}:{str(name).rstrip('/').rsplit('/', 1)[-1]}"
+                elif kind == "AWS::S3::BucketPolicy":
+                    arn = f"arn:aws:s3:::{name}"
+                else:
+                    arn = str(name)
+                policies.setdefault(arn, []).append(props["PolicyDocument"])
+    return policies
+
+
+def _rules(template: dict[str, Any], resolver: Resolver, region: str = "us-east-1") -> list[RuleSpec]:
     specs = []
-    for resource in resources_of_type(template, "AWS::Events::Rule").values():
+    for logical_id, resource in resources_of_type(template, "AWS::Events::Rule").items():
         props = resolver.resolve(resource["Properties"])
+        name = resolver.refs.get(logical_id, logical_id)
+        rule_arn = name if str(name).startswith("arn:") else f"arn:aws:events:{region}:{ACCOUNT_ID}:rule/{name}"
         functions = [t["Arn"].rsplit(":", 1)[-1] for t in props.get("Targets", []) if ":function:" in t["Arn"]]
         if not functions or props.get("State", "ENABLED") != "ENABLED":
             continue
         schedule = props.get("ScheduleExpression")
         if schedule:
-            specs.append(RuleSpec(functions, schedule_seconds=_schedule_seconds(schedule)))
+            specs.append(RuleSpec(functions, schedule_seconds=_schedule_seconds(schedule), rule_arn=rule_arn))
             continue
         pattern = props.get("EventPattern") or {}
         if "aws.states" in (pattern.get("source") or []):
@@ -364,6 +392,7 @@ def _rules(template: dict[str, Any], resolver: Resolver) -> list[RuleSpec]:
                     functions,
                     state_machine_arns=list(detail.get("stateMachineArn", [])),
                     statuses=list(detail.get("status", [])),
+                    rule_arn=rule_arn,
                 )
             )
     return specs

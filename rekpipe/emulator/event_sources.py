@@ -22,6 +22,8 @@ from typing import Any
 
 import boto3
 
+from rekpipe.emulator.iam.signing import acting_as
+
 LOG = logging.getLogger("rekpipe.emulator")
 POLL_INTERVAL_SECONDS = 0.05
 
@@ -117,7 +119,10 @@ class SqsEventSource:
         max_concurrency: int = 5,
         report_batch_item_failures: bool = True,
         region: str | None = None,
+        role_credentials: Any = None,
     ) -> None:
+        self.role_credentials = role_credentials
+        """The function's execution role: Lambda polls, deletes and reports with it (None: the caller's)."""
         self.queue_url = queue_url
         self.function_name = function_name
         self.batch_size = batch_size
@@ -149,7 +154,9 @@ class SqsEventSource:
         sqs, lam = aws_client("sqs", self.region), aws_client("lambda", self.region)
         while not self._stop.is_set():
             try:
-                if not self.poll_once(sqs, lam):
+                with acting_as(self.role_credentials):
+                    delivered = self.poll_once(sqs, lam)
+                if not delivered:
                     self._stop.wait(POLL_INTERVAL_SECONDS)
             except Exception:  # a poller must outlive any single bad batch, as Lambda's does
                 LOG.exception("SQS poller for %s failed a batch", self.function_name)
@@ -167,7 +174,8 @@ class SqsEventSource:
             return 0
         event = sqs_lambda_event(messages, self._arn or "",
                                  self.region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
-        result = invoke(lam, self.function_name, event)
+        with acting_as(None):  # the Lambda service invokes; no role's policy is involved
+            result = invoke(lam, self.function_name, event)
         if result.function_error:
             self.stats.add(len(messages), len(messages), True)
             return len(messages)  # every message returns after its visibility timeout
@@ -247,7 +255,10 @@ class StreamEventSource:
         max_retry_attempts: int = 10,
         on_failure_queue_url: str | None = None,
         region: str | None = None,
+        role_credentials: Any = None,
     ) -> None:
+        self.role_credentials = role_credentials
+        """The function's execution role: Lambda reads the stream and sends to the on-failure queue with it."""
         self.stream_arn = stream_arn
         self.function_name = function_name
         self.batch_size = batch_size
@@ -275,7 +286,9 @@ class StreamEventSource:
         sqs = aws_client("sqs", self.region)
         while not self._stop.is_set():
             try:
-                if not self.poll_once(streams, lam, sqs):
+                with acting_as(self.role_credentials):
+                    delivered = self.poll_once(streams, lam, sqs)
+                if not delivered:
                     self._stop.wait(POLL_INTERVAL_SECONDS)
             except Exception:
                 LOG.exception("Stream poller for %s failed", self.function_name)
@@ -291,7 +304,8 @@ class StreamEventSource:
             return 0
         batch = self._pending[: self.batch_size]
         for attempt in range(self.max_retry_attempts + 1):
-            result = invoke(lam, self.function_name, {"Records": batch})
+            with acting_as(None):  # the Lambda service invokes; no role's policy is involved
+                result = invoke(lam, self.function_name, {"Records": batch})
             if result.function_error:
                 failed_from = 0
             else:

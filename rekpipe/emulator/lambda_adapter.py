@@ -317,6 +317,8 @@ class InProcessLambdas:
         self._invocation_lock = threading.RLock() if serialize_invocations else None
         self._original_invoke: Any = None
         self._dynamodb_context: Any = None
+        self.identity: Callable[[LambdaFunction], Any] | None = None
+        """Credentials a function's handler acts with (its role's session); None: the caller's own."""
 
     # --- lifecycle ------------------------------------------------------------------------------
     def install(self) -> InProcessLambdas:
@@ -397,7 +399,7 @@ class InProcessLambdas:
         context = _build_context(function, request_id, timeout)
         started_at, started = time.time(), time.monotonic()
         with _outside_dynamodb_lock(), self._serialized():
-            payload, error_type = self._run(function, event, context)
+            payload, error_type = self._run_as_role(function, event, context)
         duration = time.monotonic() - started
         if duration > timeout:
             error_type = TIMEOUT_ERROR_TYPE
@@ -419,6 +421,20 @@ class InProcessLambdas:
             ]
         )
         return payload, error_type is not None, logs
+
+    def _run_as_role(self, function: LambdaFunction, event: Any, context: LambdaContext) -> tuple[str, str | None]:
+        """Run the handler signed as the function's execution role, when an identity provider is set."""
+        if self.identity is None:
+            return self._run(function, event, context)
+        from rekpipe.emulator.iam.signing import acting_as
+
+        try:
+            credentials = self.identity(function)
+        except PermissionError as exc:  # the role does not trust lambda.amazonaws.com
+            error_type = "Lambda.AccessDeniedException"
+            return _error_payload(exc, context.aws_request_id, error_type), error_type
+        with acting_as(credentials):
+            return self._run(function, event, context)
 
     def _run(self, function: LambdaFunction, event: Any, context: LambdaContext) -> tuple[str, str | None]:
         try:

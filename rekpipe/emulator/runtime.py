@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 from rekpipe.emulator import moto_fixes
 from rekpipe.emulator.deploy import ACCOUNT_ID, DeployedStack, deploy, synthesize
 from rekpipe.emulator.event_sources import SqsEventSource, StreamEventSource, aws_client, invoke
+from rekpipe.emulator.iam import IamEnforcement
+from rekpipe.emulator.iam.simulator_access import SimulatorAccess
 from rekpipe.emulator.lambda_adapter import InProcessLambdas
 
 if TYPE_CHECKING:
@@ -70,6 +72,8 @@ class RuntimeOptions:
     rule_poll_seconds: float = 0.25
     schedule_seconds: float | None = None
     workdir: Path | None = None
+    enforce_iam: bool = True
+    """Authorize every call against the deployed policies, each caller acting with its own role."""
 
 
 @dataclass
@@ -96,6 +100,7 @@ class EmbeddedRuntime:
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         self._undo_moto_fixes: Any = None
         self._stopped = False
+        self.iam: IamEnforcement | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------
     def start(self) -> EmbeddedRuntime:
@@ -124,10 +129,20 @@ class EmbeddedRuntime:
         )
         self._start_moto()
         self._undo_moto_fixes = moto_fixes.install()
-        self.simulator = RekognitionSimulator(self.options.simulator or SimulatorConfig())
+        access = None
+        if self.options.enforce_iam:
+            self.iam = IamEnforcement(ACCOUNT_ID, self.options.region).install()
+            operator = self.iam.operator.get_frozen_credentials()
+            self._set_env({"AWS_ACCESS_KEY_ID": operator.access_key, "AWS_SECRET_ACCESS_KEY": operator.secret_key,
+                           "AWS_SESSION_TOKEN": None})
+            access = SimulatorAccess(self.iam)
+        self.simulator = RekognitionSimulator(self.options.simulator or SimulatorConfig(), access=access)
         sim_endpoint = self.simulator.start()
         self._set_env({"AWS_ENDPOINT_URL_REKOGNITION": sim_endpoint})
         self.adapter = InProcessLambdas(environment_overrides={"AWS_ENDPOINT_URL_REKOGNITION": sim_endpoint})
+        if self.iam is not None:
+            enforcement = self.iam
+            self.adapter.identity = lambda function: enforcement.function_session(function).credentials
         self.adapter.install()
         workdir = self.options.workdir
         if workdir is None:
@@ -135,6 +150,8 @@ class EmbeddedRuntime:
             workdir = Path(self._tempdir.name)
         assembly = synthesize(workdir, settings=self.options.settings)
         self.stack = deploy(assembly, region=self.options.region)
+        if self.iam is not None:
+            self.iam.load_resource_policies(self.stack.resource_policies)
         self._start_event_sources()
         self._start_rules()
         LOG.info("Embedded runtime ready in %.1f s", time.monotonic() - started)
@@ -155,6 +172,8 @@ class EmbeddedRuntime:
         if self.adapter:
             with contextlib.suppress(Exception):
                 self.adapter.uninstall()
+        if self.iam is not None:
+            self.iam.uninstall()
         if self._undo_moto_fixes:
             self._undo_moto_fixes()
         if self._server:
@@ -197,7 +216,22 @@ class EmbeddedRuntime:
         assert self.stack is not None
         for rule in self.stack.rules:
             if rule.schedule_seconds is not None:
-                self._fire_schedule(rule.function_names)
+                self._fire_schedule(rule.function_names, rule.rule_arn)
+
+    def function_role_credentials(self, function_name: str) -> Any:
+        """The credentials of a deployed function's execution role (None without IAM enforcement)."""
+        if self.iam is None:
+            return None
+        from moto.awslambda.utils import get_backend
+
+        function = get_backend(ACCOUNT_ID, self.options.region).get_function(function_name)
+        return self.iam.function_session(function).credentials
+
+    def _may_invoke(self, function: str, service: str, source_arn: str) -> bool:
+        if self.iam is None:
+            return True
+        arn = f"arn:aws:lambda:{self.options.region}:{ACCOUNT_ID}:function:{function}"
+        return self.iam.lambda_permission_allows(arn, service, source_arn)
 
     # --- internals -----------------------------------------------------------------------------
     def _set_env(self, values: dict[str, str | None]) -> None:
@@ -241,6 +275,7 @@ class EmbeddedRuntime:
                     max_concurrency=int(spec.max_concurrency or DEFAULT_SQS_CONCURRENCY),
                     report_batch_item_failures=spec.report_batch_item_failures,
                     region=self.options.region,
+                    role_credentials=self.function_role_credentials(spec.function_name),
                 )
             else:
                 on_failure = None
@@ -253,6 +288,7 @@ class EmbeddedRuntime:
                     max_retry_attempts=spec.max_retry_attempts,
                     on_failure_queue_url=on_failure,
                     region=self.options.region,
+                    role_credentials=self.function_role_credentials(spec.function_name),
                 )
             self.event_sources.append(source.start())
 
@@ -262,20 +298,20 @@ class EmbeddedRuntime:
             if rule.schedule_seconds is not None:
                 period = self.options.schedule_seconds or rule.schedule_seconds
                 target = self._schedule_loop
-                args: tuple[Any, ...] = (rule.function_names, period)
+                args: tuple[Any, ...] = (rule.function_names, period, rule.rule_arn)
             else:
                 target = self._status_loop
-                args = (rule.function_names, rule.state_machine_arns, rule.statuses)
+                args = (rule.function_names, rule.state_machine_arns, rule.statuses, rule.rule_arn)
             thread = threading.Thread(target=target, args=args, daemon=True, name="rekpipe-rule")
             thread.start()
             self._watchers.threads.append(thread)
 
-    def _schedule_loop(self, functions: list[str], period: float) -> None:
+    def _schedule_loop(self, functions: list[str], period: float, rule_arn: str) -> None:
         while not self._watchers.stop.wait(period):
             with contextlib.suppress(Exception):
-                self._fire_schedule(functions)
+                self._fire_schedule(functions, rule_arn)
 
-    def _fire_schedule(self, functions: list[str]) -> None:
+    def _fire_schedule(self, functions: list[str], rule_arn: str = "") -> None:
         lam = aws_client("lambda", self.options.region)
         event = {
             "version": "0",
@@ -285,13 +321,14 @@ class EmbeddedRuntime:
             "account": ACCOUNT_ID,
             "time": _now(),
             "region": self.options.region,
-            "resources": [],
+            "resources": [rule_arn] if rule_arn else [],
             "detail": {},
         }
         for function in functions:
-            invoke(lam, function, event)
+            if self._may_invoke(function, "events.amazonaws.com", rule_arn):
+                invoke(lam, function, event)
 
-    def _status_loop(self, functions: list[str], machines: list[str], statuses: list[str]) -> None:
+    def _status_loop(self, functions: list[str], machines: list[str], statuses: list[str], rule_arn: str) -> None:
         """Act out EventBridge's "Step Functions Execution Status Change" rule."""
         sfn, lam = aws_client("stepfunctions", self.options.region), aws_client("lambda", self.options.region)
         while not self._watchers.stop.wait(self.options.rule_poll_seconds):
@@ -303,11 +340,12 @@ class EmbeddedRuntime:
                         )
                         for page in pages:
                             for execution in page["executions"]:
-                                self._deliver_status(lam, functions, machine, execution)
+                                self._deliver_status(lam, functions, machine, execution, rule_arn)
             except Exception:
                 LOG.exception("execution status watcher failed")
 
-    def _deliver_status(self, lam: Any, functions: list[str], machine: str, execution: dict[str, Any]) -> None:
+    def _deliver_status(self, lam: Any, functions: list[str], machine: str, execution: dict[str, Any],
+                        rule_arn: str = "") -> None:
         arn = execution["executionArn"]
         if arn in self._watchers.seen_executions:
             return
@@ -334,7 +372,8 @@ class EmbeddedRuntime:
             "detail": detail,
         }
         for function in functions:
-            invoke(lam, function, event)
+            if self._may_invoke(function, "events.amazonaws.com", rule_arn):
+                invoke(lam, function, event)
 
 
 def _now() -> str:

@@ -25,7 +25,10 @@ def _s3_error(exc: Exception) -> RekognitionServiceError:
     """Map an S3 failure onto what Rekognition answers for it."""
     code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
     if code in _ACCESS_DENIED_CODES:
-        return RekognitionServiceError("AccessDeniedException", "You are not authorized to perform this action")
+        detail = exc.response.get("Error", {}).get("Message", "") if isinstance(exc, ClientError) else ""
+        # The service says no more than this; the local run names the S3 refusal, so the missing grant shows.
+        suffix = f" (S3: {detail})" if detail and detail != "Access Denied" else ""
+        return RekognitionServiceError("AccessDeniedException", f"You are not authorized to perform this action{suffix}")
     # Missing bucket, key or version (HEAD answers a bare "404"/"400"), malformed names: all the same error.
     return RekognitionServiceError("InvalidS3ObjectException", S3_UNREADABLE)
 

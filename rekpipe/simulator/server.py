@@ -96,6 +96,7 @@ class RekognitionSimulator:
         sns_client: Any = None,
         *,
         clock: SimClock | None = None,
+        access: Any = None,
     ) -> None:
         self.config = config if config is not None else SimulatorConfig()
         self._clock_from_config = clock is None
@@ -103,6 +104,10 @@ class RekognitionSimulator:
         self.stats = SimulatorStats()
         self._s3 = s3_client
         self._sns_default = sns_client
+        self.access = access
+        """IAM for each request (``rekpipe.emulator.iam.SimulatorAccess``); None answers every caller."""
+        self._request = threading.local()
+        self._publishers: dict[str, Any] = {}
         self._sns_by_region: dict[str, Any] = {}
         self._lock = threading.RLock()
         self._jobs: dict[str, VideoJob] = {}
@@ -323,8 +328,14 @@ class RekognitionSimulator:
         with self._lock:
             return _content._uuid(self._request_ids)
 
-    def handle(self, target: str, body: bytes) -> tuple[int, dict[str, Any]]:
-        """Serve one request: ``X-Amz-Target`` value and JSON body -> (HTTP status, JSON payload)."""
+    def handle(self, target: str, body: bytes, headers: dict[str, str] | None = None, *, path: str = "/",
+               method: str = "POST") -> tuple[int, dict[str, Any]]:
+        """Serve one request: ``X-Amz-Target`` value and JSON body -> (HTTP status, JSON payload).
+
+        With :attr:`access` set, the request's signature and the caller's policies are checked first
+        (``headers`` must then carry the SigV4 ``Authorization``), and S3 is read as the caller.
+        """
+        self._request.caller = None
         operation = target.removeprefix(TARGET_PREFIX)
         now = self._now()
         try:
@@ -343,6 +354,8 @@ class RekognitionSimulator:
                 raise RekognitionServiceError("SerializationException", "Request body is not valid JSON") from exc
             if not isinstance(params, dict):
                 raise RekognitionServiceError("SerializationException", "Request body must be a JSON object")
+            if self.access is not None:
+                self._request.caller = self._authorize(operation, params, headers or {}, path, method, body)
             self._throttle(operation, now)
             validate(model, params)
             result = handler(operation, params)
@@ -384,7 +397,20 @@ class RekognitionSimulator:
             if not bucket.take(quota, now):
                 raise _ThrottledError(code, _THROTTLE_MESSAGES[code])
 
+    def _authorize(self, operation: str, params: dict[str, Any], headers: dict[str, str], path: str, method: str,
+                   body: bytes) -> Any:
+        try:
+            return self.access.authorize(operation, params, method=method, path=path, body=body, headers=headers)
+        except Exception as exc:
+            code = getattr(exc, "code", None)
+            if not isinstance(code, str):
+                raise
+            raise RekognitionServiceError(code, str(exc)) from exc
+
     def _s3_client(self) -> Any:
+        caller = getattr(self._request, "caller", None)
+        if caller is not None:
+            return self.access.s3_client(caller)  # Rekognition reads S3 with the caller's permissions
         with self._lock:
             if self._s3 is None:
                 self._s3 = boto3.client("s3")
@@ -430,6 +456,13 @@ class RekognitionSimulator:
         if operation == "StartFaceSearch":
             self._check_collection(params["CollectionId"])
         probe = probe_video(params.get("Video"), self._s3_client(), self.config.max_video_bytes)
+        publisher = None
+        channel = params.get("NotificationChannel") or {}
+        if self.access is not None and channel.get("RoleArn"):
+            try:  # the service assumes the role now, and publishes with it when the job ends
+                publisher = self.access.publisher(channel["RoleArn"], channel["SNSTopicArn"])
+            except Exception as exc:
+                raise RekognitionServiceError(str(getattr(exc, "code", "AccessDeniedException")), str(exc)) from exc
         config = self.config
         with self._lock:
             if token and (existing := self._idempotent_job(operation, token, request_print, now)):
@@ -458,6 +491,8 @@ class RekognitionSimulator:
                 lost_draw=draws.random(),
             )
             self._jobs[job.job_id] = job
+            if publisher is not None:
+                self._publishers[job.job_id] = publisher
             if token:
                 self._request_tokens[(operation, token)] = (job.job_id, request_print, now)
             self._peak_running = max(self._peak_running, running + 1)
@@ -593,7 +628,8 @@ class RekognitionSimulator:
         completed_at = job.completed_at if job.completed_at is not None else self._now()
         message = json.dumps(job.notice(int(completed_at * 1000)), separators=(",", ":"))
         try:
-            message_id = self._sns_client(topic_arn).publish(TopicArn=topic_arn, Message=message)["MessageId"]
+            sns = self._publishers.get(job.job_id) or self._sns_client(topic_arn)
+            message_id = sns.publish(TopicArn=topic_arn, Message=message)["MessageId"]
         except Exception as exc:  # the service also drops notices it cannot deliver
             logger.warning("Rekognition simulator could not publish the notice of %s: %s", job.job_id, exc)
             with self._lock:
@@ -629,7 +665,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        status, payload = self.simulator.handle(self.headers.get("X-Amz-Target", ""), body)
+        status, payload = self.simulator.handle(self.headers.get("X-Amz-Target", ""), body,
+                                                dict(self.headers.items()), path=self.path, method="POST")
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/x-amz-json-1.1")
