@@ -9,6 +9,7 @@ uses an existing S3 Inventory report instead of listing. ``--dry-run`` only coun
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,8 +22,6 @@ if TYPE_CHECKING:
     from rekpipe.cli.stack import Clients, GlobalOptions, StackOutputs
     from rekpipe_shared.settings import PipelineSettings
 
-MANIFEST_PREFIX = "backfill/manifests"
-REPORT_PREFIX = "backfill/reports"
 DEFAULT_PRIORITY = 10
 DEFAULT_VIDEO_MBPS = 5.0
 """Typical bit rate of a 1080p H.264 upload; only used to guess minutes from bytes."""
@@ -31,6 +30,47 @@ CSV_MANIFEST_FORMAT = "S3BatchOperations_CSV_20180820"
 INVENTORY_MANIFEST_FORMAT = "S3InventoryReport_CSV_20161130"
 REPORT_FORMAT = "Report_CSV_20180820"
 USER_ARGUMENT_SOURCE = "rekpipe-backfill"
+
+
+@dataclass(frozen=True)
+class BackfillLocations:
+    """Where a backfill's manifest and report go, from the stack's outputs only.
+
+    The Batch Operations role may read manifests under ``ManifestPrefix`` and S3 Inventory reports
+    under ``InventoryPrefix``, and write reports under ``BatchReportPrefix`` (all in
+    ``ManifestBucketName``); the lifecycle rules that expire them apply to the same prefixes. Taking
+    the locations from the outputs keeps the CLI inside the role's grants ("Granting permissions for
+    Batch Operations", Amazon S3 User Guide).
+    """
+
+    manifest_bucket: str
+    manifest_prefix: str
+    inventory_prefix: str
+    report_bucket: str
+    report_prefix: str
+    """Without a trailing ``/``: Batch Operations writes ``<prefix>/job-<id>/...``."""
+
+    @classmethod
+    def from_outputs(cls, outputs: StackOutputs) -> BackfillLocations:
+        bucket = outputs.require("ManifestBucketName")
+        return cls(manifest_bucket=bucket, manifest_prefix=outputs.require("ManifestPrefix"),
+                   inventory_prefix=outputs.require("InventoryPrefix"), report_bucket=bucket,
+                   report_prefix=outputs.require("BatchReportPrefix").rstrip("/"))
+
+    def manifest_key(self, name: str) -> str:
+        return f"{self.manifest_prefix.rstrip('/')}/{name}"
+
+    def check_inventory(self, bucket: str, key: str) -> None:
+        """An inventory manifest outside the role's read grant would fail the job: say so before creating it."""
+        from rekpipe.cli.exceptions import UserException
+
+        prefix = self.inventory_prefix.rstrip("/") + "/"
+        if bucket != self.manifest_bucket or not key.startswith(prefix):
+            raise UserException(
+                f"s3://{bucket}/{key} is outside s3://{self.manifest_bucket}/{prefix}, the only place the stack's "
+                "Batch Operations role may read S3 Inventory reports, so the job would fail to read it; deliver the "
+                f"inventory there (the existing-content bucket's inventory already is), or copy the report there"
+            )
 
 
 @click.command(short_help="Analyse objects already in S3 (S3 Batch Operations job).")
@@ -187,14 +227,15 @@ def _backfill_from_listing(clients: Clients, outputs: StackOutputs, bucket: str,
     from rekpipe.cli.backfill_plan import BackfillResult, iter_bucket, manifest_row
     from rekpipe.cli.console import note, plural
 
-    inventory_bucket = outputs.require("InventoryBucketName")
+    locations = BackfillLocations.from_outputs(outputs)
+    inventory_bucket = locations.manifest_bucket
     function_arn = outputs.require("IngestBatchFunctionArn")
     role_arn = outputs.require("BatchOperationsRoleArn")
     _warn_if_foreign_bucket(outputs, bucket)
     s3 = clients.client("s3")
     versioned = _is_versioned(s3, bucket)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    manifest_key = f"{MANIFEST_PREFIX}/{stamp}-{bucket}.csv"
+    manifest_key = locations.manifest_key(f"{stamp}-{bucket}.csv")
     note(f"Manifest: s3://{inventory_bucket}/{manifest_key} (columns Bucket,Key"
          + (",VersionId: the bucket is versioned, so each row pins the current version)" if versioned else ")"))
 
@@ -221,8 +262,7 @@ def _backfill_from_listing(clients: Clients, outputs: StackOutputs, bucket: str,
     user_arguments = {"source": USER_ARGUMENT_SOURCE, "bucket": bucket} | ({"prefix": prefix[:1024]} if prefix else {})
     return _create_job(clients, account, partition, manifest_spec, f"s3://{bucket}/{prefix}", summary=summary,
                        manifest_uri=f"s3://{inventory_bucket}/{manifest_key}", user_arguments=user_arguments,
-                       function_arn=function_arn, role_arn=role_arn, inventory_bucket=inventory_bucket,
-                       priority=priority)
+                       function_arn=function_arn, role_arn=role_arn, locations=locations, priority=priority)
 
 
 def _backfill_from_inventory(clients: Clients, outputs: StackOutputs, location: tuple[str, str], *,
@@ -230,7 +270,8 @@ def _backfill_from_inventory(clients: Clients, outputs: StackOutputs, location: 
     from rekpipe.cli.backfill_plan import read_inventory_manifest
     from rekpipe.cli.console import note
 
-    inventory_bucket = outputs.require("InventoryBucketName")
+    locations = BackfillLocations.from_outputs(outputs)
+    locations.check_inventory(*location)
     function_arn = outputs.require("IngestBatchFunctionArn")
     role_arn = outputs.require("BatchOperationsRoleArn")
     s3 = clients.client("s3")
@@ -248,13 +289,12 @@ def _backfill_from_inventory(clients: Clients, outputs: StackOutputs, location: 
     return _create_job(clients, account, partition, manifest_spec, f"inventory of s3://{manifest.source_bucket}",
                        summary=summary, manifest_uri=f"s3://{location[0]}/{location[1]}",
                        user_arguments={"source": USER_ARGUMENT_SOURCE, "bucket": manifest.source_bucket},
-                       function_arn=function_arn, role_arn=role_arn, inventory_bucket=inventory_bucket,
-                       priority=priority)
+                       function_arn=function_arn, role_arn=role_arn, locations=locations, priority=priority)
 
 
 def _create_job(clients: Clients, account: str, partition: str, manifest_spec: dict[str, Any], what: str, *,
                 summary: BackfillSummary, manifest_uri: str, user_arguments: dict[str, str], function_arn: str, role_arn: str,
-                inventory_bucket: str, priority: int) -> BackfillResult:
+                locations: BackfillLocations, priority: int) -> BackfillResult:
     import uuid
 
     from rekpipe.cli.backfill_plan import BackfillResult
@@ -265,8 +305,8 @@ def _create_job(clients: Clients, account: str, partition: str, manifest_spec: d
         "Operation": {"LambdaInvoke": {"FunctionArn": function_arn,
                                        "InvocationSchemaVersion": INVOCATION_SCHEMA_VERSION,
                                        "UserArguments": user_arguments}},
-        "Report": {"Bucket": f"arn:{partition}:s3:::{inventory_bucket}", "Format": REPORT_FORMAT, "Enabled": True,
-                   "Prefix": REPORT_PREFIX, "ReportScope": "AllTasks"},
+        "Report": {"Bucket": f"arn:{partition}:s3:::{locations.report_bucket}", "Format": REPORT_FORMAT,
+                   "Enabled": True, "Prefix": locations.report_prefix, "ReportScope": "AllTasks"},
         # One token per run: botocore's retries of this call cannot create a second job.
         "ClientRequestToken": str(uuid.uuid4()),
         "Manifest": manifest_spec,
@@ -275,7 +315,8 @@ def _create_job(clients: Clients, account: str, partition: str, manifest_spec: d
         "RoleArn": role_arn,
     }
     job_id = _submit(clients, request, manifest_uri)
-    _print_job(clients, job_id, account, manifest_uri, f"s3://{inventory_bucket}/{REPORT_PREFIX}/", summary)
+    _print_job(clients, job_id, account, manifest_uri, f"s3://{locations.report_bucket}/{locations.report_prefix}/",
+               summary)
     return BackfillResult(summary=summary, job_id=job_id, manifest_uri=manifest_uri, request=request)
 
 

@@ -662,9 +662,10 @@ def do_up_cli(
 
 def _print_up(runtime: EmbeddedRuntime, stream: IO[str], state_path: Path, log_path: Path) -> None:
     """What to connect to and how: on the real stdout (function output goes to the log meanwhile)."""
-    from rekpipe.emulator.runtime import FAKE_CREDENTIALS
-
     endpoint, region = runtime.endpoint_url, runtime.options.region
+    keys = runtime.operator_credentials() if runtime.iam else {"aws_access_key_id": "rekpipe-local",
+                                                                "aws_secret_access_key": "rekpipe-local"}
+    key_id, secret = keys["aws_access_key_id"], keys["aws_secret_access_key"]
     outputs = runtime.outputs
     content, output = outputs.get("ContentBucketName", "<content bucket>"), outputs.get("OutputBucketName", "<output>")
     backfill_source = outputs.get("ExistingContentBucketName", content)
@@ -673,14 +674,13 @@ def _print_up(runtime: EmbeddedRuntime, stream: IO[str], state_path: Path, log_p
         "Rekognition pipeline emulator is running (analysis content is synthetic).",
         f"  Endpoint:     {endpoint}",
         f"  Region:       {region}",
-        f"  Credentials:  AWS_ACCESS_KEY_ID={FAKE_CREDENTIALS['AWS_ACCESS_KEY_ID']} "
-        f"AWS_SECRET_ACCESS_KEY={FAKE_CREDENTIALS['AWS_SECRET_ACCESS_KEY']} (fake; any value is accepted)",
+        f"  Credentials:  AWS_ACCESS_KEY_ID={key_id} AWS_SECRET_ACCESS_KEY={secret} (the emulator's operator: "
+        "every call is authorized against the stack's IAM policies; these keys work only here)",
         f"  Stack:        {runtime.stack.stack_name if runtime.stack else '?'} (state in {state_path})",
         "Resources (stack outputs):",
         *(f"  {name.ljust(width)}  {value}" for name, value in sorted(outputs.items())),
         "Try it:",
-        f"  export AWS_ACCESS_KEY_ID={FAKE_CREDENTIALS['AWS_ACCESS_KEY_ID']} "
-        f"AWS_SECRET_ACCESS_KEY={FAKE_CREDENTIALS['AWS_SECRET_ACCESS_KEY']} AWS_DEFAULT_REGION={region}",
+        f"  export AWS_ACCESS_KEY_ID={key_id} AWS_SECRET_ACCESS_KEY={secret} AWS_DEFAULT_REGION={region}",
         f"  aws --endpoint-url {endpoint} s3 cp photo.jpg s3://{content}/",
         "  rekpipe --local status",
         f"  aws --endpoint-url {endpoint} s3 ls s3://{output}/ --recursive",

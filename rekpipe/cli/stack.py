@@ -125,8 +125,10 @@ class Clients:
             raise CredentialsError(f"AWS profile {options.profile!r} was not found") from None
         if not self.session.region_name:
             raise RegionMissingError()
-        if options.local and self.session.get_credentials() is None:
-            self.session = boto3.session.Session(region_name=self.session.region_name, **LOCAL_CREDENTIALS)
+        if options.local and not options.profile:
+            # The emulator authorizes every call: you act as its operator, whose keys it wrote down.
+            credentials = emulator.get("credentials") or LOCAL_CREDENTIALS
+            self.session = boto3.session.Session(region_name=self.session.region_name, **credentials)
         self.target = Target(
             stack_name=stack_name or DEFAULT_STACK_NAME,
             region=self.session.region_name,

@@ -218,6 +218,22 @@ class EmbeddedRuntime:
             if rule.schedule_seconds is not None:
                 self._fire_schedule(rule.function_names, rule.rule_arn)
 
+    def operator_credentials(self) -> dict[str, str]:
+        """The operator's keys (you, in the emulator), as boto3 session arguments."""
+        assert self.iam is not None and self.iam.operator is not None
+        frozen = self.iam.operator.get_frozen_credentials()
+        return {"aws_access_key_id": frozen.access_key, "aws_secret_access_key": frozen.secret_key}
+
+    def all_function_credentials(self) -> dict[str, dict[str, str]]:
+        """Each function's role session (service name -> boto3 session arguments), to probe its grants."""
+        assert self.stack is not None
+        result = {}
+        for service, name in sorted(self.stack.function_names.items()):
+            frozen = self.function_role_credentials(name).get_frozen_credentials()
+            result[service] = {"aws_access_key_id": frozen.access_key, "aws_secret_access_key": frozen.secret_key,
+                               "aws_session_token": frozen.token}
+        return result
+
     def function_role_credentials(self, function_name: str) -> Any:
         """The credentials of a deployed function's execution role (None without IAM enforcement)."""
         if self.iam is None:
@@ -396,6 +412,8 @@ def write_state_file(path: Path, runtime: EmbeddedRuntime) -> None:
                 "region": runtime.options.region,
                 "stack_name": runtime.stack.stack_name if runtime.stack else None,
                 "rekognition_endpoint_url": runtime.simulator.endpoint_url if runtime.simulator else None,
+                **({"credentials": runtime.operator_credentials(),
+                    "function_credentials": runtime.all_function_credentials()} if runtime.iam else {}),
             },
             indent=2,
         )

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
+from stack.storage import BATCH_REPORT_PREFIX, INVENTORY_PREFIX, MANIFEST_PREFIX
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
@@ -120,6 +122,10 @@ def pipeline(moto_aws: None) -> Pipeline:
         "ContentBucketName": created.content_bucket,
         "ExistingContentBucketName": created.existing_bucket,
         "InventoryBucketName": created.inventory_bucket,
+        "ManifestBucketName": created.inventory_bucket,
+        "ManifestPrefix": MANIFEST_PREFIX,
+        "InventoryPrefix": INVENTORY_PREFIX,
+        "BatchReportPrefix": BATCH_REPORT_PREFIX,
         "OutputBucketName": created.output_bucket,
         "TaskTableName": created.task_table,
         "SemaphoreTableName": created.semaphore_table,

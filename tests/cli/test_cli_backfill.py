@@ -17,6 +17,7 @@ from rekpipe.cli.backfill import do_cli
 from rekpipe.cli.backfill_plan import iter_bucket
 from rekpipe.cli.exceptions import UserException
 from rekpipe.cli.stack import Clients, GlobalOptions
+from stack.storage import BATCH_REPORT_PREFIX, INVENTORY_PREFIX, MANIFEST_PREFIX
 
 AWKWARD_KEYS = [
     "photos/summer 2019/beach day.jpg",
@@ -132,7 +133,7 @@ def test_backfill_creates_manifest_and_job(pipeline, s3control):
     result = do_cli(GlobalOptions(), bucket=bucket, prefix="photos/", yes=True, priority=42, clients=clients)
 
     # THEN the manifest in the inventory bucket lists the current version of each supported object, URL-encoded
-    assert result.manifest_uri.startswith(f"s3://{pipeline.inventory_bucket}/backfill/manifests/")
+    assert result.manifest_uri.startswith(f"s3://{pipeline.inventory_bucket}/{MANIFEST_PREFIX}")
     assert result.manifest_uri.endswith(f"-{bucket}.csv")
     manifest_key = result.manifest_uri.split("/", 3)[3]
     body = s3.get_object(Bucket=pipeline.inventory_bucket, Key=manifest_key)["Body"].read()
@@ -156,7 +157,7 @@ def test_backfill_creates_manifest_and_job(pipeline, s3control):
                      "ETag": head["ETag"].strip('"'), "ObjectVersionId": head["VersionId"]},
     }
     assert request["Report"] == {"Bucket": f"arn:aws:s3:::{pipeline.inventory_bucket}",
-                                 "Format": "Report_CSV_20180820", "Enabled": True, "Prefix": "backfill/reports",
+                                 "Format": "Report_CSV_20180820", "Enabled": True, "Prefix": BATCH_REPORT_PREFIX.rstrip("/"),
                                  "ReportScope": "AllTasks"}
     assert request["RoleArn"] == pipeline.batch_role_arn
     assert request["ConfirmationRequired"] is False
@@ -244,11 +245,11 @@ def test_backfill_missing_bucket_is_user_error(pipeline):
     assert "Traceback" not in result.output
 
 
-def _put_inventory(pipeline, rows, *, schema="Bucket, Key, Size", file_format="CSV"):
+def _put_inventory(pipeline, rows, *, schema="Bucket, Key, Size", file_format="CSV", under=INVENTORY_PREFIX):
     s3 = boto3.client("s3")
     data = io.StringIO()
     csv.writer(data, lineterminator="\n").writerows(rows)
-    data_key = "inv/source/daily/data/part-0.csv.gz"
+    data_key = f"{under}source/BackfillManifest/data/part-0.csv.gz"
     s3.put_object(Bucket=pipeline.inventory_bucket, Key=data_key, Body=gzip.compress(data.getvalue().encode()))
     manifest = {
         "sourceBucket": pipeline.existing_bucket,
@@ -259,7 +260,7 @@ def _put_inventory(pipeline, rows, *, schema="Bucket, Key, Size", file_format="C
         "fileSchema": schema,
         "files": [{"key": data_key, "size": 1, "MD5checksum": "x"}],
     }
-    key = "inv/source/daily/2024-05-01T01-00Z/manifest.json"
+    key = f"{under}source/BackfillManifest/2024-05-01T01-00Z/manifest.json"
     put = s3.put_object(Bucket=pipeline.inventory_bucket, Key=key, Body=json.dumps(manifest).encode())
     return f"s3://{pipeline.inventory_bucket}/{key}", put
 
@@ -282,6 +283,21 @@ def test_backfill_inventory_creates_job_from_inventory_manifest(pipeline, s3cont
     }
     assert request["Operation"]["LambdaInvoke"]["UserArguments"]["bucket"] == pipeline.existing_bucket
     assert result.job_id == "job-0001"
+
+
+def test_backfill_inventory_outside_the_role_grant_is_user_error(pipeline, s3control):
+    # GIVEN an S3 Inventory report delivered outside the prefix the Batch Operations role may read
+    uri, _ = _put_inventory(pipeline, [[pipeline.existing_bucket, "a.jpg", "10"]], under="elsewhere/")
+    clients = Clients(GlobalOptions(), overrides={"s3control": s3control})
+
+    # WHEN the backfill is asked to use it
+    with pytest.raises(UserException) as raised:
+        do_cli(GlobalOptions(), bucket=None, inventory=uri, yes=True, clients=clients)
+
+    # THEN no job is created, and the message names the readable location
+    assert s3control.requests == []
+    assert f"s3://{pipeline.inventory_bucket}/{INVENTORY_PREFIX}" in raised.value.message
+    assert "would fail to read it" in raised.value.message
 
 
 def test_backfill_inventory_dry_run_counts_rows(pipeline):

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
 from rekpipe.cli import main
@@ -188,7 +189,22 @@ def test_local_up_serves_the_pipeline_until_ctrl_c(aws_env, tmp_path, monkeypatc
         # THEN the state file points --local at the endpoint, and the task SUCCEEDED there
         assert written == {"endpoint_url": f"http://127.0.0.1:{port}", "region": "us-east-1",
                            "stack_name": "RekognitionPipeline", "rekognition_endpoint_url": written[
-                               "rekognition_endpoint_url"]}
+                               "rekognition_endpoint_url"], "credentials": written["credentials"],
+                           "function_credentials": written["function_credentials"]}
+        # AND a function's role, probed over the endpoint, may not do what its policy does not allow
+        as_analyze_image = boto3.client("s3", endpoint_url=written["endpoint_url"], region_name="us-east-1",
+                                        **written["function_credentials"]["analyze_image"])
+        with pytest.raises(ClientError) as denied:
+            as_analyze_image.put_object(Bucket=content, Key="planted.jpg", Body=b"x")
+        assert denied.value.response["Error"]["Code"] == "AccessDenied"
+        assert "is not authorized to perform: s3:PutObject on resource" in denied.value.response["Error"]["Message"]
+        assert "AnalyzeImageRole" in denied.value.response["Error"]["Message"]
+        # AND those are the operator's keys: another key is refused, as AWS refuses a key it never issued
+        stranger = boto3.client("sqs", endpoint_url=written["endpoint_url"], region_name="us-east-1",
+                                aws_access_key_id="AKIASTRANGER0000000", aws_secret_access_key="x")
+        with pytest.raises(ClientError) as refused:
+            stranger.list_queues()
+        assert refused.value.response["Error"]["Code"] in ("InvalidClientTokenId", "UnrecognizedClientException")
         # AND `rekpipe --local status` reads it
         status = CliRunner().invoke(main, ["--local", "status"])
         assert status.exit_code == 0, status.stderr

@@ -189,18 +189,21 @@ def _decide(policies: list[Any], action: str, resource: str | AnyOf) -> str | No
     return None if allowed else f"because no identity-based policy allows the {action} action"
 
 
-def _refuse(service: str, refusal: Refusal, *, s3: bool = False) -> Exception:
-    from moto.core.exceptions import JsonRESTError, RESTError
+def _refuse(service: str, refusal: Refusal, *, s3: bool = False, json_protocol: bool = False) -> Exception:
+    from moto.core.exceptions import JsonRESTError
+    from moto.core.exceptions import _RESTError as RESTError
 
-    if s3:
+    if s3:  # moto serializes S3's model errors itself (403 AccessDenied)
         from moto.s3.exceptions import S3ClientError
 
-        error = S3ClientError("AccessDenied", refusal.message)
-        error.code = 403
-        return error
+        return S3ClientError("AccessDenied", refusal.message)
     code = _ERROR_CODES.get(service, "AccessDenied")
-    error = JsonRESTError(code, refusal.message) if service in _JSON_SERVICES else RESTError(code, refusal.message)
-    error.code = 403 if service in ("lambda", "sns", "s3") or service not in _JSON_SERVICES else 400
+    if service in _JSON_SERVICES or json_protocol:
+        error: Exception = JsonRESTError(code, refusal.message)
+        error.code = 403 if service == "lambda" else 400
+    else:
+        error = RESTError(code, refusal.message)
+        error.code = 403
     return error
 
 
@@ -290,7 +293,8 @@ class Authorization:
                 refusal = Refusal(principal=principal, action=check_action,
                                   resource=str(check_resource), reason=reason)
                 self.refusals.add(refusal)
-                raise _refuse(service, refusal, s3=s3)
+                raise _refuse(service, refusal, s3=s3,
+                              json_protocol="json" in str(response.headers.get("Content-Type", "")))
 
 
 __all__ = ["AnyOf", "Authorization", "Refusal", "RefusalLog", "RESOLVERS"]
