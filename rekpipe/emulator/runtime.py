@@ -31,6 +31,8 @@ from rekpipe.emulator.iam.simulator_access import SimulatorAccess
 from rekpipe.emulator.lambda_adapter import InProcessLambdas
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rekpipe.simulator import RekognitionSimulator, SimulatorConfig
     from rekpipe_shared.settings import PipelineSettings
 
@@ -74,6 +76,8 @@ class RuntimeOptions:
     workdir: Path | None = None
     enforce_iam: bool = True
     """Authorize every call against the deployed policies, each caller acting with its own role."""
+    template_mutator: Callable[[dict[str, Any]], None] | None = None
+    """Edits the synthesized template before it is deployed (tests remove a grant to watch it fail)."""
 
 
 @dataclass
@@ -149,6 +153,11 @@ class EmbeddedRuntime:
             self._tempdir = tempfile.TemporaryDirectory(prefix="rekpipe-cdk-")
             workdir = Path(self._tempdir.name)
         assembly = synthesize(workdir, settings=self.options.settings)
+        if self.options.template_mutator is not None:
+            template_path = assembly / "RekognitionPipeline.template.json"
+            template = json.loads(template_path.read_text())
+            self.options.template_mutator(template)
+            template_path.write_text(json.dumps(template))
         self.stack = deploy(assembly, region=self.options.region)
         if self.iam is not None:
             self.iam.load_resource_policies(self.stack.resource_policies)

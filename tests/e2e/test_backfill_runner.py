@@ -33,6 +33,7 @@ from rekpipe.samples import jpeg_bytes, mp4_bytes, png_bytes
 from rekpipe.simulator import SimulatorConfig
 from rekpipe_shared.settings import PipelineSettings
 from rekpipe_shared.tasks import TaskTable
+from stack.storage import INVENTORY_PREFIX
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -107,11 +108,12 @@ def test_batch_runner_backfill_of_1000_objects_reports_every_task_and_reruns_add
     source, reports = outputs["ExistingContentBucketName"], outputs["InventoryBucketName"]
     rows, expected = _backfill_source(source)
     assert len(rows) == TOTAL == 1000
-    boto3.client("s3").put_object(Bucket=reports, Key="backfill/manifests/thousand.csv", Body="".join(rows).encode())
+    manifest_key, report_prefix = f"{outputs['ManifestPrefix']}thousand.csv", outputs["BatchReportPrefix"].rstrip("/")
+    boto3.client("s3").put_object(Bucket=reports, Key=manifest_key, Body="".join(rows).encode())
     spec = BatchJobSpec(function_arn=outputs["IngestBatchFunctionArn"],
-                        manifest=ManifestLocation(reports, "backfill/manifests/thousand.csv",
-                                                  fields=("Bucket", "Key", "VersionId")),
-                        report=ReportSpec(reports, "backfill/reports"), user_arguments={"source": "test"})
+                        manifest=ManifestLocation(reports, manifest_key, fields=("Bucket", "Key", "VersionId")),
+                        report=ReportSpec(reports, report_prefix), user_arguments={"source": "test"},
+                        role_arn=outputs["BatchOperationsRoleArn"])
     table = TaskTable(outputs["TaskTableName"])
 
     # WHEN the runner runs the job through the deployed ingest_batch function
@@ -127,14 +129,15 @@ def test_batch_runner_backfill_of_1000_objects_reports_every_task_and_reruns_add
     assert _report_codes(report) == expected
     assert summary.by_result_code == {"Succeeded": IMAGES + VIDEOS + EMPTY,
                                       "PermanentFailure": UNSUPPORTED + MISSING}
-    assert summary.report_manifest_key == f"backfill/reports/job-{spec.job_id}/manifest.json"
+    assert summary.report_manifest_key == f"{report_prefix}/job-{spec.job_id}/manifest.json"
     # AND one task per supported object: the counters' total, whatever the pipeline has done since
     assert sum(counts_after_job.values()) == IMAGES + VIDEOS + EMPTY
     assert counts_after_job["FAILED"] >= EMPTY  # empty files are recorded FAILED without analysis
 
     # WHEN the same manifest runs again
     rerun = BatchOperationsRunner(concurrency=8).run(BatchJobSpec(
-        function_arn=spec.function_arn, manifest=spec.manifest, report=ReportSpec(reports, "backfill/reports")))
+        function_arn=spec.function_arn, manifest=spec.manifest, report=ReportSpec(reports, report_prefix),
+        role_arn=spec.role_arn))
 
     # THEN it adds no task, and the known objects are answered Succeeded ("Already known")
     assert sum(table.counts().values()) == IMAGES + VIDEOS + EMPTY
@@ -161,13 +164,13 @@ def _inventory(s3: Any, bucket: str, source: str, keys: list[tuple[str, str]]) -
     writer = csv.writer(text)
     for key, version in keys:
         writer.writerow([source, quote_plus(key, safe="/"), version, "true", "false", "10"])
-    data_key = f"inventory/{source}/daily/data/part-0.csv.gz"
+    data_key = f"{INVENTORY_PREFIX}{source}/BackfillManifest/data/part-0.csv.gz"
     s3.put_object(Bucket=bucket, Key=data_key, Body=gzip.compress(text.getvalue().encode()))
     manifest = {"sourceBucket": source, "destinationBucket": f"arn:aws:s3:::{bucket}", "version": "2016-11-30",
                 "creationTimestamp": "1714521600000", "fileFormat": "CSV",
                 "fileSchema": "Bucket, Key, VersionId, IsLatest, IsDeleteMarker, Size",
                 "files": [{"key": data_key, "size": 1, "MD5checksum": "x"}]}
-    manifest_key = f"inventory/{source}/daily/2024-05-01T01-00Z/manifest.json"
+    manifest_key = f"{INVENTORY_PREFIX}{source}/BackfillManifest/2024-05-01T01-00Z/manifest.json"
     s3.put_object(Bucket=bucket, Key=manifest_key, Body=json.dumps(manifest).encode())
     return f"s3://{bucket}/{manifest_key}"
 
@@ -186,14 +189,21 @@ def test_batch_operations_service_runs_the_job_rekpipe_backfill_creates(make_run
     bodies = {".jpg": jpeg_bytes(4), ".png": png_bytes(4), ".mp4": mp4_bytes(4), ".txt": b"text"}
     listed = [(key, s3.put_object(Bucket=source, Key=key, Body=bodies[key[-4:]])["VersionId"]) for key in keys]
     uri = _inventory(s3, inventory_bucket, source, listed)
+    listed_later = ["2020/first.jpg", "2020/second clip.mp4"]
+    for key in listed_later:
+        s3.put_object(Bucket=source, Key=key, Body=bodies[key[-4:]])
     service = BatchOperationsService(BatchOperationsRunner(concurrency=4)).install()
     try:
-        # WHEN `rekpipe backfill --inventory` creates its job, exactly as against AWS
+        # WHEN `rekpipe backfill --inventory` creates its job, exactly as against AWS, under IAM enforcement
         result = backfill(GlobalOptions(), bucket=None, inventory=uri, yes=True)
         summary = service.wait(result.job_id, timeout=60)
         described = boto3.client("s3control").describe_job(AccountId="123456789012", JobId=result.job_id)["Job"]
+        # AND `rekpipe backfill --bucket --prefix` lists the bucket into a CSV manifest and runs that too
+        listing = backfill(GlobalOptions(), bucket=source, prefix="2020/", yes=True)
+        listing_summary = service.wait(listing.job_id, timeout=60)
     finally:
         service.uninstall()
+    assert runtime.iam is not None and runtime.iam.all_refusals() == []  # every call stayed inside its grants
 
     # THEN the job ran over the inventory and described itself like S3 Batch Operations
     assert f"Created S3 Batch Operations job {result.job_id}" in capsys.readouterr().out
@@ -210,12 +220,17 @@ def test_batch_operations_service_runs_the_job_rekpipe_backfill_creates(make_run
     for key, version in listed[:4]:
         task = table.get(task_id_for(source, key, version, None))
         assert task is not None and task["object_key"] == key and task["source"] == "batch"
+    # AND the listed job's manifest and report sit where the role's grants and lifecycle rules apply
+    assert listing.manifest_uri.startswith(f"s3://{inventory_bucket}/{outputs['ManifestPrefix']}")
+    assert listing_summary.status == "Complete" and listing_summary.succeeded == len(listed_later)
+    assert listing_summary.report_manifest_key.startswith(outputs["BatchReportPrefix"])
     # AND the pipeline finishes them (waited for, so no execution outlives the runtime)
     deadline = time.monotonic() + 60
-    while sum(table.counts()[status] for status in ("SUCCEEDED", "FAILED", "PARTIAL")) < 4:
+    finished = len(listed) - 1 + len(listed_later)
+    while sum(table.counts()[status] for status in ("SUCCEEDED", "FAILED", "PARTIAL")) < finished:
         assert time.monotonic() < deadline, table.counts()
         time.sleep(0.5)
-    assert table.counts()["SUCCEEDED"] == 4
+    assert table.counts()["SUCCEEDED"] == finished
 
 
 # --- the runner's rules, with a fake function ----------------------------------------------------------
