@@ -42,6 +42,7 @@ FAKE_CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "rekpipe-local",
     "AWS_SESSION_TOKEN": "rekpipe-local",
 }
+ENFORCE_IAM_ENV = "REKPIPE_ENFORCE_IAM"
 DEFAULT_SQS_CONCURRENCY = 5
 """Pollers for a mapping without MaximumConcurrency (AWS would scale further)."""
 
@@ -74,8 +75,9 @@ class RuntimeOptions:
     rule_poll_seconds: float = 0.25
     schedule_seconds: float | None = None
     workdir: Path | None = None
-    enforce_iam: bool = True
-    """Authorize every call against the deployed policies, each caller acting with its own role."""
+    enforce_iam: bool = field(default_factory=lambda: os.environ.get(ENFORCE_IAM_ENV, "1") != "0")
+    """Authorize every call against the deployed policies, each caller acting with its own role
+    (``REKPIPE_ENFORCE_IAM=0`` turns it off, to measure what it costs)."""
     template_mutator: Callable[[dict[str, Any]], None] | None = None
     """Edits the synthesized template before it is deployed (tests remove a grant to watch it fail)."""
 

@@ -123,7 +123,17 @@ def _streams_checks(response: Any, action: str) -> list[Check]:
 
 def _sns_checks(response: Any, action: str) -> list[Check]:
     topic = response._get_param("TopicArn") or response._get_param("TargetArn") or "*"
-    return [(f"sns:{action}", topic)]
+    checks: list[Check] = [(f"sns:{action}", topic)]
+    if action in ("Publish", "PublishBatch") and topic != "*":
+        # A publisher to an encrypted topic needs the key too (SNS Developer Guide, "Encryption at rest").
+        try:
+            key = str(response.backend.get_topic(topic).kms_master_key_id or "")
+        except Exception:  # an unknown topic: SNS answers NotFound after authorization
+            key = ""
+        if key and not key.startswith("alias/"):
+            key_arn = key if key.startswith("arn:") else f"arn:aws:kms:{response.region}:{response.current_account}:key/{key}"
+            checks += [("kms:GenerateDataKey", key_arn), ("kms:Decrypt", key_arn)]
+    return checks
 
 
 def _state_machine_of_token(response: Any, token: str) -> str | AnyOf:
@@ -170,6 +180,19 @@ RESOLVERS: dict[str, Callable[[Any, str], list[Check]]] = {
     "LambdaResponse": _lambda_checks,
 }
 """Response class name -> the checks of one request; other services keep moto's own resource."""
+
+
+def _s3_action(response: Any, action: str) -> str:
+    """Correct moto's S3 action names to the ones IAM checks (Amazon S3 User Guide, "Policy actions for S3").
+
+    HeadBucket is authorized as ``s3:ListBucket``, and HeadObject of a version as ``s3:GetObjectVersion``.
+    """
+    if action == "s3:HeadBucket":
+        return "s3:ListBucket"
+    versioned = "versionId" in (getattr(response, "querystring", None) or {})
+    if action == "s3:GetObject" and response.method == "HEAD" and versioned:
+        return "s3:GetObjectVersion"
+    return action
 
 
 # --- evaluation ------------------------------------------------------------------------------------
@@ -278,7 +301,8 @@ class Authorization:
         if iam_request._action in ("sts:GetCallerIdentity", "sts:AssumeRole"):
             iam_request.check_action_permitted(resource)  # moto's own rules, trust relationships included
             return
-        checks: list[Check] = resolver(response, action) if resolver else [(iam_request._action, resource)]
+        checks: list[Check] = resolver(response, action) if resolver else [(_s3_action(response, iam_request._action)
+                                                                             if s3 else iam_request._action, resource)]
         policies = iam_request._access_key.collect_policies()
         principal = iam_request._access_key.arn
         for check_action, check_resource in checks:

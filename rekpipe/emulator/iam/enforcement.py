@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from rekpipe.emulator.iam.authorization import Authorization, Refusal, RefusalLog
 from rekpipe.emulator.iam.identities import IdentityBroker, RoleSession
-from rekpipe.emulator.iam.resource_policies import Decision, PolicyRequest, evaluate
+from rekpipe.emulator.iam.resource_policies import Decision, PolicyRequest, evaluate, principal_arn
 from rekpipe.emulator.iam.signing import acting_as, install_contextual_signing
 
 if TYPE_CHECKING:
@@ -156,7 +156,7 @@ class IamEnforcement:
     def _resource_policy_decision(self, resource: str, action: str, principal: str) -> Decision:
         bucket = resource.split("/", 1)[0] if resource.startswith("arn:aws:s3:::") else None
         context = {"aws:SecureTransport": "true", "aws:PrincipalAccount": self.account_id,
-                   "aws:PrincipalArn": principal, "s3:TlsVersion": LOCAL_TLS_VERSION}
+                   "aws:PrincipalArn": principal_arn(principal), "s3:TlsVersion": LOCAL_TLS_VERSION}
         request = PolicyRequest(action=action, resource=resource, aws_principal=principal, context=context)
         decision = self.resource_policies.evaluate(resource, request)
         if bucket and decision is Decision.IMPLICIT_DENY:

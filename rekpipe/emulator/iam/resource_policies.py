@@ -112,6 +112,16 @@ def _statement_applies(statement: dict[str, Any], request: PolicyRequest) -> boo
     return _conditions_hold(statement.get("Condition") or {}, request.context)
 
 
+def principal_arn(caller_arn: str) -> str:
+    """``aws:PrincipalArn`` of a caller: an assumed-role session is its role's ARN (IAM User Guide,
+    "AWS global condition context keys"); a user is itself."""
+    if ":assumed-role/" in caller_arn:
+        account = caller_arn.split(":")[4]
+        role = caller_arn.split(":assumed-role/", 1)[1].split("/", 1)[0]
+        return f"arn:aws:iam::{account}:role/{role}"
+    return caller_arn
+
+
 def _principal_matches(principal: Any, request: PolicyRequest) -> bool:
     if principal is None:
         return True  # an identity policy statement, or no principal element
@@ -123,7 +133,7 @@ def _principal_matches(principal: Any, request: PolicyRequest) -> bool:
         return True
     if request.aws_principal:
         for expected in _listify(principal.get("AWS")):
-            if expected == "*" or expected == request.aws_principal:
+            if expected in ("*", request.aws_principal, principal_arn(request.aws_principal)):
                 return True
             account = request.aws_principal.split(":")[4] if request.aws_principal.count(":") >= 5 else ""
             if expected in (account, f"arn:aws:iam::{account}:root"):
@@ -173,4 +183,4 @@ def _conditions_hold(conditions: dict[str, Any], context: dict[str, str]) -> boo
     return True
 
 
-__all__ = ["Decision", "PolicyRequest", "evaluate"]
+__all__ = ["Decision", "PolicyRequest", "evaluate", "principal_arn"]
