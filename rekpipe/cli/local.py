@@ -193,6 +193,8 @@ class LocalRunResult:
     semaphore_holders: dict[str, Any] = field(default_factory=dict)
     content_bucket: str = ""
     output_bucket: str = ""
+    access_refusals: list[str] = field(default_factory=list)
+    """Each distinct IAM refusal of the run (caller, action, resource): a grant the stack lacks, or a fault."""
 
     def by_status(self) -> dict[str, int]:
         totals: dict[str, int] = {}
@@ -339,8 +341,21 @@ def _run(runtime: EmbeddedRuntime, sources: list[_Source], *, out: Path, log_pat
         simulator_calls=simulator.stats.snapshot(), video_jobs=list(simulator.jobs.values()),
         lost_notices=simulator.lost_notices, peak_running_jobs=simulator.peak_running_jobs,
         semaphore_holders=_semaphore_holders(outputs), content_bucket=content_bucket, output_bucket=output_bucket,
+        access_refusals=_access_refusals(runtime),
     )
     return result
+
+
+def _access_refusals(runtime: EmbeddedRuntime) -> list[str]:
+    """Distinct refusals of the run, calls and service deliveries, in the order they first happened."""
+    if runtime.iam is None:
+        return []
+    seen: dict[str, None] = {}
+    for refusal in runtime.iam.all_refusals():
+        seen.setdefault(refusal.message, None)
+    for delivery in runtime.iam.delivery_refusals:
+        seen.setdefault(delivery.message, None)
+    return list(seen)
 
 
 def _terminal() -> frozenset[str]:
@@ -584,6 +599,11 @@ def _print_run(result: LocalRunResult) -> None:
     console = stdout_console()
     for line in lines:
         console.print(line, markup=False, highlight=False, soft_wrap=True)
+    for refusal in result.access_refusals:
+        note(f"IAM refused: {refusal}")
+    if result.access_refusals:
+        note(f"{plural(len(result.access_refusals), 'distinct call')} refused by the stack's IAM policies, as AWS "
+             "would refuse them: add the grant to the role (stack/) if the call is meant to happen")
     problems = statuses.get("FAILED", 0) + statuses.get("PARTIAL", 0)
     if problems:
         note(f"{plural(problems, 'object')} ended FAILED or PARTIAL (expected outcomes: bad files, injected faults); "

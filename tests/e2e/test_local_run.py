@@ -46,6 +46,8 @@ def test_local_run_generated_media_all_succeed_and_outputs_are_copied(aws_env, t
     assert result.stdout.count("SUCCEEDED") >= 23
     assert "23 objects analysed: 23 SUCCEEDED, 0 PARTIAL, 0 FAILED; 0 skipped by ingest." in result.stdout
     assert "Wall time" in result.stdout and "DetectLabels" in result.stdout
+    # AND every call stayed inside the stack's IAM grants (the runtime enforces them)
+    assert "IAM refused" not in result.stderr
     # AND the outputs were copied under ./rekpipe-output with their keys, and parse
     out = tmp_path / "rekpipe-output"
     labels = json.loads((out / "sync/holiday photos/beach & sun.jpg-analysis/DetectLabels.json").read_text())
