@@ -244,9 +244,12 @@ class Authorization:
     """
 
     def __init__(self, refusals: RefusalLog,
-                 resource_policies: Callable[[str, str, str], Decision] | None = None) -> None:
+                 resource_policies: Callable[[str, str, str], Decision] | None = None,
+                 used: set[tuple[str, str]] | None = None) -> None:
         self.refusals = refusals
         self.resource_policies = resource_policies
+        self.used = used if used is not None else set()
+        """(principal ARN, action) of every allowed check: what each role really needed."""
         self._undo: list[Callable[[], None]] = []
 
     def install(self) -> Callable[[], None]:
@@ -313,7 +316,9 @@ class Authorization:
                     reason = "with an explicit deny in a resource-based policy"
                 elif decision is Decision.ALLOW and reason and reason.startswith("because no identity"):
                     reason = None
-            if reason is not None:
+            if reason is None:
+                self.used.add((principal, check_action))
+            else:
                 refusal = Refusal(principal=principal, action=check_action,
                                   resource=str(check_resource), reason=reason)
                 self.refusals.add(refusal)

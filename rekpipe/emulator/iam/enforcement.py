@@ -99,6 +99,7 @@ class IamEnforcement:
         self.refusals = RefusalLog()
         self.delivery_refusals: list[DeliveryRefusal] = []
         self.resource_policies = ResourcePolicies()
+        self.used: set[tuple[str, str]] = set()
         self.operator: Credentials | None = None
         self._undo: list[Callable[[], None]] = []
         self._lock = threading.Lock()
@@ -113,7 +114,8 @@ class IamEnforcement:
             _active = self
         self.operator = self.broker.operator()
         self._undo.append(install_contextual_signing(fallback=self._unknown_key_acts_as_operator))
-        self._undo.append(Authorization(self.refusals, resource_policies=self._resource_policy_decision).install())
+        self._undo.append(Authorization(self.refusals, resource_policies=self._resource_policy_decision,
+                                        used=self.used).install())
         self._undo.append(self._patch_step_functions_clients())
         self._undo.append(self._patch_s3_lambda_notifications())
         self._undo.append(self._patch_sns_sqs_delivery())
@@ -291,6 +293,34 @@ class IamEnforcement:
     # --- what the runtime shows ------------------------------------------------------------------------
     def all_refusals(self) -> list[Refusal]:
         return self.refusals.all()
+
+    def unused_actions(self) -> dict[str, list[str]]:
+        """Role name -> granted actions none of its sessions used so far: candidates for a narrower grant.
+
+        Only meaningful after a run that took every path (faults included); an action used on one
+        resource counts as used on all.
+        """
+        from moto.iam.models import iam_backends
+
+        used_by_role: dict[str, set[str]] = {}
+        for principal, action in self.used:
+            used_by_role.setdefault(principal_arn(principal).rsplit("/", 1)[-1], set()).add(action.lower())
+        backend = iam_backends[self.account_id]["aws"]
+        unused: dict[str, list[str]] = {}
+        for role in backend.roles.values():
+            granted: set[str] = set()
+            for document in role.policies.values():
+                parsed = json.loads(document) if isinstance(document, str) else document
+                statements = parsed.get("Statement", [])
+                for statement in statements if isinstance(statements, list) else [statements]:
+                    if statement.get("Effect") == "Allow":
+                        actions = statement.get("Action", [])
+                        granted.update(actions if isinstance(actions, list) else [actions])
+            left = sorted(a for a in granted if a.lower() not in used_by_role.get(role.name, set())
+                          and not a.startswith(("logs:", "xray:")))
+            if left:
+                unused[role.name] = left
+        return unused
 
 
 def _replace_everywhere(package: str, original: Any, replacement: Any) -> list[Any]:
