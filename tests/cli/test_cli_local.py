@@ -200,10 +200,10 @@ def test_local_up_serves_the_pipeline_until_ctrl_c(aws_env, tmp_path, monkeypatc
         assert "is not authorized to perform: s3:PutObject on resource" in denied.value.response["Error"]["Message"]
         assert "AnalyzeImageRole" in denied.value.response["Error"]["Message"]
         # AND those are the operator's keys: another key is refused, as AWS refuses a key it never issued
-        stranger = boto3.client("sqs", endpoint_url=written["endpoint_url"], region_name="us-east-1",
+        stranger = boto3.client("sns", endpoint_url=written["endpoint_url"], region_name="us-east-1",
                                 aws_access_key_id="AKIASTRANGER0000000", aws_secret_access_key="x")
         with pytest.raises(ClientError) as refused:
-            stranger.list_queues()
+            stranger.list_topics()
         assert refused.value.response["Error"]["Code"] in ("InvalidClientTokenId", "UnrecognizedClientException")
         # AND `rekpipe --local status` reads it
         status = CliRunner().invoke(main, ["--local", "status"])

@@ -197,3 +197,42 @@ def test_iam_policy_evaluation_rules():
     assert evaluate(both, PolicyRequest("s3:GetObject", resource="arn:aws:s3:::b/k")) is Decision.ALLOW
     assert evaluate(both, PolicyRequest("s3:PutObject", resource="arn:aws:s3:::b/k")) is Decision.EXPLICIT_DENY
     assert principal_arn("arn:aws:sts::123:assumed-role/Role/session") == "arn:aws:iam::123:role/Role"
+
+
+def test_iam_sqs_batch_calls_are_authorized_as_their_single_action(enforcement):
+    # GIVEN a consumer role allowed ReceiveMessage and DeleteMessage on one queue (what CDK grants a consumer)
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="work")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.send_message(QueueUrl=url, MessageBody="job")
+    credentials = _session(enforcement, _role("consumer", [
+        {"Effect": "Allow", "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage"], "Resource": arn}]))
+
+    # WHEN it deletes what it received with DeleteMessageBatch, as Lambda's poller does
+    with acting_as(credentials):
+        [message] = sqs.receive_message(QueueUrl=url)["Messages"]
+        deleted = sqs.delete_message_batch(QueueUrl=url, Entries=[{"Id": "1", "ReceiptHandle": message["ReceiptHandle"]}])
+
+    # THEN IAM's sqs:DeleteMessage covers it (there is no sqs:DeleteMessageBatch action), and nothing was refused
+    assert [entry["Id"] for entry in deleted["Successful"]] == ["1"]
+    assert enforcement.all_refusals() == []
+
+
+def test_iam_uninstall_leaves_moto_as_it_was(aws_env):
+    # GIVEN moto's Step Functions client factory as every loaded module holds it
+    import sys
+
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    original = boto_client.boto_client_for
+
+    # WHEN enforcement is installed, a module is imported meanwhile, and enforcement is removed
+    with mock_aws():
+        enforced = IamEnforcement(ACCOUNT, REGION).install()
+        import moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils  # noqa: F401
+        enforced.uninstall()
+
+    # THEN no module keeps the emulator's replacement
+    holders = [name for name, module in list(sys.modules.items())
+               if name.startswith("moto.stepfunctions") and hasattr(module, "boto_client_for")]
+    assert holders and all(sys.modules[name].boto_client_for is original for name in holders)

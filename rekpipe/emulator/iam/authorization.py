@@ -35,6 +35,10 @@ if TYPE_CHECKING:
 _TRANSACT_ITEM_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
                           "ConditionCheck": "ConditionCheckItem", "Get": "GetItem"}
 _IAM_ACTION_NAMES = {("lambda", "Invoke"): "InvokeFunction", ("lambda", "InvokeAsync"): "InvokeFunction"}
+_SQS_BATCH_ACTIONS = {"sqs:SendMessageBatch": "sqs:SendMessage", "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
+                      "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility"}
+"""IAM has no batch actions for SQS: a batch call is authorized as its single action ("Amazon SQS API
+permissions: Actions and resource reference", SQS Developer Guide). moto checks the batch name."""
 _ERROR_CODES = {"dynamodb": "AccessDeniedException", "states": "AccessDeniedException",
                 "lambda": "AccessDeniedException", "events": "AccessDeniedException",
                 "logs": "AccessDeniedException", "sns": "AuthorizationError"}
@@ -304,8 +308,11 @@ class Authorization:
         if iam_request._action in ("sts:GetCallerIdentity", "sts:AssumeRole"):
             iam_request.check_action_permitted(resource)  # moto's own rules, trust relationships included
             return
-        checks: list[Check] = resolver(response, action) if resolver else [(_s3_action(response, iam_request._action)
-                                                                             if s3 else iam_request._action, resource)]
+        if resolver:
+            checks: list[Check] = resolver(response, action)
+        else:
+            iam_action = _s3_action(response, iam_request._action) if s3 else iam_request._action
+            checks = [(_SQS_BATCH_ACTIONS.get(iam_action, iam_action), resource)]
         policies = iam_request._access_key.collect_policies()
         principal = iam_request._access_key.arn
         for check_action, check_resource in checks:

@@ -223,7 +223,7 @@ class IamEnforcement:
 
         def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
             role_arn = getattr(state_credentials, "role_arn", None)
-            if not role_arn:
+            if not role_arn or active() is not enforcement:
                 return original(region, service, state_credentials)
             credentials = enforcement._state_machine_session(role_arn).credentials.get_frozen_credentials()
             kwargs = {} if botocore_stubber.enabled else {"endpoint_url": f"http://localhost:{moto_server_port()}"}
@@ -236,13 +236,13 @@ class IamEnforcement:
                 **kwargs,
             )
 
-        patched = _replace_everywhere("moto.stepfunctions", original, boto_client_for)
+        _replace_everywhere("moto.stepfunctions", original, boto_client_for)
         module.boto_client_for = boto_client_for
 
         def undo() -> None:
             module.boto_client_for = original
-            for mod in patched:
-                mod.boto_client_for = original
+            # modules imported while installed bound the replacement too
+            _replace_everywhere("moto.stepfunctions", boto_client_for, original)
 
         return undo
 
