@@ -238,7 +238,7 @@ def test_local_up_serves_the_pipeline_until_ctrl_c(aws_env, tmp_path, monkeypatc
     assert process.returncode == 0, stderr[-3000:]
     assert not state.exists()
     assert f"Endpoint:     http://127.0.0.1:{port}" in stdout
-    assert "AWS_ACCESS_KEY_ID=rekpipe-local" in stdout and "Region:       us-east-1" in stdout
+    assert "AWS_ACCESS_KEY_ID=AKIAREKPIPEOPERATOR1" in stdout and "Region:       us-east-1" in stdout
     assert f"aws --endpoint-url http://127.0.0.1:{port} s3 cp photo.jpg s3://{content}/" in stdout
     assert "rekpipe --local status" in stdout and "OutputBucketName" in stdout
     assert '"level":' not in stdout  # function logs went to .rekpipe/functions.log

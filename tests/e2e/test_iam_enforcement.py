@@ -107,6 +107,12 @@ def test_enforcement_image_function_without_get_object_fails_the_image_with_acce
     assert f"arn:aws:s3:::{bucket}/denied/photo.jpg" in message
     assert "AnalyzeImageRole" in message  # the role, and the session Lambda names after the function (64 chars)
     assert runtime.function_name("analyze_image")[:64] in message
+    # AND `rekpipe status` lists it among the latest failures, with the same reason
+    from rekpipe.cli.stack import GlobalOptions
+    from rekpipe.cli.status import do_cli as status
+
+    [failure] = status(GlobalOptions(), failures=5).failures
+    assert failure.error_code == "AccessDeniedException" and "s3:GetObject" in failure.error_message
 
 
 @pytest.mark.e2e
