@@ -175,7 +175,6 @@ def test_redrive_dlq_recovers_a_real_failed_message_of_every_dlq(make_runtime):
 
     # ... a slot clean-up whose EventBridge target failed: an aborted execution still holds a slot
     from rekpipe_shared.semaphore import VideoSemaphore
-
     from rekpipe_shared.tasks import execution_name
 
     cleanup_task = upload_queued_video(runtime, "dlq/aborted.mp4", mp4_bytes(34))
