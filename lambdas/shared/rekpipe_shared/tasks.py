@@ -244,7 +244,7 @@ class TaskTable:
             elif status == STATUS_IN_PROGRESS and int(current.get("lease_until") or 0) < now:
                 claimed = self._transition(
                     task_id, STATUS_IN_PROGRESS, STATUS_IN_PROGRESS, set_=sets, add={"attempts": 1},
-                    extra_condition=("lease_until < :now", {":now": int(now)}),
+                    extra_condition=("lease_until < :lease_now", {":lease_now": int(now)}),
                 )
             else:
                 return None  # missing, finished, or held by a live attempt
@@ -321,8 +321,8 @@ class TaskTable:
         condition = "updated_at = :seen"
         values: dict[str, Any] = {":seen": task["updated_at"]}
         if lease_must_be_expired:
-            condition += " AND (attribute_not_exists(lease_until) OR lease_until < :now)"
-            values[":now"] = int(self._clock())
+            condition += " AND (attribute_not_exists(lease_until) OR lease_until < :lease_now)"
+            values[":lease_now"] = int(self._clock())
         return self._transition(task["task_id"], STATUS_IN_PROGRESS, STATUS_PENDING,
                                 set_={"lease_until": 0, "last_retry_reason": reason, "rerouted_at": now_iso()},
                                 extra_condition=(condition, values))
@@ -422,6 +422,9 @@ class TaskTable:
             expression += " REMOVE " + ", ".join(f"#rm{i}" for i in range(len(removed)))
         condition = "#s = :from"
         if extra_condition:
+            clash = set(extra_condition[1]) & set(values)
+            if clash:  # it would silently replace a value of the update itself (``:now`` is updated_at's)
+                raise ValueError(f"extra_condition reuses the placeholders {sorted(clash)}")
             condition = f"{condition} AND {extra_condition[0]}"
             values.update(extra_condition[1])
         update = {
