@@ -166,7 +166,7 @@ def test_status_counts_tasks_in_flight_longer_than_expected(pipeline):
     assert json.loads(everything.stdout)["in_flight_too_long"]["PENDING"]["tasks"] == 2
     # AND the tables show them, with the next step on stderr
     tables = CliRunner().invoke(main, ["status"])
-    assert "In flight longer than expected" in tables.stdout and "PENDING > 15m" in tables.stdout
+    assert "PENDING > 15m" in tables.stdout and "IN_PROGRESS > 1h" in tables.stdout
     assert "rekpipe redrive --stuck --dry-run" in tables.stderr
 
 
