@@ -97,7 +97,8 @@ class Monitoring(Construct):
             self._alarm(
                 f"{name}Messages",
                 queue.metric_approximate_number_of_messages_visible(period=DLQ_PERIOD, statistic="Maximum"),
-                f"{name} has messages: something was given up on. Inspect them, fix the cause, then redrive.",
+                f"{name} has messages: something was given up on. Fix the cause, then run `rekpipe redrive --dlq` "
+                "(it handles each message or leaves it, with the reason).",
             )
         self._alarm("VideoExecutionsFailed", state_machine.metric_failed(period=ALARM_PERIOD, statistic="Sum"),
                     "A video state machine execution failed; its task stays IN_PROGRESS until redriven.")
