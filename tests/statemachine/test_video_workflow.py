@@ -126,7 +126,7 @@ def test_video_workflow_failed_job_gives_partial(make_runtime):
     assert task["operation_errors"]["StartContentModeration"]["code"] == "JobFailedError"
     assert "Unsupported codec" in task["operation_errors"]["StartContentModeration"]["message"]
     assert set(task["outputs"]) == {"StartLabelDetection"}
-    assert boto3.client("stepfunctions").describe_execution(executionArn=task["execution_arn"])["status"] == "SUCCEEDED"
+    assert _final_status(task["execution_arn"]) == "SUCCEEDED"  # the outcome is recorded a state before the end
     assert semaphore_holders(runtime) == {}
 
 
