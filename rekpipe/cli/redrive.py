@@ -47,7 +47,7 @@ IN_FLIGHT = ("PENDING", "QUEUED", "IN_PROGRESS")
               help="At most this many messages per dead-letter queue.")
 @click.option("--wait-seconds", type=click.IntRange(0, 20), default=DEFAULT_WAIT_SECONDS, show_default=True,
               help="Long-poll wait before a dead-letter queue is taken as empty.")
-@click.option("--dry-run", is_flag=True, help="Only show what would be moved or re-queued.")
+@click.option("--dry-run", is_flag=True, help="Only list what would be redriven, re-routed or re-queued; change nothing.")
 @click.pass_obj
 def cli(options: GlobalOptions, dlq: bool, stuck: bool, older_than: float | None, stuck_statuses: tuple[str, ...],
         failed: bool, partial: bool, error_codes: tuple[str, ...], prefix: str, max_messages: int,
