@@ -49,6 +49,8 @@ class Monitoring(Construct):
     state_machine: sfn.IStateMachine
     image_function: lambda_.IFunction
         ``analyze_image``, whose errors are alarmed.
+    stuck_task_metrics: Mapping[str, tuple[cloudwatch.IMetric, str]] | None
+        Alarm name -> (count of stuck tasks, what to do): alarmed when above 0.
 
     Attributes
     ----------
@@ -60,7 +62,8 @@ class Monitoring(Construct):
 
     def __init__(self, scope: Construct, id_: str, *, dead_letter_queues: Mapping[str, sqs.IQueue],
                  work_queues: Mapping[str, sqs.IQueue], state_machine: sfn.IStateMachine,
-                 image_function: lambda_.IFunction) -> None:
+                 image_function: lambda_.IFunction,
+                 stuck_task_metrics: Mapping[str, tuple[cloudwatch.IMetric, str]] | None = None) -> None:
         super().__init__(scope, id_)
         stack = cdk.Stack.of(self)
         key = kms.Key(self, "AlarmTopicKey", enable_key_rotation=True, description="Encrypts the pipeline's alarm topic")
@@ -94,12 +97,15 @@ class Monitoring(Construct):
             self._alarm(
                 f"{name}Messages",
                 queue.metric_approximate_number_of_messages_visible(period=DLQ_PERIOD, statistic="Maximum"),
-                f"{name} has messages: something was given up on. Inspect them, fix the cause, then redrive.",
+                f"{name} has messages: something was given up on. Fix the cause, then run `rekpipe redrive --dlq` "
+                "(it handles each message or leaves it, with the reason).",
             )
         self._alarm("VideoExecutionsFailed", state_machine.metric_failed(period=ALARM_PERIOD, statistic="Sum"),
                     "A video state machine execution failed; its task stays IN_PROGRESS until redriven.")
         self._alarm("AnalyzeImageErrors", image_function.metric_errors(period=ALARM_PERIOD, statistic="Sum"),
                     "analyze_image invocations failed (not throttling, which is retried inside the function).")
+        for name, (metric, description) in (stuck_task_metrics or {}).items():
+            self._alarm(name, metric, description)
         self.dashboard = self._dashboard(dead_letter_queues, work_queues, state_machine)
 
     def _alarm(self, id_: str, metric: cloudwatch.IMetric, description: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 import aws_cdk as cdk
@@ -28,6 +29,7 @@ from stack.ingestion import Ingestion
 from stack.layer import SharedLayer
 from stack.monitoring import Monitoring
 from stack.permissions import rekognition_statements
+from stack.recovery import STUCK_METRICS, StuckTaskWatch
 from stack.storage import BATCH_REPORT_PREFIX, INVENTORY_PREFIX, MANIFEST_PREFIX, Storage
 from stack.videos import START_WORKFLOW_TIMEOUT, VideoAnalysis
 
@@ -92,6 +94,8 @@ class RekognitionPipelineStack(cdk.Stack):
             map_max_concurrency=settings.video_max_concurrency,
             log_retention=self.functions.log_retention, log_key=self.functions.log_key,
         )
+        self.recovery = StuckTaskWatch(self, "Recovery", factory=self.functions, storage=self.storage,
+                                       executions_arn=self.videos.executions_arn)
         self.backfill = Backfill(self, "Backfill", ingest_batch=self.ingestion.ingest_batch.function,
                                  manifest_bucket=self.storage.inventory_bucket)
 
@@ -122,6 +126,8 @@ class RekognitionPipelineStack(cdk.Stack):
             work_queues={"ImageQueue": self.ingestion.image_queue, "VideoQueue": self.ingestion.video_queue,
                          "JobCompletedQueue": self.videos.job_completed_queue},
             state_machine=self.videos.state_machine, image_function=self.images.analyze_image.function,
+            stuck_task_metrics={name: (self.recovery.metrics[name], description)
+                                for name, description in STUCK_METRICS.items()},
         )
         self._outputs()
 
@@ -155,6 +161,14 @@ class RekognitionPipelineStack(cdk.Stack):
             "BatchOperationsRoleArn": (self.backfill.role.role_arn, "Role for S3 Batch Operations backfill jobs"),
             "IngestBatchFunctionArn": (ingestion.ingest_batch.function.function_arn,
                                        "Function S3 Batch Operations invokes"),
+            "IngestS3FunctionArn": (ingestion.ingest_s3.function.function_arn,
+                                    "Function `rekpipe redrive --dlq` re-ingests failed S3 notices with"),
+            "ReleaseExecutionSlotsFunctionArn": (videos.functions["release_execution_slots"].function.function_arn,
+                                                 "Function `rekpipe redrive --dlq` re-runs failed slot clean-ups with"),
+            "ReconcileSlotsFunctionArn": (videos.functions["reconcile_slots"].function.function_arn,
+                                          "Function `rekpipe redrive --dlq` re-runs failed reconciler events with"),
+            "StuckTaskBounds": (json.dumps(self.settings.stuck_after_seconds, sort_keys=True),
+                                "Seconds after which a PENDING, QUEUED or IN_PROGRESS task counts as stuck"),
             "AlarmTopicArn": (self.monitoring.alarm_topic.topic_arn, "Subscribe to receive the pipeline's alarms"),
             "DashboardName": (self.monitoring.dashboard.dashboard_name, "CloudWatch dashboard of the pipeline"),
         }

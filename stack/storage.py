@@ -17,7 +17,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from rekpipe_shared.tasks import ATTENTION_INDEX, TASK_ID_ATTR
+from rekpipe_shared.tasks import ATTENTION_INDEX, IN_FLIGHT_ATTR, IN_FLIGHT_INDEX, TASK_ID_ATTR
 from stack.nag import acknowledge
 
 if TYPE_CHECKING:
@@ -130,6 +130,12 @@ class Storage(Construct):
         self.task_table.add_global_secondary_index(
             index_name=ATTENTION_INDEX,
             partition_key=dynamodb.Attribute(name=ATTENTION_PK, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=ATTENTION_SK, type=dynamodb.AttributeType.STRING),
+            projection_type=dynamodb.ProjectionType.ALL,
+        )
+        self.task_table.add_global_secondary_index(
+            index_name=IN_FLIGHT_INDEX,
+            partition_key=dynamodb.Attribute(name=IN_FLIGHT_ATTR, type=dynamodb.AttributeType.STRING),
             sort_key=dynamodb.Attribute(name=ATTENTION_SK, type=dynamodb.AttributeType.STRING),
             projection_type=dynamodb.ProjectionType.ALL,
         )

@@ -150,6 +150,8 @@ class VideoAnalysis(Construct):
     state_machine: sfn.StateMachine
     state_machine_arn: str
         Built from the name; equal to ``state_machine.state_machine_arn``.
+    executions_arn: str
+        ARN pattern of this state machine's executions.
     substitutions: dict[str, str]
     notifications: RekognitionNotifications
     job_completed_queue, job_completed_dlq, events_dlq: sqs.Queue
@@ -180,7 +182,7 @@ class VideoAnalysis(Construct):
         self.state_machine_arn = stack.format_arn(service="states", resource="stateMachine",
                                                   resource_name=self.state_machine_name,
                                                   arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
-        executions_arn = stack.format_arn(service="states", resource="execution",
+        self.executions_arn = executions_arn = stack.format_arn(service="states", resource="execution",
                                           resource_name=f"{self.state_machine_name}:*",
                                           arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
         machine_ref = sfn.StateMachine.from_state_machine_arn(self, "StateMachineRef", self.state_machine_arn)
@@ -293,7 +295,8 @@ class VideoAnalysis(Construct):
             iam.PolicyStatement(actions=["iam:PassRole"], resources=[role.role_arn],
                                 conditions={"StringEquals": {"iam:PassedToService": "rekognition.amazonaws.com"}}),
         )
-        grant_table(start_job.function, storage.job_token_table, PUT_ITEM + UPDATE_ITEM)
+        # GetItem: the resume path checks whether the new token was already resumed before it sends.
+        grant_table(start_job.function, storage.job_token_table, READ_ITEM + PUT_ITEM + UPDATE_ITEM)
         for bucket in storage.content_buckets:  # Rekognition reads the video with the caller's permissions
             start_job.add_to_policy(object_statement(READ_OBJECT_ACTIONS, bucket.bucket_arn))
             acknowledge_objects(start_job.role, bucket.bucket_arn,

@@ -1,7 +1,9 @@
 """ingest_s3: turns S3 ObjectCreated notices into tasks, one per object version.
 
 Every record of the event is handled (S3 may batch several); a duplicate notice finds the task
-already there and changes nothing, so an object is never analysed or billed twice.
+already there and changes nothing, so an object is never analysed or billed twice. The
+``s3:TestEvent`` S3 sends when a notification is configured has no records: it is logged and
+acknowledged, so it never lands in the DLQ as a false alarm.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 
 from rekpipe_shared.constants import METRICS_NAMESPACE, TASK_TABLE_NAME_ENV
-from rekpipe_shared.ingestion import ingest_object
+from rekpipe_shared.ingestion import ingest_object, is_s3_test_event
 from rekpipe_shared.settings import PipelineSettings
 from rekpipe_shared.tasks import TaskTable
 
@@ -70,6 +72,13 @@ def ingest_records(event: S3Event) -> dict[str, int]:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if is_s3_test_event(event):
+        logger.info("Ignoring S3 test event", extra={"bucket": event.get("Bucket"), "event": event.get("Event")})
+        return {"ignored": 1}
+    return _ingest(event, context)
+
+
 @event_source(data_class=S3Event)
-def handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
+def _ingest(event: S3Event, context: LambdaContext) -> dict[str, int]:
     return ingest_records(event)

@@ -1,8 +1,9 @@
 """job_completed: turns Rekognition's SNS completion notices into SendTaskSuccess/Failure.
 
 Notices arrive through SQS (so none is lost while this function is throttled or failing). The
-waiting token is found by JobTag, else by JobId. Duplicates and jobs this pipeline did not
-start are logged and dropped; routing relies on our own record of the job, never on the
+waiting token is found by JobTag, else by JobId. A notice is claimed only after its send
+succeeded, so a failed send is redelivered (within seconds) and sent again. Duplicates and jobs
+this pipeline did not start are logged and dropped; routing relies on our own record of the job, never on the
 notice's ``API`` field, whose spelling the documentation does not agree on.
 """
 
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import random
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -17,10 +20,11 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from botocore import xform_name
+from botocore.exceptions import ClientError
 
 from rekpipe_shared.aws import DEFAULT_CONFIG, error_code
 from rekpipe_shared.constants import JOB_TOKEN_TABLE_NAME_ENV, METRICS_NAMESPACE
-from rekpipe_shared.job_tokens import JobTokenStore
+from rekpipe_shared.job_tokens import CLOSED_TOKEN_ERRORS, JobTokenStore
 from rekpipe_shared.operations import operation
 
 if TYPE_CHECKING:
@@ -37,8 +41,10 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 tokens = JobTokenStore(os.environ[JOB_TOKEN_TABLE_NAME_ENV])
 sfn = boto3.client("stepfunctions", config=DEFAULT_CONFIG)
 rekognition = boto3.client("rekognition", config=DEFAULT_CONFIG)
+sqs = boto3.client("sqs", config=DEFAULT_CONFIG)
 
-DEAD_TOKEN_ERRORS = {"TaskDoesNotExist", "TaskTimedOut", "InvalidToken"}
+REDELIVERY_DELAY_SECONDS = (1, 3)
+"""Visibility given to a notice whose send failed: a short, jittered pause before it is resent."""
 
 
 def parse_notice(body: str) -> dict[str, Any]:
@@ -49,6 +55,13 @@ def parse_notice(body: str) -> dict[str, Any]:
 
 @tracer.capture_method
 def resume(record: SQSRecord) -> None:
+    """Resume the token waiting on this notice's job: send first, then claim.
+
+    The notice is claimed (``mark_notified``) only after SendTask* succeeded or the token proved
+    closed, so a send that fails (throttled, or the function dies) leaves the notice unclaimed and
+    its redelivery, due in seconds, sends it again. A second send to a consumed token is harmless:
+    Step Functions answers TaskTimedOut, which is logged.
+    """
     notice = parse_notice(record.body)
     job_id, tag, status = notice.get("JobId"), notice.get("JobTag"), notice.get("Status")
     logger.append_keys(job_id=job_id, job_tag=tag)
@@ -58,7 +71,7 @@ def resume(record: SQSRecord) -> None:
         metrics.add_metric(name="UnknownJobNotices", unit=MetricUnit.Count, value=1)
         return
     token = item["task_token"]
-    if not tokens.mark_notified(item["job_tag"], token, str(status)):
+    if tokens.already_notified(item, token):
         logger.info("Duplicate notice; the waiting state was already resumed", extra={"status": status})
         metrics.add_metric(name="DuplicateJobNotices", unit=MetricUnit.Count, value=1)
         return
@@ -69,11 +82,33 @@ def resume(record: SQSRecord) -> None:
             sfn.send_task_failure(taskToken=token, error="JobFailedError",
                                   cause=_status_message(item["operation"], job_id, status))
             metrics.add_metric(name="VideoJobsFailed", unit=MetricUnit.Count, value=1)
-    except sfn.exceptions.ClientError as error:
-        if error_code(error) not in DEAD_TOKEN_ERRORS:
+    except ClientError as error:
+        if error_code(error) not in CLOSED_TOKEN_ERRORS:
+            metrics.add_metric(name="JobNoticeSendFailures", unit=MetricUnit.Count, value=1)
+            _redeliver_soon(record)
             raise
-        logger.info("Waiting state already gone (timed out or aborted); its timeout path takes over")
+        logger.info("Token already closed (resumed by an earlier send, timed out or aborted); the send was "
+                    "harmless", extra={"status": status, "error_code": error_code(error)})
+    tokens.mark_notified(item["job_tag"], token, str(status))
     logger.info("Job notice delivered", extra={"status": status, "task_id": item.get("task_id")})
+
+
+def _redeliver_soon(record: SQSRecord) -> None:
+    """Bring a failed notice back in seconds instead of after the queue's visibility timeout (minutes),
+    so the waiting execution is resumed promptly; the notice returns anyway if this call fails."""
+    try:
+        sqs.change_message_visibility(QueueUrl=_queue_url(record.event_source_arn),
+                                      ReceiptHandle=record.receipt_handle,
+                                      VisibilityTimeout=random.randint(*REDELIVERY_DELAY_SECONDS))
+    except ClientError as error:
+        logger.warning("Could not shorten the notice's visibility; it returns after the queue's timeout",
+                       extra={"error_code": error_code(error)})
+
+
+@lru_cache(maxsize=4)
+def _queue_url(queue_arn: str) -> str:
+    _, _, _, _, account, name = queue_arn.split(":", 5)
+    return str(sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"])
 
 
 def _status_message(operation_name: str, job_id: str | None, status: str | None) -> str:

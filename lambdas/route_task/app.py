@@ -7,7 +7,6 @@ which the consumer's claim turns into a no-op; the other order could lose the ta
 
 from __future__ import annotations
 
-import json
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +25,7 @@ from rekpipe_shared.constants import (
     TASK_TABLE_NAME_ENV,
     VIDEO_QUEUE_URL_ENV,
 )
+from rekpipe_shared.routing import send_to_queue
 from rekpipe_shared.tasks import TaskTable, from_stream_image, is_counter_id
 
 if TYPE_CHECKING:
@@ -66,18 +66,7 @@ def route(record: DynamoDBRecord) -> None:
     if task is None:
         return
     task_id = task["task_id"]
-    queue_url = QUEUES.get(task["media_type"])
-    if queue_url is None:
-        raise ValueError(f"task {task_id} has unknown media type {task['media_type']!r}")
-    body = {
-        "task_id": task_id,
-        "bucket": task["bucket"],
-        "key": task["object_key"],
-        "version_id": task.get("version_id"),
-        "media_type": task["media_type"],
-        "run": int(task.get("run", 0)) + 1,
-    }
-    sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(body))
+    send_to_queue(sqs, QUEUES, task, run=int(task.get("run", 0)) + 1)
     queued = tasks.mark_queued(task_id)
     logger.info("Task routed" if queued else "Task already routed; duplicate stream record",
                 extra={"task_id": task_id, "media_type": task["media_type"]})

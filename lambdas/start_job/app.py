@@ -25,7 +25,7 @@ from rekpipe_shared.constants import (
     VIDEO_TOPIC_ARN_ENV,
 )
 from rekpipe_shared.exceptions import JobLimitExceededError, JobRejectedError, RekognitionBusyError
-from rekpipe_shared.job_tokens import JobTokenStore, client_request_token, job_tag
+from rekpipe_shared.job_tokens import CLOSED_TOKEN_ERRORS, JobTokenStore, client_request_token, job_tag
 from rekpipe_shared.operations import JOB_LIMIT_ERROR, PERMANENT_ERRORS, RETRYABLE_ERRORS, operation
 from rekpipe_shared.settings import PipelineSettings
 
@@ -82,16 +82,27 @@ def start_job(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _resume_if_finished(get_api: str, job_id: str, token: str, tag: str) -> None:
-    """After a lost notice the job may already be over: answer the new token ourselves."""
+    """After a lost notice the job may already be over: answer the new token ourselves.
+
+    Send first, then claim (as job_completed does): a send that fails raises, nothing is claimed,
+    and the notice or the retried StartJob sends it again. A closed token is harmless and logged.
+    """
     response = getattr(rekognition, xform_name(get_api))(JobId=job_id, MaxResults=1)
     status = response["JobStatus"]
-    if status == "IN_PROGRESS" or not tokens.mark_notified(tag, token, status):
+    if status == "IN_PROGRESS" or tokens.already_notified(tokens.find(tag=tag, job_id=None) or {}, token):
         return
-    if status == "SUCCEEDED":
-        sfn.send_task_success(taskToken=token, output=f'{{"jobId": "{job_id}", "status": "SUCCEEDED"}}')
-    else:
-        sfn.send_task_failure(taskToken=token, error="JobFailedError",
-                              cause=response.get("StatusMessage") or f"job {job_id} ended {status}")
+    try:
+        if status == "SUCCEEDED":
+            sfn.send_task_success(taskToken=token, output=f'{{"jobId": "{job_id}", "status": "SUCCEEDED"}}')
+        else:
+            sfn.send_task_failure(taskToken=token, error="JobFailedError",
+                                  cause=response.get("StatusMessage") or f"job {job_id} ended {status}")
+    except ClientError as error:
+        if error_code(error) not in CLOSED_TOKEN_ERRORS:
+            raise
+        logger.info("Token already closed (its notice resumed it first); the send was harmless",
+                    extra={"job_id": job_id, "error_code": error_code(error)})
+    tokens.mark_notified(tag, token, status)
 
 
 @logger.inject_lambda_context

@@ -1,10 +1,12 @@
-"""``rekpipe redrive``: give failed work another go.
+"""``rekpipe redrive``: give failed and stuck work another go.
 
-``--dlq`` moves messages from the dead-letter queues back to the queues they came from.
-``--failed``/``--partial`` re-queue FAILED/PARTIAL tasks with ``TaskTable.requeue`` (the task
-goes back to PENDING and the table stream routes it again), optionally only those with given
-error codes or under a key prefix. Both are safe to repeat: the pipeline is idempotent per
-object version, and an operation whose output is already recorded is not paid for twice.
+``--dlq`` redrives every dead-letter queue of the stack, each in its own way
+(:mod:`rekpipe.cli.dead_letters`). ``--stuck`` re-routes tasks left PENDING, QUEUED or
+IN_PROGRESS with no live owner (:mod:`rekpipe.cli.redrive_stuck`). ``--failed``/``--partial``
+re-queue FAILED/PARTIAL tasks with ``TaskTable.requeue`` (the task goes back to PENDING and the
+table stream routes it again), optionally only those with given error codes or under a key
+prefix. All are safe to repeat: the pipeline is idempotent per object version, and an operation
+whose output is already recorded is not paid for twice.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from rekpipe.cli.durations import DURATION
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -21,14 +25,19 @@ if TYPE_CHECKING:
 
 DEFAULT_MAX_MESSAGES = 1000
 DEFAULT_WAIT_SECONDS = 2
-SQS_BATCH = 10
 _DRY_RUN_SHOWN = 50
-_REDRIVE_VISIBILITY_SECONDS = 60
-"""Long enough to send and delete one batch; a message not moved in time simply reappears in its DLQ."""
+IN_FLIGHT = ("PENDING", "QUEUED", "IN_PROGRESS")
 
 
-@click.command(short_help="Move DLQ messages back, or re-queue FAILED/PARTIAL tasks.")
-@click.option("--dlq", is_flag=True, help="Move messages from every dead-letter queue back to its source queue.")
+@click.command(short_help="Redrive DLQs, re-route stuck tasks, or re-queue FAILED/PARTIAL tasks.")
+@click.option("--dlq", is_flag=True, help="Redrive every dead-letter queue, each in its own way (S3 notices are "
+              "re-ingested, stream failures re-routed, clean-up events re-run, work messages moved back).")
+@click.option("--stuck", is_flag=True, help="Re-route tasks left PENDING, QUEUED or IN_PROGRESS with no live owner.")
+@click.option("--older-than", type=DURATION, default=None, metavar="DURATION",
+              help="With --stuck: only tasks not updated for this long (e.g. 30m, 2h); default: each status's "
+                   "stuck bound (the alarms').")
+@click.option("--status", "stuck_statuses", multiple=True, type=click.Choice(IN_FLIGHT),
+              help="With --stuck: only tasks in this status (repeatable); default: all three.")
 @click.option("--failed", is_flag=True, help="Re-queue FAILED tasks.")
 @click.option("--partial", is_flag=True, help="Re-queue PARTIAL tasks (some operations failed).")
 @click.option("--error-code", "error_codes", multiple=True, metavar="CODE",
@@ -38,31 +47,41 @@ _REDRIVE_VISIBILITY_SECONDS = 60
               help="At most this many messages per dead-letter queue.")
 @click.option("--wait-seconds", type=click.IntRange(0, 20), default=DEFAULT_WAIT_SECONDS, show_default=True,
               help="Long-poll wait before a dead-letter queue is taken as empty.")
-@click.option("--dry-run", is_flag=True, help="Only show what would be moved or re-queued.")
+@click.option("--dry-run", is_flag=True, help="Only list what would be redriven, re-routed or re-queued; change nothing.")
 @click.pass_obj
-def cli(options: GlobalOptions, dlq: bool, failed: bool, partial: bool, error_codes: tuple[str, ...], prefix: str,
-        max_messages: int, wait_seconds: int, dry_run: bool) -> None:
-    """Give failed work another go: move dead-letter messages back to their queues (--dlq) and/or
-    re-queue FAILED (--failed) and PARTIAL (--partial) tasks, optionally only those with given
-    error codes (--error-code) or under a key prefix (--prefix).
+def cli(options: GlobalOptions, dlq: bool, stuck: bool, older_than: float | None, stuck_statuses: tuple[str, ...],
+        failed: bool, partial: bool, error_codes: tuple[str, ...], prefix: str, max_messages: int,
+        wait_seconds: int, dry_run: bool) -> None:
+    """Give failed and stuck work another go: redrive the dead-letter queues (--dlq), re-route tasks
+    left in flight with no live owner (--stuck), and/or re-queue FAILED (--failed) and PARTIAL
+    (--partial) tasks, optionally only those with given error codes (--error-code) or under a key
+    prefix (--prefix).
 
     \b
     Examples:
       rekpipe redrive --dlq
+      rekpipe redrive --stuck --dry-run
+      rekpipe redrive --stuck --status PENDING --older-than 30m
       rekpipe redrive --failed --error-code ThrottlingException --dry-run
       rekpipe redrive --failed --partial --prefix 2019/
     """
-    do_cli(options, dlq=dlq, failed=failed, partial=partial, error_codes=error_codes, prefix=prefix,
-           max_messages=max_messages, wait_seconds=wait_seconds, dry_run=dry_run)
+    do_cli(options, dlq=dlq, stuck=stuck, older_than=older_than, stuck_statuses=stuck_statuses, failed=failed,
+           partial=partial, error_codes=error_codes, prefix=prefix, max_messages=max_messages,
+           wait_seconds=wait_seconds, dry_run=dry_run)
 
 
 @dataclass
 class RedriveResult:
-    """What was moved (by DLQ name) and re-queued (by status), or would be with ``dry_run``."""
+    """What was redriven (by DLQ name), re-routed (by status and outcome) and re-queued (by status),
+    or would be with ``dry_run``."""
 
     dry_run: bool
     moved: dict[str, int] = field(default_factory=dict)
+    """DLQ -> messages handled (moved back, re-ingested, re-run, routed) and deleted."""
     not_moved: dict[str, int] = field(default_factory=dict)
+    """DLQ -> messages left in it, each with a printed reason."""
+    left_reasons: list[tuple[str, str, str]] = field(default_factory=list)
+    stuck: dict[str, dict[str, int]] = field(default_factory=dict)
     requeued: dict[str, int] = field(default_factory=dict)
     changed_meanwhile: int = 0
 
@@ -71,6 +90,9 @@ def do_cli(
     options: GlobalOptions,
     *,
     dlq: bool = False,
+    stuck: bool = False,
+    older_than: float | None = None,
+    stuck_statuses: tuple[str, ...] = (),
     failed: bool = False,
     partial: bool = False,
     error_codes: tuple[str, ...] = (),
@@ -87,7 +109,13 @@ def do_cli(
     options: GlobalOptions
         The group's options.
     dlq: bool
-        Move dead-letter messages back to their source queues.
+        Redrive every dead-letter queue, each in its own way.
+    stuck: bool
+        Re-route tasks left in flight with no live owner.
+    older_than: float | None
+        With ``stuck``: seconds without an update before a task is looked at (None: each status's bound).
+    stuck_statuses: tuple[str, ...]
+        With ``stuck``: only these statuses (empty: PENDING, QUEUED and IN_PROGRESS).
     failed, partial: bool
         Re-queue FAILED and/or PARTIAL tasks.
     error_codes: tuple[str, ...]
@@ -111,13 +139,18 @@ def do_cli(
     from rekpipe.cli.exceptions import UserException
     from rekpipe.cli.stack import Clients
 
-    if not (dlq or failed or partial):
-        raise UserException("Say what to redrive: --dlq (dead-letter messages), --failed and/or --partial (tasks)")
+    if not (dlq or stuck or failed or partial):
+        raise UserException("Say what to redrive: --dlq (dead-letter messages), --stuck (tasks left in flight), "
+                            "--failed and/or --partial (tasks)")
     if (error_codes or prefix) and not (failed or partial):
         raise UserException("--error-code and --prefix filter tasks: add --failed and/or --partial")
+    if (older_than is not None or stuck_statuses) and not stuck:
+        raise UserException("--older-than and --status choose stuck tasks: add --stuck")
+    if older_than is not None and older_than < 0:
+        raise UserException("--older-than must not be negative")
     clients = clients or Clients(options)
-    what = [name for name, on in (("dead-letter queues", dlq), ("FAILED tasks", failed), ("PARTIAL tasks", partial))
-            if on]
+    what = [name for name, on in (("dead-letter queues", dlq), ("stuck tasks", stuck), ("FAILED tasks", failed),
+                                  ("PARTIAL tasks", partial)) if on]
     filters = ([f"error codes {', '.join(error_codes)}"] if error_codes else []) + (
         [f"keys under {prefix!r}"] if prefix else [])
     note(f"Redrive of {' and '.join(what)}" + (f" ({'; '.join(filters)})" if filters else "")
@@ -125,107 +158,20 @@ def do_cli(
     outputs = clients.stack_outputs()
     result = RedriveResult(dry_run=dry_run)
     if dlq:
-        _redrive_dlqs(clients, outputs, result, max_messages=max_messages, wait_seconds=wait_seconds)
+        from rekpipe.cli.dead_letters import redrive_dead_letters
+
+        dead = redrive_dead_letters(clients, outputs, max_messages=max_messages, wait_seconds=wait_seconds,
+                                    dry_run=dry_run)
+        result.moved, result.not_moved, result.left_reasons = dead.handled, dead.left, dead.reasons
+    if stuck:
+        from rekpipe.cli.redrive_stuck import redrive_stuck
+
+        result.stuck = redrive_stuck(clients, outputs, statuses=stuck_statuses or IN_FLIGHT, older_than=older_than,
+                                     dry_run=dry_run)
     statuses = [status for status, on in (("FAILED", failed), ("PARTIAL", partial)) if on]
     if statuses:
         _requeue_tasks(clients, outputs, result, statuses, frozenset(error_codes), prefix)
     return result
-
-
-# --- dead-letter queues ------------------------------------------------------------------------
-def _redrive_dlqs(clients: Clients, outputs: StackOutputs, result: RedriveResult, *, max_messages: int,
-                  wait_seconds: int) -> None:
-    from rekpipe.cli.console import note
-
-    if not outputs.dlq_urls:
-        note(f"Stack {outputs.stack_name} has no *DlqUrl outputs: no dead-letter queue to redrive")
-        return
-    sqs = clients.client("sqs")
-    for name, dlq_url in outputs.dlq_urls.items():
-        label = f"{name}Dlq"
-        source_url = _source_queue(sqs, outputs, name, dlq_url)
-        if source_url is None:
-            note(f"{label}: no source queue found (no queue names it in its redrive policy, and the stack has no "
-                 f"{name}QueueUrl output); inspect it with `aws sqs receive-message --queue-url {dlq_url}`")
-            continue
-        if result.dry_run:
-            attributes = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["ApproximateNumberOfMessages"])
-            result.moved[label] = min(int(attributes["Attributes"].get("ApproximateNumberOfMessages", 0)),
-                                      max_messages)
-            continue
-        moved, not_moved = _move_messages(sqs, label, dlq_url, source_url, max_messages=max_messages,
-                                          wait_seconds=wait_seconds)
-        result.moved[label] = moved
-        if not_moved:
-            result.not_moved[label] = not_moved
-    verb = "would move (approximately)" if result.dry_run else "moved"
-    for label, count in result.moved.items():
-        extra = f", {result.not_moved[label]:,} not moved (they stay in the DLQ)" if result.not_moved.get(label) else ""
-        click.echo(f"{label}: {verb} {count:,} messages back to their queue{extra}")
-
-
-def _source_queue(sqs: Any, outputs: StackOutputs, name: str, dlq_url: str) -> str | None:
-    """The queue whose redrive policy targets this DLQ; else the stack's ``<Name>QueueUrl`` output."""
-    sources = sqs.list_dead_letter_source_queues(QueueUrl=dlq_url).get("queueUrls", [])
-    if len(sources) == 1:
-        return str(sources[0])
-    by_name = outputs.raw.get(f"{name}QueueUrl")
-    if by_name and (not sources or by_name in sources):
-        return by_name
-    return None
-
-
-def _move_messages(sqs: Any, label: str, dlq_url: str, source_url: str, *, max_messages: int,
-                   wait_seconds: int) -> tuple[int, int]:
-    """Receive, send, delete in batches of 10 until the DLQ is empty or ``max_messages`` were moved.
-
-    A message is deleted from the DLQ only after its send succeeded, so a crash in between
-    duplicates a message (harmless: the pipeline is idempotent) but never loses one.
-    """
-    from rekpipe.cli.console import Progress
-
-    fifo = source_url.endswith(".fifo")
-    moved = not_moved = 0
-    with Progress() as progress:
-        while moved + not_moved < max_messages:
-            received = sqs.receive_message(
-                QueueUrl=dlq_url,
-                MaxNumberOfMessages=min(SQS_BATCH, max_messages - moved - not_moved),
-                WaitTimeSeconds=wait_seconds,
-                VisibilityTimeout=_REDRIVE_VISIBILITY_SECONDS,
-                MessageAttributeNames=["All"],
-                MessageSystemAttributeNames=["MessageGroupId", "MessageDeduplicationId"],
-            ).get("Messages", [])
-            if not received:
-                break
-            entries = [_send_entry(str(index), message, fifo=fifo) for index, message in enumerate(received)]
-            sent = sqs.send_message_batch(QueueUrl=source_url, Entries=entries)
-            sent_ids = {entry["Id"] for entry in sent.get("Successful", [])}
-            not_moved += len(received) - len(sent_ids)
-            if sent_ids:
-                sqs.delete_message_batch(QueueUrl=dlq_url, Entries=[
-                    {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
-                    for index, message in enumerate(received) if str(index) in sent_ids
-                ])
-            moved += len(sent_ids)
-            progress.update(f"{label}: moved {moved:,} messages")
-    return moved, not_moved
-
-
-def _send_entry(entry_id: str, message: dict[str, Any], *, fifo: bool) -> dict[str, Any]:
-    entry: dict[str, Any] = {"Id": entry_id, "MessageBody": message["Body"]}
-    attributes = {
-        name: {key: value for key, value in attribute.items() if key in ("DataType", "StringValue", "BinaryValue")}
-        for name, attribute in (message.get("MessageAttributes") or {}).items()
-    }
-    if attributes:
-        entry["MessageAttributes"] = attributes
-    if fifo:
-        system = message.get("Attributes") or {}
-        entry["MessageGroupId"] = system.get("MessageGroupId", "redrive")
-        if system.get("MessageDeduplicationId"):
-            entry["MessageDeduplicationId"] = system["MessageDeduplicationId"]
-    return entry
 
 
 # --- tasks -------------------------------------------------------------------------------------

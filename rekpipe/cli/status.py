@@ -1,7 +1,8 @@
 """``rekpipe status``: where the pipeline stands, from cheap reads only.
 
 Task counts come from the task table's status counters (16 reads, never a scan), failures
-from its sparse ``attention`` index, queue depths from SQS attributes, video slots from the
+from its sparse ``attention`` index, tasks in flight longer than expected from its sparse
+``in_flight`` index, queue depths from SQS attributes, video slots from the
 semaphore item, and running executions from Step Functions (counted up to a cap).
 """
 
@@ -11,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import click
+
+from rekpipe.cli.durations import DURATION
 
 if TYPE_CHECKING:
     from rekpipe.cli.stack import Clients, GlobalOptions, StackOutputs
@@ -25,12 +28,16 @@ _MESSAGE_WIDTH = 120
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of tables.")
 @click.option("--failures", type=click.IntRange(0, 1000), default=DEFAULT_FAILURES, show_default=True,
               help="How many of the latest FAILED/PARTIAL tasks to show.")
+@click.option("--older-than", type=DURATION, default=None, metavar="DURATION",
+              help="Count PENDING/QUEUED/IN_PROGRESS tasks not updated for this long (e.g. 30m); default: each "
+                   "status's stuck bound (the alarms').")
 @click.pass_obj
-def cli(options: GlobalOptions, as_json: bool, failures: int) -> None:
-    """Show where the pipeline stands: tasks by status, queue and DLQ depths, video slots in use and
-    waiting, running video executions, and the latest failures with their reasons.
+def cli(options: GlobalOptions, as_json: bool, failures: int, older_than: float | None) -> None:
+    """Show where the pipeline stands: tasks by status, tasks in flight for longer than expected,
+    queue and DLQ depths, video slots in use and waiting, running video executions, and the latest
+    failures with their reasons.
     """
-    do_cli(options, as_json=as_json, failures=failures)
+    do_cli(options, as_json=as_json, failures=failures, older_than=older_than)
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,8 @@ class PipelineStatus:
     stack_name: str
     region: str
     tasks: dict[str, int] | None = None
+    in_flight_too_long: dict[str, Any] | None = None
+    """Non-terminal status -> ``{"older_than_seconds", "tasks"}``."""
     queues: list[QueueDepth] = field(default_factory=list)
     semaphore: dict[str, Any] | None = None
     executions: dict[str, Any] | None = None
@@ -66,7 +75,7 @@ class PipelineStatus:
 
 
 def do_cli(options: GlobalOptions, *, as_json: bool = False, failures: int = DEFAULT_FAILURES,
-           clients: Clients | None = None) -> PipelineStatus:
+           older_than: float | None = None, clients: Clients | None = None) -> PipelineStatus:
     """Read the pipeline's state and print it as tables (or JSON) on stdout.
 
     Parameters
@@ -77,6 +86,8 @@ def do_cli(options: GlobalOptions, *, as_json: bool = False, failures: int = DEF
         Print JSON instead of tables.
     failures: int
         How many of the newest FAILED/PARTIAL tasks to list.
+    older_than: float | None
+        Seconds without an update after which an in-flight task is counted (None: each status's bound).
     clients: Clients | None
         Injected client factory (tests).
 
@@ -97,6 +108,9 @@ def do_cli(options: GlobalOptions, *, as_json: bool = False, failures: int = DEF
         table = TaskTable(outputs.task_table_name, boto3_client=clients.client("dynamodb"))
         result.tasks = table.counts()
         result.failures = _latest_failures(table, failures)
+        from rekpipe.cli.redrive_stuck import task_count_older_than
+
+        result.in_flight_too_long = task_count_older_than(clients, outputs, older_than=older_than)
     result.queues = _queue_depths(clients, outputs)
     if outputs.semaphore_table_name:
         result.semaphore = _semaphore(clients, outputs.semaphore_table_name)
@@ -199,6 +213,12 @@ def _print_tables(result: PipelineStatus) -> None:
         rows = [(status, f"{result.tasks.get(status, 0):,}") for status in ALL_STATUSES]
         rows.append(("Total", f"{total:,}"))
         print_table("Tasks", ("Status", "Tasks"), rows, right=("Tasks",))
+    if result.in_flight_too_long is not None:
+        from rekpipe.cli.durations import describe_duration
+
+        print_table("In flight longer than expected", ("Not updated for", "Tasks"),
+                    [(f"{status} > {describe_duration(v['older_than_seconds'])}", f"{v['tasks']:,}")
+                     for status, v in result.in_flight_too_long.items()], right=("Tasks",))
     if result.queues:
         print_table("Queues", ("Queue", "Waiting", "In flight"),
                     [(q.name, f"{q.visible:,}", f"{q.in_flight:,}") for q in result.queues],
@@ -221,6 +241,12 @@ def _print_tables(result: PipelineStatus) -> None:
                          for f in result.failures])
         else:
             click.echo("No FAILED or PARTIAL tasks.")
+    old = sum(v["tasks"] for v in (result.in_flight_too_long or {}).values())
+    if old:
+        from rekpipe.cli.console import note
+
+        note(f"{old:,} tasks have been in flight longer than expected: see which are stuck with "
+             "`rekpipe redrive --stuck --dry-run`, then re-route them with `rekpipe redrive --stuck`")
     dlq_total = sum(q.visible + q.in_flight for q in result.queues if q.is_dlq)
     if dlq_total:
         from rekpipe.cli.console import note

@@ -16,8 +16,9 @@ import logging
 import os
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -324,20 +325,8 @@ class StreamEventSource:
             if self._stop.wait(min(0.05 * 2**attempt, 1.0)):
                 return 0
         if self.on_failure_queue_url:
-            sqs.send_message(
-                QueueUrl=self.on_failure_queue_url,
-                MessageBody=json.dumps(
-                    {
-                        "requestContext": {"condition": "RetryAttemptsExhausted", "functionArn": self.function_name},
-                        "DDBStreamBatchInfo": {
-                            "streamArn": self.stream_arn,
-                            "startSequenceNumber": batch[0]["dynamodb"]["SequenceNumber"],
-                            "endSequenceNumber": batch[-1]["dynamodb"]["SequenceNumber"],
-                            "batchSize": len(batch),
-                        },
-                    }
-                ),
-            )
+            sqs.send_message(QueueUrl=self.on_failure_queue_url,
+                             MessageBody=json.dumps(self.on_failure_record(batch, self.max_retry_attempts + 1)))
         LOG.error(
             "Stream batch for %s sent to the on-failure destination after %d attempts",
             self.function_name,
@@ -345,6 +334,34 @@ class StreamEventSource:
         )
         del self._pending[: len(batch)]
         return len(batch)
+
+    def on_failure_record(self, batch: list[dict[str, Any]], attempts: int) -> dict[str, Any]:
+        """The invocation record Lambda sends to a stream mapping's on-failure destination: metadata of
+        the batch only, never its records (Lambda Developer Guide, "Retaining discarded records for a
+        DynamoDB event source")."""
+        shard = next(iter(self._reader._positions), "") if self._reader else ""  # the table has one shard here
+        arrivals = [float(r["dynamodb"].get("ApproximateCreationDateTime") or time.time()) for r in batch]
+        return {
+            "requestContext": {"requestId": str(uuid.uuid4()), "functionArn": self.function_name,
+                               "condition": "RetryAttemptsExhausted", "approximateInvokeCount": attempts},
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+            "version": "1.0",
+            "timestamp": _iso(time.time()),
+            "DDBStreamBatchInfo": {
+                "shardId": shard,
+                "startSequenceNumber": batch[0]["dynamodb"]["SequenceNumber"],
+                "endSequenceNumber": batch[-1]["dynamodb"]["SequenceNumber"],
+                "approximateArrivalOfFirstRecord": _iso(min(arrivals)),
+                "approximateArrivalOfLastRecord": _iso(max(arrivals)),
+                "batchSize": len(batch),
+                "streamArn": self.stream_arn,
+            },
+        }
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
 
 def wait_for(predicate: Any, *, timeout: float, interval: float = 0.05) -> bool:
     """Poll until ``predicate()`` is true or the timeout passes; returns the last result."""

@@ -56,7 +56,7 @@ class Pipeline:
 
 
 def create_task_table(name: str) -> None:
-    """The task table with the stack's schema: key ``task_id``, sparse GSI ``attention``, stream."""
+    """The task table with the stack's schema: key ``task_id``, sparse GSIs ``attention`` and ``in_flight``, stream."""
     boto3.client("dynamodb").create_table(
         TableName=name,
         BillingMode="PAY_PER_REQUEST",
@@ -65,10 +65,16 @@ def create_task_table(name: str) -> None:
             {"AttributeName": "task_id", "AttributeType": "S"},
             {"AttributeName": "attention_status", "AttributeType": "S"},
             {"AttributeName": "updated_at", "AttributeType": "S"},
+            {"AttributeName": "in_flight_status", "AttributeType": "S"},
         ],
         GlobalSecondaryIndexes=[{
             "IndexName": "attention",
             "KeySchema": [{"AttributeName": "attention_status", "KeyType": "HASH"},
+                          {"AttributeName": "updated_at", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "ALL"},
+        }, {
+            "IndexName": "in_flight",
+            "KeySchema": [{"AttributeName": "in_flight_status", "KeyType": "HASH"},
                           {"AttributeName": "updated_at", "KeyType": "RANGE"}],
             "Projection": {"ProjectionType": "ALL"},
         }],

@@ -46,8 +46,8 @@ def test_redrive_dlq_moves_messages_back_to_their_queues(pipeline):
     assert {m["MessageAttributes"]["task"]["StringValue"] for m in images} == {f"t{n}" for n in range(23)}
     assert sorted(m["Body"] for m in _drain(pipeline.queues["VideoQueue"])) == ["video 0", "video 1", "video 2"]
     assert _depth(pipeline.queues["ImageDlq"]) == 0 and _depth(pipeline.queues["VideoDlq"]) == 0
-    assert "ImageDlq: moved 23 messages back to their queue" in result.stdout
-    assert "VideoDlq: moved 3 messages back to their queue" in result.stdout
+    assert "ImageDlq: move back to the source queue: 23 messages handled" in result.stdout
+    assert "VideoDlq: move back to the source queue: 3 messages handled" in result.stdout
     # AND a DLQ without a source queue is left alone, with a way to inspect it
     assert _depth(pipeline.queues["RouteTaskDlq"]) == 1
     assert "RouteTaskDlq: no source queue found" in result.stderr
@@ -148,7 +148,7 @@ def test_redrive_dry_run_changes_nothing(pipeline):
     assert "FAILED: would re-queue 2 tasks" in result.stdout
     assert "PARTIAL: would re-queue 1 task" in result.stdout
     assert "s3://rekpipe-content/2019/a.jpg" in result.stdout and "2019/b.jpg" not in result.stdout
-    assert "VideoDlq: would move (approximately) 1 messages" in result.stdout
+    assert "VideoDlq: would move back to the source queue for (approximately) 1 messages" in result.stdout
     assert set(_statuses(pipeline, ids).values()) == {"FAILED", "PARTIAL"}
     assert _depth(pipeline.queues["VideoDlq"]) == 1
 

@@ -39,6 +39,8 @@ TASK_RESPONDERS = {"acquire_slot", "release_slot", "release_execution_slots", "r
                    "start_job"}
 RELEASERS = {"release_slot", "release_execution_slots", "reconcile_slots"}
 """Semaphore users that release slots: a wake-up with a dead token makes them DescribeExecution."""
+EXECUTION_CHECKERS = RELEASERS | {"find_stuck_tasks"}
+"""Functions that ask whether an execution still runs: the releasers, and the stuck-task finder."""
 STATE_MACHINE_TASKS = {"acquire_slot", "release_slot", "start_job", "check_job", "collect_results", "record_outcome"}
 
 
@@ -138,8 +140,8 @@ def test_releasers_describe_only_this_machines_executions(template):
     (machine,) = resources(template, "AWS::StepFunctions::StateMachine").values()
     describers = {name for name in pipeline_functions(template)
                   if "states:DescribeExecution" in actions_of(function_statements(template, name))}
-    # WHEN / THEN they are the semaphore's releasers, on executions of this state machine only
-    assert describers == RELEASERS
+    # WHEN / THEN they are the semaphore's releasers and the stuck-task finder, on this machine's executions only
+    assert describers == EXECUTION_CHECKERS
     for name in describers:
         (resource,) = resources_for(function_statements(template, name), "states:DescribeExecution")
         assert mentions(resource, f":execution:{machine['Properties']['StateMachineName']}:"), name
@@ -211,7 +213,8 @@ def test_grants_follow_handler_code(template):
         # WHEN it builds a client of a table, bucket or service
         # THEN its role has the matching grant (a missing one would only fail in AWS, with AccessDenied)
         if "TaskTable(" in source:
-            assert {"dynamodb:GetItem", "dynamodb:UpdateItem"} & _table_actions(template, name, tables["task"]), name
+            assert {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"} & _table_actions(
+                template, name, tables["task"]), name
         if "JobTokenStore(" in source:
             assert _table_actions(template, name, tables["tokens"]), name
         if "VideoSemaphore(" in source:

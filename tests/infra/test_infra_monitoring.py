@@ -80,3 +80,23 @@ def test_dashboard_charts_powertools_metrics(template):
     (dashboard,) = resources(template, "AWS::CloudWatch::Dashboard").values()
     # THEN it charts the pipeline's own metrics namespace
     assert "RekognitionPipeline" in str(dashboard["Properties"]["DashboardBody"])
+
+
+def test_stuck_tasks_alarm_per_status_from_a_scheduled_finder(template):
+    # GIVEN the stuck-task finder and the alarm topic
+    topic = template["Outputs"]["AlarmTopicArn"]["Value"]
+    function = pipeline_functions(template)["find_stuck_tasks"]
+    # WHEN the alarms on its metrics and the rule that runs it are found
+    alarms = {a["Properties"]["MetricName"]: a["Properties"] for a in _alarms(template)
+              if a["Properties"].get("Namespace") == "RekognitionPipeline"}
+    schedules = [r["Properties"] for r in resources(template, "AWS::Events::Rule").values()
+                 if any(getatt_id(t["Arn"]) == function for t in r["Properties"]["Targets"])]
+    # THEN each non-terminal status has an alarm that fires on the first stuck task and names the recovery
+    for name in ("StuckPendingTasks", "StuckQueuedTasks", "StuckInProgressTasks"):
+        alarm = alarms[name]
+        assert alarm["Dimensions"] == [{"Name": "service", "Value": "find_stuck_tasks"}]
+        assert alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
+        assert alarm["AlarmActions"] == [topic]
+        assert "rekpipe redrive --stuck" in alarm["AlarmDescription"]
+    # AND the finder runs every five minutes
+    assert [s["ScheduleExpression"] for s in schedules] == ["rate(5 minutes)"]

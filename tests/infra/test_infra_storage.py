@@ -5,7 +5,7 @@ from __future__ import annotations
 from aws_cdk.assertions import Match
 
 from rekpipe_shared.job_tokens import JOB_ID_INDEX
-from rekpipe_shared.tasks import ATTENTION_INDEX, TASK_ID_ATTR
+from rekpipe_shared.tasks import ATTENTION_INDEX, IN_FLIGHT_INDEX, TASK_ID_ATTR
 
 from .template_queries import getatt_id, mentions, resources
 
@@ -114,10 +114,17 @@ def test_task_table_schema(synth):
             "AttributeDefinitions": Match.array_with([
                 {"AttributeName": "attention_status", "AttributeType": "S"},
                 {"AttributeName": "updated_at", "AttributeType": "S"},
+                {"AttributeName": "in_flight_status", "AttributeType": "S"},
             ]),
             "GlobalSecondaryIndexes": [{
                 "IndexName": ATTENTION_INDEX,
                 "KeySchema": [{"AttributeName": "attention_status", "KeyType": "HASH"},
+                              {"AttributeName": "updated_at", "KeyType": "RANGE"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }, {
+                # only PENDING, QUEUED and IN_PROGRESS tasks carry in_flight_status: stuck tasks without a scan
+                "IndexName": IN_FLIGHT_INDEX,
+                "KeySchema": [{"AttributeName": "in_flight_status", "KeyType": "HASH"},
                               {"AttributeName": "updated_at", "KeyType": "RANGE"}],
                 "Projection": {"ProjectionType": "ALL"},
             }],

@@ -132,3 +132,18 @@ def test_ingest_s3_prefix_mapping_chooses_operations(resources, load_handler, mo
         head = s3.head_object(Bucket=resources.content_bucket, Key=key)
         by_key[key] = tasks.get(task_id_for(resources.content_bucket, key, head["VersionId"], None))["operations"]
     assert by_key == {"faces/team.jpg": ["faces"], "text/sign.png": ["text"], "other/dog.jpg": ["labels", "moderation"]}
+
+
+def test_ingest_s3_test_event_is_acknowledged_and_writes_nothing(resources, load_handler):
+    # GIVEN the test message S3 sends when a notification is configured, exactly as S3 sends it
+    event = load_event("s3_test_event", bucket=resources.content_bucket)
+    app = load_handler("ingest_s3")
+
+    # WHEN ingest_s3 receives it
+    result = app.handler(event, FakeLambdaContext())
+
+    # THEN it reports success (no exception: no retry, no DLQ, no alarm) and writes no task
+    assert result == {"ignored": 1}
+    items = boto3.client("dynamodb").scan(TableName=resources.task_table)["Items"]
+    assert items == []
+    assert TaskTable(resources.task_table).counts()["PENDING"] == 0

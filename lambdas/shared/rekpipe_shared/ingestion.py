@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rekpipe_shared.constants import MEDIA_IMAGE
 from rekpipe_shared.media import media_type_for, precheck_failure, skip_reason
@@ -13,6 +13,18 @@ from rekpipe_shared.tasks import NewTask
 if TYPE_CHECKING:
     from rekpipe_shared.settings import PipelineSettings
     from rekpipe_shared.tasks import TaskTable
+
+
+S3_TEST_EVENT = "s3:TestEvent"
+
+
+def is_s3_test_event(event: Any) -> bool:
+    """True for the message S3 sends when a notification configuration is created or changed.
+
+    It is ``{"Service": "Amazon S3", "Event": "s3:TestEvent", "Time", "Bucket", "RequestId", "HostId"}``,
+    with no ``Records`` (Amazon S3 User Guide, "Event message structure"): nothing to ingest.
+    """
+    return isinstance(event, dict) and "Records" not in event and event.get("Event") == S3_TEST_EVENT
 
 
 @dataclass(frozen=True)

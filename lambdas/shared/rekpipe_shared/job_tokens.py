@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 JOB_ID_INDEX = "job_id"
+CLOSED_TOKEN_ERRORS = frozenset({"TaskDoesNotExist", "TaskTimedOut", "InvalidToken"})
+"""SendTask* errors for a token that is closed (already resumed, timed out, aborted) or unknown: nothing
+is left to resume, so a second send is harmless (Step Functions API Reference, SendTaskSuccess errors)."""
 TOKEN_TTL_SECONDS = 8 * 24 * 3600
 
 
@@ -93,8 +96,17 @@ class JobTokenStore:
                 return _plain(items[0])
         return None
 
+    @staticmethod
+    def already_notified(item: dict[str, Any], token: str) -> bool:
+        """True when this token's notice was sent and claimed (a duplicate notice)."""
+        return item.get("notified_token") == token
+
     def mark_notified(self, tag: str, token: str, status: str) -> bool:
-        """Claim the notice for this token once; False when this token was already resumed."""
+        """Record, once, that this token was resumed; False when it already was.
+
+        Called only *after* the SendTask* call succeeded (or the token proved closed): a claim made
+        before the send would turn the redelivery of a failed send into a dropped "duplicate".
+        """
         try:
             self.client.update_item(
                 TableName=self.table_name,

@@ -79,6 +79,11 @@ class PipelineSettings:
         CloudWatch Logs retention for every function and the state machine.
     output_retention_days: int
         Days before analysis outputs expire; 0 keeps them.
+    stuck_pending_minutes, stuck_queued_minutes, stuck_in_progress_minutes: int
+        How long a task may stay PENDING (routing takes seconds), QUEUED (waiting in its queue: raise
+        it for a backfill that queues more than a day of images) or IN_PROGRESS (images; a video
+        counts only once its execution is no longer running) before it is reported stuck and alarmed
+        (1-43200).
     """
 
     image_operations: tuple[str, ...] = ("labels", "moderation")
@@ -98,6 +103,9 @@ class PipelineSettings:
     custom_labels_project_version_arn: str | None = None
     log_retention_days: int = 30
     output_retention_days: int = 0
+    stuck_pending_minutes: int = 15
+    stuck_queued_minutes: int = 1440
+    stuck_in_progress_minutes: int = 60
 
     def __post_init__(self) -> None:
         _check_operations("image_operations", self.image_operations, IMAGE_OPERATIONS, allow_empty=True)
@@ -117,6 +125,8 @@ class PipelineSettings:
         _check_range("video_job_wait_seconds", self.video_job_wait_seconds, 10, 86400)
         _check_range("video_job_limit_retry_seconds", self.video_job_limit_retry_seconds, 1, 3600)
         _check_range("output_retention_days", self.output_retention_days, 0, 36500)
+        for name in ("stuck_pending_minutes", "stuck_queued_minutes", "stuck_in_progress_minutes"):
+            _check_range(name, getattr(self, name), 1, 43200)
         if self.log_retention_days not in LOG_RETENTION_DAYS:
             raise SettingsError("log_retention_days", f"must be one of {LOG_RETENTION_DAYS}",
                                 self.log_retention_days)
@@ -143,6 +153,12 @@ class PipelineSettings:
         for ops in self.image_prefix_operations.values():
             names.extend(op for op in ops if op not in names)
         return tuple(dict.fromkeys(names))
+
+    @property
+    def stuck_after_seconds(self) -> dict[str, int]:
+        """Non-terminal status -> seconds after which a task in it counts as stuck."""
+        return {"PENDING": self.stuck_pending_minutes * 60, "QUEUED": self.stuck_queued_minutes * 60,
+                "IN_PROGRESS": self.stuck_in_progress_minutes * 60}
 
     def to_json(self) -> str:
         """Serialise for ``PIPELINE_SETTINGS``, sorted so the template is stable."""

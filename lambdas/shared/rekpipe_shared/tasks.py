@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 from rekpipe_shared.constants import (
     ALL_STATUSES,
     ATTENTION_STATUSES,
+    IN_FLIGHT_STATUSES,
     STATUS_FAILED,
     STATUS_IN_PROGRESS,
     STATUS_PARTIAL,
@@ -39,6 +40,11 @@ if TYPE_CHECKING:
 TASK_ID_ATTR = "task_id"
 ATTENTION_INDEX = "attention"
 """Sparse GSI: only FAILED and PARTIAL tasks carry ``attention_status``."""
+IN_FLIGHT_INDEX = "in_flight"
+"""Sparse GSI (``in_flight_status``, ``updated_at``): only PENDING, QUEUED and IN_PROGRESS tasks carry
+``in_flight_status``, so it stays as small as the work in progress while millions succeed, and the
+oldest task of each status is one query away."""
+IN_FLIGHT_ATTR = "in_flight_status"
 COUNTER_PREFIX = "#COUNTS#"
 COUNTER_SHARDS = 16
 """Spreads counter writes so a busy backfill never makes one hot item."""
@@ -172,6 +178,38 @@ class TaskTable:
             for item in page.get("Items", []):
                 yield _from_item(item)
 
+    def iter_in_flight(self, status: str, *, updated_before: str | None = None) -> Iterator[dict[str, Any]]:
+        """Tasks of one non-terminal status, oldest first, from the sparse ``in_flight`` index.
+
+        Parameters
+        ----------
+        status: str
+            PENDING, QUEUED or IN_PROGRESS.
+        updated_before: str | None
+            Only tasks whose ``updated_at`` (ISO 8601, UTC) is earlier than this.
+        """
+        paginator = self.client.get_paginator("query")
+        for page in paginator.paginate(**self._in_flight_query(status, updated_before)):
+            for item in page.get("Items", []):
+                yield _from_item(item)
+
+    def count_in_flight(self, status: str, *, updated_before: str | None = None) -> int:
+        """How many tasks of one non-terminal status were last updated before a time (index only)."""
+        paginator = self.client.get_paginator("query")
+        return sum(int(page.get("Count", 0))
+                   for page in paginator.paginate(**self._in_flight_query(status, updated_before), Select="COUNT"))
+
+    def _in_flight_query(self, status: str, updated_before: str | None) -> dict[str, Any]:
+        if status not in IN_FLIGHT_STATUSES:
+            raise ValueError(f"only {sorted(IN_FLIGHT_STATUSES)} are indexed as in flight, not {status!r}")
+        condition = "in_flight_status = :s"
+        values: dict[str, Any] = {":s": {"S": status}}
+        if updated_before:
+            condition += " AND updated_at < :before"
+            values[":before"] = {"S": updated_before}
+        return {"TableName": self.table_name, "IndexName": IN_FLIGHT_INDEX, "KeyConditionExpression": condition,
+                "ExpressionAttributeValues": values, "ScanIndexForward": True}
+
     # --- transitions ---------------------------------------------------------------------------
     def create(self, task: NewTask) -> bool:
         """Insert a PENDING task; False (and nothing written) when this version is already known."""
@@ -206,7 +244,7 @@ class TaskTable:
             elif status == STATUS_IN_PROGRESS and int(current.get("lease_until") or 0) < now:
                 claimed = self._transition(
                     task_id, STATUS_IN_PROGRESS, STATUS_IN_PROGRESS, set_=sets, add={"attempts": 1},
-                    extra_condition=("lease_until < :now", {":now": int(now)}),
+                    extra_condition=("lease_until < :lease_now", {":lease_now": int(now)}),
                 )
             else:
                 return None  # missing, finished, or held by a live attempt
@@ -273,6 +311,27 @@ class TaskTable:
             remove=["attention_status", "error_code", "error_message", "operation_errors", "manifest_uri"],
         )
 
+    def reset_stuck(self, task: dict[str, Any], reason: str, *, lease_must_be_expired: bool) -> dict[str, Any] | None:
+        """IN_PROGRESS -> PENDING for a task whose attempt is known to be dead; the stream routes it again.
+
+        Only if the task is unchanged since it was examined (same ``updated_at``), and, for an image,
+        only if its lease has run out, so an attempt that came alive meanwhile is never doubled.
+        Recorded outputs are kept, so a finished analysis is not paid for again.
+        """
+        condition = "updated_at = :seen"
+        values: dict[str, Any] = {":seen": task["updated_at"]}
+        if lease_must_be_expired:
+            condition += " AND (attribute_not_exists(lease_until) OR lease_until < :lease_now)"
+            values[":lease_now"] = int(self._clock())
+        return self._transition(task["task_id"], STATUS_IN_PROGRESS, STATUS_PENDING,
+                                set_={"lease_until": 0, "last_retry_reason": reason, "rerouted_at": now_iso()},
+                                extra_condition=(condition, values))
+
+    def mark_resent(self, task: dict[str, Any]) -> dict[str, Any] | None:
+        """Note on a QUEUED task that its queue message was sent again (it leaves the stuck list)."""
+        return self._transition(task["task_id"], STATUS_QUEUED, STATUS_QUEUED, set_={"rerouted_at": now_iso()},
+                                extra_condition=("updated_at = :seen", {":seen": task["updated_at"]}))
+
     def set_attributes(self, task_id: str, **values: Any) -> None:
         """Set bookkeeping attributes that do not change the status (execution ARN, job ids)."""
         names = {f"#a{i}": name for i, name in enumerate(values)}
@@ -308,6 +367,7 @@ class TaskTable:
             "outputs": {},
             "created_at": now,
             "updated_at": now,
+            **({IN_FLIGHT_ATTR: status} if status in IN_FLIGHT_STATUSES else {}),
             **extra,
         }
         put = {
@@ -330,7 +390,16 @@ class TaskTable:
         remove: Iterable[str] = (),
         extra_condition: tuple[str, dict[str, Any]] | None = None,
     ) -> dict[str, Any] | None:
-        """Move one task between statuses if (and only if) it is in ``from_status``."""
+        """Move one task between statuses if (and only if) it is in ``from_status``.
+
+        ``in_flight_status`` follows the status: set while it is non-terminal, removed once it ends.
+        """
+        set_ = dict(set_ or {})
+        remove = list(remove)
+        if to_status in IN_FLIGHT_STATUSES:
+            set_[IN_FLIGHT_ATTR] = to_status
+        else:
+            remove.append(IN_FLIGHT_ATTR)
         names = {"#s": "status"}
         values: dict[str, Any] = {":from": from_status, ":to": to_status, ":now": now_iso()}
         set_parts = ["#s = :to", "updated_at = :now"]
@@ -353,6 +422,9 @@ class TaskTable:
             expression += " REMOVE " + ", ".join(f"#rm{i}" for i in range(len(removed)))
         condition = "#s = :from"
         if extra_condition:
+            clash = set(extra_condition[1]) & set(values)
+            if clash:  # it would silently replace a value of the update itself (``:now`` is updated_at's)
+                raise ValueError(f"extra_condition reuses the placeholders {sorted(clash)}")
             condition = f"{condition} AND {extra_condition[0]}"
             values.update(extra_condition[1])
         update = {
@@ -455,6 +527,7 @@ def from_stream_image(image: dict[str, Any]) -> dict[str, Any]:
 
 __all__ = [
     "ATTENTION_INDEX",
+    "IN_FLIGHT_INDEX",
     "STATUS_PARTIAL",
     "STATUS_SUCCEEDED",
     "NewTask",
