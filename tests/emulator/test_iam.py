@@ -236,3 +236,20 @@ def test_iam_uninstall_leaves_moto_as_it_was(aws_env):
     holders = [name for name, module in list(sys.modules.items())
                if name.startswith("moto.stepfunctions") and hasattr(module, "boto_client_for")]
     assert holders and all(sys.modules[name].boto_client_for is original for name in holders)
+
+
+def test_iam_get_queue_url_is_authorized_on_the_queue_it_names(enforcement):
+    # GIVEN a role allowed GetQueueUrl on one queue only (as CDK's consume grant gives it)
+    sqs = boto3.client("sqs", region_name=REGION)
+    for name in ("mine", "theirs"):
+        sqs.create_queue(QueueName=name)
+    credentials = _session(enforcement, _role("url-reader", [
+        {"Effect": "Allow", "Action": "sqs:GetQueueUrl", "Resource": f"arn:aws:sqs:{REGION}:{ACCOUNT}:mine"}]))
+
+    with acting_as(credentials):
+        # WHEN it asks for its queue's URL, THEN it gets it
+        assert sqs.get_queue_url(QueueName="mine")["QueueUrl"].endswith("/mine")
+        # AND another queue's URL is refused
+        with pytest.raises(ClientError) as refused:
+            sqs.get_queue_url(QueueName="theirs")
+    assert f"sqs:GetQueueUrl on resource: arn:aws:sqs:{REGION}:{ACCOUNT}:theirs" in str(refused.value)

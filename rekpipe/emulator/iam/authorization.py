@@ -22,6 +22,7 @@ policy allows the <action> action``, with each service's own error code.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,7 @@ from rekpipe.emulator.iam.resource_policies import Decision
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+LOG = logging.getLogger("rekpipe.emulator.iam")
 _TRANSACT_ITEM_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
                           "ConditionCheck": "ConditionCheckItem", "Get": "GetItem"}
 _IAM_ACTION_NAMES = {("lambda", "Invoke"): "InvokeFunction", ("lambda", "InvokeAsync"): "InvokeFunction"}
@@ -176,7 +178,16 @@ def _lambda_checks(response: Any, action: str) -> list[Check]:
     return [(f"lambda:{iam_action}", name)]
 
 
+def _sqs_checks(response: Any, action: str) -> list[Check]:
+    iam_action = _SQS_BATCH_ACTIONS.get(f"sqs:{action}", f"sqs:{action}")
+    if action == "GetQueueUrl":  # authorized on the queue it names (moto checks "*")
+        account = response._get_param("QueueOwnerAWSAccountId") or response.current_account
+        return [(iam_action, f"arn:aws:sqs:{response.region}:{account}:{response._get_param('QueueName')}")]
+    return [(iam_action, response._determine_resource())]
+
+
 RESOLVERS: dict[str, Callable[[Any, str], list[Check]]] = {
+    "SQSResponse": _sqs_checks,
     "DynamoHandler": _dynamodb_checks,
     "DynamoDBStreamsHandler": _streams_checks,
     "SNSResponse": _sns_checks,
@@ -329,6 +340,7 @@ class Authorization:
                 refusal = Refusal(principal=principal, action=check_action,
                                   resource=str(check_resource), reason=reason)
                 self.refusals.add(refusal)
+                LOG.warning("refused: %s", refusal.message)
                 raise _refuse(service, refusal, s3=s3,
                               json_protocol="json" in str(response.headers.get("Content-Type", "")))
 
