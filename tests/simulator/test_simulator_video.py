@@ -162,7 +162,7 @@ def test_start_oversized_video_raises_video_too_large(manual: Callable[..., tupl
     # WHEN a job is started
     # THEN VideoTooLargeException is raised
     with pytest.raises(rekognition.exceptions.VideoTooLargeException):
-        rekognition.start_person_tracking(Video=s3_video())
+        rekognition.start_face_detection(Video=s3_video())
 
 
 def test_start_with_same_client_request_token_is_idempotent(

@@ -52,6 +52,7 @@ SUBSTITUTIONS: dict[str, int | str] = {
     "SlotWaitSeconds": 30,
     "JobWaitSeconds": 30,
     "JobLimitRetrySeconds": 1,
+    "GetRetrySeconds": 1,
     # One iteration at a time, as AWS advises for mocks: invocation numbers then follow the item order.
     "MapMaxConcurrency": 1,
 }
