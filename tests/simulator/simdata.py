@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from botocore.config import Config
-
-import hashlib
 
 from rekpipe.samples import jpeg_bytes, png_bytes
 from rekpipe.simulator._content import face_count

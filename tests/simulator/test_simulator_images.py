@@ -11,9 +11,9 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from rekpipe.samples import corrupt_jpeg_bytes, jpeg_bytes, png_bytes
 from rekpipe.simulator import RekognitionSimulator, SimClock, SimulatorConfig
 from rekpipe.simulator._content import MAX_TEXT_WORDS, seeded, text_detections
-from rekpipe.samples import corrupt_jpeg_bytes, jpeg_bytes, png_bytes
 from tests.simulator.simdata import BUCKET, FACELESS_JPEG, JPEG, NO_RETRIES, PNG, s3_image
 
 if TYPE_CHECKING:

@@ -70,7 +70,6 @@ class Operation:
     video_price_per_minute: float = 0.10
     permanent_errors: frozenset[str] = field(default=PERMANENT_ERRORS)
 
-    @property
     def result_for_error(self, code: str, message: str) -> dict[str, Any] | None:
         """The result an image error stands for, or None when it is an error.
 
