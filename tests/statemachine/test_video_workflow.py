@@ -22,6 +22,7 @@ from tests.support.runtime import (
     execution_history,
     list_keys,
     read_json,
+    run_prefix,
     semaphore_holders,
     upload,
     wait_for_tasks,
@@ -88,7 +89,9 @@ def test_video_workflow_happy_path_three_operations(make_runtime):
     assert "CheckJob" not in states  # every notice arrived
     # AND each operation's pages and summary are in the output bucket, with the manifest
     output = runtime.outputs["OutputBucketName"]
-    prefix = "async/videos/holiday clip.mp4-analysis/"
+    prefix = run_prefix(task)
+    assert prefix == (f"async/{runtime.outputs['ContentBucketName']}/videos/holiday clip.mp4/"
+                      f"version-{task['version_id']}/run-001/")
     for folder in ("LabelDetection", "ContentModeration", "SegmentDetection"):
         keys = list_keys(output, f"{prefix}{folder}/")
         assert f"{prefix}{folder}/page-00001.json" in keys
@@ -183,7 +186,7 @@ def test_video_workflow_results_span_pages_and_collection_resumes(make_runtime, 
     states = entered_states(execution_history(task["execution_arn"]))
     assert states.count("CollectResults") == 3
     output = runtime.outputs["OutputBucketName"]
-    prefix = "async/videos/long.mp4-analysis/LabelDetection/"
+    prefix = run_prefix(task) + "LabelDetection/"
     assert {k.rsplit("/", 1)[-1] for k in list_keys(output, prefix)} == {
         "page-00001.json",
         "page-00002.json",
