@@ -98,10 +98,10 @@ class GetRateLimiter:
         return self._client
 
     def acquire(self, api: str) -> float:
-        """Wait for this call's place under the quota; returns the seconds waited."""
-        if not self.table_name or self.tps <= 0:
-            return 0.0
+        """Wait for this call's place under the quota; returns the time (epoch seconds) it was given."""
         started = self._clock()
+        if not self.table_name or self.tps <= 0:
+            return started
         while True:
             now = self._clock()
             window = int(now // self.window_seconds) * self.window_seconds
@@ -116,15 +116,15 @@ class GetRateLimiter:
                 )
             except (ClientError, BotoCoreError) as error:  # pacing is an optimisation; the call must still happen
                 logger.warning("Get* pacing unavailable (%s); calling %s unpaced", error_code(error), api)
-                return self._clock() - started
+                return now
             position = int(response["Attributes"]["calls"]["N"])
             if position <= self.capacity:
                 slot = window + (position - 1) * self.window_seconds / self.capacity
                 if slot > now:
                     self._sleep(slot - now)
-                return self._clock() - started
+                return max(slot, now)
             if now - started > MAX_PACING_WAIT_SECONDS:
-                return now - started
+                return now
             jitter = random.uniform(0, self.window_seconds / self.capacity)
             self._sleep(max(0.0, window + self.window_seconds - now) + jitter)
 
