@@ -54,7 +54,7 @@ def test_local_run_generated_media_all_succeed_and_outputs_are_copied(aws_env, t
         assert len(found) == 1, (pattern, found)
         return json.loads(found[0].read_text())
 
-    assert one("sync/*/holiday photos/beach & sun.jpg/version-*/run-001/DetectLabels.json")["Labels"]
+    assert "LabelModelVersion" in one("sync/*/holiday photos/beach & sun.jpg/version-*/run-001/DetectLabels.json")
     manifest = one("sync/*/写真/café 100%.png/version-*/run-001/manifest.json")
     assert manifest["status"] == "SUCCEEDED" and manifest["source"]["key"] == "写真/café 100%.png"
     assert manifest["source"]["version_id"] and manifest["run"] == 1
