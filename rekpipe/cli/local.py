@@ -684,6 +684,7 @@ def _print_up(runtime: EmbeddedRuntime, stream: IO[str], state_path: Path, log_p
         f"  aws --endpoint-url {endpoint} s3 cp photo.jpg s3://{content}/",
         "  rekpipe --local status",
         f"  aws --endpoint-url {endpoint} s3 ls s3://{output}/ --recursive",
+        f"  rekpipe --local outputs s3://{content}/photo.jpg   # where its results are (run prefix, latest.json)",
         f"  rekpipe --local backfill --bucket {backfill_source} --yes   # objects already in S3 (Batch Operations)",
         f"Function logs: {log_path}. Press Ctrl-C to stop.",
     ]
