@@ -102,6 +102,7 @@ def test_outputs_same_key_two_buckets_and_three_versions_never_collide(resources
     # AND the two buckets' copies of the key are told apart, though their labels may look alike
     listed = boto3.client("s3").list_objects_v2(Bucket=resources.output_bucket, Prefix="sync/")["Contents"]
     assert len([o for o in listed if o["Key"].endswith("/manifest.json")]) == 5
+    print("\n[layout] " + "\n[layout] ".join(sorted(o["Key"] for o in listed)))
     # AND latest.json of the versioned key names its current (third) version, and each bucket's key has its own
     current = s3.head_object(Bucket=resources.content_bucket, Key=VERSIONED_KEY)["VersionId"]
     pointer = json.loads(_read(resources.output_bucket,

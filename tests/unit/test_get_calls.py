@@ -117,3 +117,16 @@ def test_get_caller_raises_a_named_error_when_retries_run_out(resources, rekogni
         caller.call("GetFaceDetection", {"JobId": "a" * 64})
     assert caught.value.attempts == 3 and caught.value.code == "ProvisionedThroughputExceededException"
     assert "GetFaceDetection" in str(caught.value) and "the job succeeded" in str(caught.value)
+
+
+def test_rate_limiter_never_waits_past_the_time_it_is_given(resources):
+    # GIVEN a 1 TPS limiter whose window is already used up, and a caller with half a second to spare
+    fake = FakeTime(2_000.0)
+    limiter = GetRateLimiter(resources.rate_limit_table, 1, clock=fake.clock, sleep=fake.sleep)
+    limiter.acquire("GetTextDetection")
+
+    # WHEN the next call asks for its place with max_wait 0.5 s
+    given = limiter.acquire("GetTextDetection", max_wait=0.5)
+
+    # THEN it goes ahead at once (a throttle would be retried) instead of sleeping into the next window
+    assert given == 2_000.0 and fake.slept == []

@@ -97,8 +97,9 @@ class GetRateLimiter:
             self._client = boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 3}))
         return self._client
 
-    def acquire(self, api: str) -> float:
-        """Wait for this call's place under the quota; returns the time (epoch seconds) it was given."""
+    def acquire(self, api: str, *, max_wait: float = MAX_PACING_WAIT_SECONDS) -> float:
+        """Wait for this call's place under the quota, at most ``max_wait`` seconds (then the call goes
+        ahead and any throttle is retried); returns the time (epoch seconds) it was given."""
         started = self._clock()
         if not self.table_name or self.tps <= 0:
             return started
@@ -123,10 +124,11 @@ class GetRateLimiter:
                 if slot > now:
                     self._sleep(slot - now)
                 return max(slot, now)
-            if now - started > MAX_PACING_WAIT_SECONDS:
-                return now
             jitter = random.uniform(0, self.window_seconds / self.capacity)
-            self._sleep(max(0.0, window + self.window_seconds - now) + jitter)
+            pause = max(0.0, window + self.window_seconds - now) + jitter
+            if now - started + pause > max_wait:
+                return now
+            self._sleep(pause)
 
 
 class GetCaller:
@@ -170,7 +172,9 @@ class GetCaller:
         job_id = str(request.get("JobId", ""))
         attempt = 0
         while True:
-            self.limiter.acquire(api)
+            # Never let pacing eat the time the function needs to call, retry and return.
+            self.limiter.acquire(api, max_wait=min(MAX_PACING_WAIT_SECONDS,
+                                                   max(0.0, self.seconds_left() - 2 * TIME_RESERVE_SECONDS)))
             attempt += 1
             try:
                 response = method(**request)
