@@ -373,6 +373,7 @@ def test_video_workflow_rerun_writes_exactly_one_runs_pages_under_a_fresh_prefix
         "ContentModeration/page-00001.json", "ContentModeration/page-00002.json", "ContentModeration/summary.json",
         "manifest.json",
     }
+    print("\n[layout] " + "\n[layout] ".join(sorted(list_keys(output, run_1.rsplit("/version-", 1)[0]))))
     assert read_json(output, run_2 + "LabelDetection/summary.json")["items"] == 1200
     assert len(read_json(output, run_2 + "LabelDetection/page-00002.json")["Labels"]) == 200
     # AND run 1's results are intact beside it, never mixed

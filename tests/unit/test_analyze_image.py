@@ -299,6 +299,8 @@ def test_analyze_image_long_key_uses_the_documented_fallback(resources, rekognit
     root = f"sync/_long-keys/{resources.content_bucket}/{hashlib.sha256(key.encode()).hexdigest()}/"
     prefix = f"{root}version-{task['version_id']}/run-001/"
     assert stored["manifest_uri"] == f"s3://{resources.output_bucket}/{prefix}manifest.json"
+    listed = boto3.client("s3").list_objects_v2(Bucket=resources.output_bucket, Prefix="sync/")["Contents"]
+    print(f"\n[layout] key of {len(key.encode())} bytes -> " + "\n[layout] ".join(sorted(o["Key"] for o in listed)))
     manifest = _output(resources, prefix + "manifest.json")
     assert manifest["long_key"] is True and manifest["source"]["key"] == key
     assert _output(resources, prefix + "DetectLabels.json")["Labels"] is not None
