@@ -27,6 +27,7 @@ for _extra in (ROOT, ROOT / "lambdas" / "shared"):
         sys.path.insert(0, str(_extra))
 
 from bench.exceptions import PipelineStalledError  # noqa: E402
+from rekpipe.simulator.config import DEFAULT_GET_TPS, GET_OPERATIONS  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -206,6 +207,11 @@ def set_scale(handle: RunHandle, scale: float) -> None:
     assert sim is not None
     sim.config.clock_scale = scale
     sim.clock.set_scale(scale)
+    # Get* quotas are per simulated second; the pipeline paces Get* per real second (video_get_tps_quota),
+    # as it would against AWS. Keep the documented 20 TPS per *real* second whatever the clock's speed, so a
+    # fast clock compresses job durations without starving collections.
+    for api in GET_OPERATIONS:
+        sim.config.tps_quotas[api] = DEFAULT_GET_TPS * scale
     handle.wall0, handle.sim0, handle.scale = time.time(), sim.clock.now(), scale
 
 

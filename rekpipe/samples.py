@@ -35,8 +35,12 @@ class SampleFile:
     body: bytes
 
 
-def jpeg_bytes(seed: int, size: tuple[int, int] = (64, 48)) -> bytes:
-    """A small, valid JPEG whose pixels depend on the seed."""
+MIN_SAMPLE_SIDE = 80
+"""Rekognition refuses images under 80x80 pixels (limits.html), so samples are at least that big."""
+
+
+def jpeg_bytes(seed: int, size: tuple[int, int] = (128, 96)) -> bytes:
+    """A small, valid JPEG whose pixels depend on the seed (128x96 by default: above Rekognition's minimum)."""
     from PIL import Image
 
     rng = random.Random(seed)
@@ -50,8 +54,8 @@ def jpeg_bytes(seed: int, size: tuple[int, int] = (64, 48)) -> bytes:
     return out.getvalue()
 
 
-def png_bytes(seed: int, size: tuple[int, int] = (48, 48)) -> bytes:
-    """A small, valid PNG whose pixels depend on the seed."""
+def png_bytes(seed: int, size: tuple[int, int] = (96, 96)) -> bytes:
+    """A small, valid PNG whose pixels depend on the seed (96x96 by default)."""
     from PIL import Image
 
     rng = random.Random(seed)
@@ -76,6 +80,13 @@ def mp4_bytes(seed: int, duration_ms: int = 30_000) -> bytes:
 def corrupt_image_bytes() -> bytes:
     """Bytes named .jpg that are not an image: Rekognition answers InvalidImageFormatException."""
     return b"this is not a JPEG, just text with the wrong name\n" * 4
+
+
+def corrupt_jpeg_bytes(seed: int = 1) -> bytes:
+    """A JPEG whose magic bytes and header are valid but whose body is cut short and garbled:
+    a decoder fails on it, so Rekognition answers InvalidImageFormatException."""
+    good = jpeg_bytes(seed, (256, 192))
+    return good[: len(good) // 3] + bytes(range(256)) * 2
 
 
 def generate(images: int = 20, videos: int = 3, seed: int = 7) -> list[SampleFile]:

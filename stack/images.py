@@ -76,6 +76,7 @@ class ImageAnalysis(Construct):
             object_statement(["s3:PutObject"], storage.output_bucket.bucket_arn, f"{SYNC_OUTPUT_PREFIX}/")
         )
         acknowledge_objects(self.analyze_image.role, storage.output_bucket.bucket_arn,
-                             "Image results are written under sync/<source key>-analysis/, keys known only at run "
-                             "time; PutObject only, and only under the sync/ prefix.", f"{SYNC_OUTPUT_PREFIX}/")
+                             "Image results, manifests and latest.json pointers are written under "
+                             "sync/<bucket>/<key>/..., keys known only at run time; PutObject only, and only under "
+                             "the sync/ prefix.", f"{SYNC_OUTPUT_PREFIX}/")
 

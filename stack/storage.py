@@ -2,8 +2,8 @@
 
 Removal policies: the buckets and the task table hold data a person cares about (uploads,
 results, manifests, reports, logs, the record of what was analysed and billed), so they are
-RETAINED when the stack is deleted. The semaphore and job-token tables hold only short-lived
-coordination state (slot holders, task tokens with a TTL) that means nothing without the stack's
+RETAINED when the stack is deleted. The semaphore, job-token and rate-limit tables hold only
+short-lived coordination state (slot holders, task tokens, per-second call counts with a TTL) that means nothing without the stack's
 state machine, so they are DESTROYED with it.
 """
 
@@ -17,6 +17,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from rekpipe_shared.get_calls import RATE_KEY_ATTR, RATE_TTL_ATTR
 from rekpipe_shared.tasks import ATTENTION_INDEX, IN_FLIGHT_ATTR, IN_FLIGHT_INDEX, TASK_ID_ATTR
 from stack.nag import acknowledge
 
@@ -54,7 +55,7 @@ CONDITION_CHECK = ("dynamodb:ConditionCheckItem",)
 
 
 class Storage(Construct):
-    """Four buckets and three tables.
+    """Four buckets and four tables.
 
     Every bucket blocks public access, is encrypted (SSE-S3: server access logs cannot be written
     to SSE-KMS, and Rekognition reads SSE-S3 objects with no key grants), denies non-TLS and
@@ -68,7 +69,7 @@ class Storage(Construct):
     Attributes
     ----------
     content_bucket, existing_content_bucket, inventory_bucket, output_bucket: s3.Bucket
-    task_table, semaphore_table, job_token_table: dynamodb.Table
+    task_table, semaphore_table, job_token_table, rate_limit_table: dynamodb.Table
     """
 
     def __init__(self, scope: Construct, id_: str, *, output_retention_days: int) -> None:
@@ -152,6 +153,15 @@ class Storage(Construct):
             "JobTokenTable",
             partition_key=dynamodb.Attribute(name=JOB_TAG_ATTR, type=dynamodb.AttributeType.STRING),
             time_to_live_attribute=TTL_ATTR,
+            **_table_defaults(cdk.RemovalPolicy.DESTROY),
+        )
+        # Per-API, per-second Get* call counters shared by every function that calls Get*
+        # (rekpipe_shared.get_calls); one-second items that expire by TTL.
+        self.rate_limit_table = dynamodb.Table(
+            self,
+            "RateLimitTable",
+            partition_key=dynamodb.Attribute(name=RATE_KEY_ATTR, type=dynamodb.AttributeType.STRING),
+            time_to_live_attribute=RATE_TTL_ATTR,
             **_table_defaults(cdk.RemovalPolicy.DESTROY),
         )
         self.job_token_table.add_global_secondary_index(

@@ -137,7 +137,8 @@ class VideoAnalysis(Construct):
     operations: Sequence[str]
         Video analyses (settings ``video_operations``), for the Rekognition grants.
     face_collection_id: str | None
-    slot_limit, slot_wait_seconds, job_wait_seconds, job_limit_retry_seconds, map_max_concurrency: int
+    slot_limit, slot_wait_seconds, job_wait_seconds, job_limit_retry_seconds, get_retry_seconds,
+    map_max_concurrency: int
         Values substituted into the ASL.
     log_retention: logs.RetentionDays
     log_key: kms.IKey
@@ -172,6 +173,7 @@ class VideoAnalysis(Construct):
         job_wait_seconds: int,
         job_limit_retry_seconds: int,
         map_max_concurrency: int,
+        get_retry_seconds: int = 5,
         log_retention: logs.RetentionDays,
         log_key: kms.IKey,
         definition_path: Path = VIDEO_ASL_PATH,
@@ -236,6 +238,7 @@ class VideoAnalysis(Construct):
             "SlotWaitSeconds": str(slot_wait_seconds),
             "JobWaitSeconds": str(job_wait_seconds),
             "JobLimitRetrySeconds": str(job_limit_retry_seconds),
+            "GetRetrySeconds": str(get_retry_seconds),
             "MapMaxConcurrency": str(map_max_concurrency),
         }
         self.state_machine = sfn.StateMachine(
@@ -309,6 +312,9 @@ class VideoAnalysis(Construct):
             if operations:
                 acknowledge(function.role, wildcard_resource("*"), REKOGNITION_STAR_REASON)
         grant_table(check_job.function, storage.job_token_table, READ_ITEM)
+        # Every Get* caller takes its place under the shared per-second quota (one atomic ADD per call).
+        for function in (start_job, check_job, collect_results, job_completed):
+            grant_table(function.function, storage.rate_limit_table, UPDATE_ITEM)
         grant_table(job_completed.function, storage.job_token_table, READ_ITEM + QUERY + UPDATE_ITEM,
                     indexes=[JOB_ID_INDEX])
 
@@ -321,14 +327,21 @@ class VideoAnalysis(Construct):
             iam.PolicyStatement(actions=["s3:ListBucket"], resources=[output_arn]),
         )
         acknowledge_objects(collect_results.role, output_arn,
-                            "Video results are paged to async/<source key>-analysis/<API>/, keys known only at "
-                            "run time; read/write/delete of its own resume state and pages, only under async/.",
+                            "Video results are paged to async/<bucket>/<key>/<version>/run-<n>/<API>/, keys known "
+                            "only at run time; read/write/delete of its own resume state and pages, only under async/.",
                             async_prefix)
         record_outcome.add_to_policy(object_statement(["s3:PutObject"], output_arn, async_prefix))
         acknowledge_objects(record_outcome.role, output_arn,
-                            "The manifest of each video is written to async/<source key>-analysis/manifest.json, "
-                            "keys known only at run time; PutObject only, only under async/.", async_prefix)
+                            "Each video run's manifest (async/<bucket>/<key>/<version>/run-<n>/manifest.json) and the "
+                            "key's latest.json pointer, keys known only at run time; PutObject only, only under async/.", async_prefix)
         grant_table(record_outcome.function, storage.task_table, READ_ITEM + UPDATE_ITEM)
+        # latest.json moves only to the key's current version: record_outcome asks S3 which one that is (HEAD).
+        for bucket in storage.content_buckets:
+            record_outcome.add_to_policy(object_statement(["s3:GetObject"], bucket.bucket_arn))
+            acknowledge_objects(record_outcome.role, bucket.bucket_arn,
+                                "record_outcome reads the metadata (HeadObject, authorised as s3:GetObject) of the "
+                                "video it recorded, to point latest.json at the key's current version only; the "
+                                "keys are whatever is uploaded or backfilled. GetObject only, no version access.")
 
         # --- Rekognition's notices -> SQS -> job_completed ----------------------------------------
         notices = WorkQueue(self, "JobCompletedQueue", consumer_timeout=JOB_COMPLETED_TIMEOUT,

@@ -3,7 +3,8 @@
 Throttling is retried with capped, jittered backoff while the invocation has time, then left to
 SQS; an error about the object itself fails the task at once; one failed analysis keeps the
 others' results (PARTIAL). Each finished analysis is recorded as it lands, so a retry never
-calls (or pays for) it again.
+calls (or pays for) it again. Results go under the run's own prefix (``rekpipe_shared.outputs``);
+an error the catalogue calls a result (face_search on a face-less image) is recorded as one.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from rekpipe_shared.constants import (
 )
 from rekpipe_shared.exceptions import RetryableAnalysisError
 from rekpipe_shared.operations import OBJECT_ERRORS, RETRYABLE_ERRORS, THROTTLING_ERRORS, operation
-from rekpipe_shared.outputs import analysis_prefix, put_json, write_manifest
+from rekpipe_shared.outputs import ResultsLayout, put_json, write_latest_pointer, write_manifest
 from rekpipe_shared.pacing import RatePacer
 from rekpipe_shared.settings import PipelineSettings
 from rekpipe_shared.tasks import TaskTable
@@ -110,7 +111,7 @@ def analyze(task_id: str) -> str | None:
                     extra={"task_id": task_id, "status": (current or {}).get("status", "missing")})
         return None
     logger.append_keys(task_id=task_id)
-    prefix = analysis_prefix(task["object_key"], video=False)
+    layout = ResultsLayout.for_task(task)
     outputs: dict[str, str] = dict(task.get("outputs") or {})
     errors: dict[str, dict[str, str]] = {}
     for name in task["operations"]:
@@ -126,6 +127,12 @@ def analyze(task_id: str) -> str | None:
             raise
         except ClientError as error:
             code, message = error_code(error), error_message(error)
+            result = op.result_for_error(code, message)
+            if result is not None:  # e.g. face_search on a face-less image: a search with no matches
+                logger.info("Rekognition error recorded as a result", extra={"api": op.image_api, "error_code": code})
+                outputs[op.image_api] = put_json(s3, OUTPUT_BUCKET, layout.image_result_key(op.image_api), result)
+                tasks.record_output(task_id, op.image_api, outputs[op.image_api])
+                continue
             _count_failure(code)
             if code in OBJECT_ERRORS:
                 return _finish(task, STATUS_FAILED, outputs, {op.image_api: {"code": code, "message": message}},
@@ -133,7 +140,7 @@ def analyze(task_id: str) -> str | None:
             errors[op.image_api] = {"code": code, "message": message}
             logger.warning("Analysis failed", extra={"api": op.image_api, "error_code": code})
             continue
-        outputs[op.image_api] = put_json(s3, OUTPUT_BUCKET, f"{prefix}{op.image_api}.json", response)
+        outputs[op.image_api] = put_json(s3, OUTPUT_BUCKET, layout.image_result_key(op.image_api), response)
         tasks.record_output(task_id, op.image_api, outputs[op.image_api])
     if not errors:
         status = STATUS_SUCCEEDED
@@ -148,7 +155,10 @@ def analyze(task_id: str) -> str | None:
 
 def _finish(task: dict[str, Any], status: str, outputs: dict[str, str], errors: dict[str, dict[str, str]],
             *, error: tuple[str, str] | None) -> str:
-    manifest_uri = write_manifest(s3, OUTPUT_BUCKET, task=task, status=status, outputs=outputs, errors=errors)
+    layout = ResultsLayout.for_task(task)
+    manifest_uri = write_manifest(s3, OUTPUT_BUCKET, task=task, layout=layout, status=status, outputs=outputs,
+                                  errors=errors)
+    write_latest_pointer(s3, OUTPUT_BUCKET, task=task, layout=layout, status=status, manifest_uri=manifest_uri)
     tasks.finish(task["task_id"], status, outputs=outputs, manifest_uri=manifest_uri,
                  error_code=error[0] if error else None, error_message=error[1] if error else None,
                  operation_errors=errors or None)

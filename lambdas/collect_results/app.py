@@ -2,7 +2,10 @@
 
 Each page (MaxResults 1000) is written as it arrives, with the running summary and the next
 token saved beside it, so nothing large ever passes through the state machine (256 KB limit)
-and a 6-hour video is collected over as many invocations as it needs (15-minute limit).
+and a 6-hour video is collected over as many invocations as it needs (15-minute limit). Pages go
+under the run's own prefix, so a re-run never mixes its pages with an earlier run's; a retried or
+resumed collection picks up from the saved token. Get* is paced under the shared quota and its
+throttling retried (``rekpipe_shared.get_calls``); only an error retrying cannot fix is final.
 """
 
 from __future__ import annotations
@@ -14,12 +17,15 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from botocore import xform_name
+from botocore.exceptions import ClientError
 
-from rekpipe_shared.aws import DEFAULT_CONFIG, REKOGNITION_CONFIG
+from rekpipe_shared.aws import DEFAULT_CONFIG, error_code, error_message
 from rekpipe_shared.constants import METRICS_NAMESPACE, OUTPUT_BUCKET_ENV
-from rekpipe_shared.operations import Operation, operation
-from rekpipe_shared.outputs import analysis_prefix, put_json, s3_uri
+from rekpipe_shared.exceptions import ResultsUnreadableError
+from rekpipe_shared.get_calls import GetCaller, default_limiter, get_client
+from rekpipe_shared.operations import operation
+from rekpipe_shared.outputs import COLLECT_STATE_NAME, SUMMARY_NAME, ResultsLayout, put_json, s3_uri
+from rekpipe_shared.settings import PipelineSettings
 from rekpipe_shared.video_summary import VideoSummary
 
 if TYPE_CHECKING:
@@ -31,35 +37,45 @@ tracer = Tracer(service=SERVICE)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 
 OUTPUT_BUCKET = os.environ[OUTPUT_BUCKET_ENV]
-rekognition = boto3.client("rekognition", config=REKOGNITION_CONFIG)
+settings = PipelineSettings.from_environment()
+rekognition = get_client()
+limiter = default_limiter(settings.video_get_tps_quota)
 s3 = boto3.client("s3", config=DEFAULT_CONFIG)
 
 TIME_RESERVE_SECONDS = float(os.environ.get("COLLECT_TIME_RESERVE_SECONDS", "60"))
 """Stop paging with this much time left: one more slow page plus saving state. Tunable, so that a
 resumed collection can be exercised without a 15-minute function."""
-STATE_NAME = "_collect_state.json"
-
-
-def output_folder(op: Operation) -> str:
-    """``LabelDetection``, ``ContentModeration``...: the Start API without its verb."""
-    assert op.video_start_api is not None
-    return op.video_start_api.removeprefix("Start")
+STATE_NAME = COLLECT_STATE_NAME
 
 
 def collect(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Write pages until done or until time runs short; returns where to resume."""
     task, op = event["task"], operation(event["operation"])
-    assert op.video_get_api and op.video_result_key
+    assert op.video_get_api and op.video_result_key and op.video_start_api
     job_id = event["job"]["jobId"]
-    prefix = f"{analysis_prefix(task['key'], video=True)}{output_folder(op)}/"
-    state = _load_state(prefix, job_id) if event.get("collect") else None
+    prefix = ResultsLayout.for_task(task, video=True).video_folder_prefix(op.video_start_api)
+    # Always look for saved state: a resumed collection, and a retried one (after throttling), go on
+    # from the last saved token instead of paging from the start again.
+    state = _load_state(prefix, job_id)
     summary = VideoSummary(op.name, state["summary"] if state else None)
     page = state["page"] if state else 0
     next_token = state["next_token"] if state else None
-    get = getattr(rekognition, xform_name(op.video_get_api))
+    caller = GetCaller(rekognition, limiter, seconds_left=lambda: context.get_remaining_time_in_millis() / 1000)
+    try:
+        return _page(caller, op, job_id, prefix, summary, page, next_token, context)
+    finally:
+        if caller.retry_count:
+            metrics.add_metric(name="GetRetries", unit=MetricUnit.Count, value=caller.retry_count)
+            logger.info("Get* calls retried", extra={"retries": caller.retries, "api": op.video_get_api})
+
+
+def _page(caller: GetCaller, op: Any, job_id: str, prefix: str, summary: VideoSummary, page: int,
+          next_token: str | None, context: LambdaContext) -> dict[str, Any]:
     while True:
-        response = get(**op.video_get_request(job_id, next_token))
-        response.pop("ResponseMetadata", None)
+        try:
+            response = caller.call(op.video_get_api, op.video_get_request(job_id, next_token))
+        except ClientError as error:  # not retryable: expired results, a bad token, access denied
+            raise ResultsUnreadableError(op.video_get_api, job_id, error_code(error), error_message(error)) from error
         page += 1
         put_json(s3, OUTPUT_BUCKET, f"{prefix}page-{page:05d}.json", response)
         summary.add_page(response, op.video_result_key)
@@ -71,12 +87,12 @@ def collect(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             logger.info("Pausing collection; the state machine resumes it", extra={"page": page})
             metrics.add_metric(name="CollectionsResumed", unit=MetricUnit.Count, value=1)
             return {"done": False, "page": page, "prefix": s3_uri(OUTPUT_BUCKET, prefix)}
-    summary_uri = put_json(s3, OUTPUT_BUCKET, f"{prefix}summary.json", summary.summary())
+    summary_uri = put_json(s3, OUTPUT_BUCKET, f"{prefix}{SUMMARY_NAME}", summary.summary())
     s3.delete_object(Bucket=OUTPUT_BUCKET, Key=prefix + STATE_NAME)
     metrics.add_metric(name="ResultPagesWritten", unit=MetricUnit.Count, value=page)
     logger.info("Results collected", extra={"pages": page, "items": summary.state()["items"]})
     return {"done": True, "page": page, "items": summary.state()["items"], "prefix": s3_uri(OUTPUT_BUCKET, prefix),
-            "summaryUri": summary_uri}
+            "summaryUri": summary_uri, "getRetries": caller.retry_count}
 
 
 def _save_state(prefix: str, state: dict[str, Any]) -> None:

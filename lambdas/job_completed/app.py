@@ -19,13 +19,14 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from botocore import xform_name
 from botocore.exceptions import ClientError
 
 from rekpipe_shared.aws import DEFAULT_CONFIG, error_code
 from rekpipe_shared.constants import JOB_TOKEN_TABLE_NAME_ENV, METRICS_NAMESPACE
+from rekpipe_shared.get_calls import GetCaller, default_limiter, get_client
 from rekpipe_shared.job_tokens import CLOSED_TOKEN_ERRORS, JobTokenStore
 from rekpipe_shared.operations import operation
+from rekpipe_shared.settings import PipelineSettings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -40,8 +41,12 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 tokens = JobTokenStore(os.environ[JOB_TOKEN_TABLE_NAME_ENV])
 sfn = boto3.client("stepfunctions", config=DEFAULT_CONFIG)
-rekognition = boto3.client("rekognition", config=DEFAULT_CONFIG)
 sqs = boto3.client("sqs", config=DEFAULT_CONFIG)
+settings = PipelineSettings.from_environment()
+rekognition = get_client()
+limiter = default_limiter(settings.video_get_tps_quota)
+STATUS_MESSAGE_ATTEMPTS = 3
+"""The failure is reported with or without Rekognition's reason; a few paced tries are enough."""
 
 REDELIVERY_DELAY_SECONDS = (1, 3)
 """Visibility given to a notice whose send failed: a short, jittered pause before it is resent."""
@@ -115,8 +120,10 @@ def _status_message(operation_name: str, job_id: str | None, status: str | None)
     """Rekognition's own reason for the failure (the notice does not carry it)."""
     get_api = operation(operation_name).video_get_api
     try:
-        response = getattr(rekognition, xform_name(get_api))(JobId=job_id, MaxResults=1)
-        return response.get("StatusMessage") or f"job {job_id} ended {status}"
+        caller = GetCaller(rekognition, limiter, max_attempts=STATUS_MESSAGE_ATTEMPTS, cap_seconds=2.0)
+        response = caller.call(get_api, {"JobId": job_id, "MaxResults": 1})
+        message = response.get("StatusMessage") or f"job {job_id} ended {status}"
+        return f"Rekognition reports job {job_id} {status}: {message}"
     except Exception as error:  # the failure itself must still be reported
         return f"job {job_id} ended {status} (status message unavailable: {error_code(error)})"
 

@@ -27,7 +27,7 @@ from rekpipe_shared.constants import (
 )
 from rekpipe_shared.exceptions import TaskNotFoundError
 from rekpipe_shared.operations import operation
-from rekpipe_shared.outputs import write_manifest
+from rekpipe_shared.outputs import ResultsLayout, write_latest_pointer, write_manifest
 from rekpipe_shared.tasks import TaskTable
 
 if TYPE_CHECKING:
@@ -85,7 +85,11 @@ def record(event: dict[str, Any]) -> dict[str, Any]:
     if task["status"] in TERMINAL_STATUSES:
         logger.info("Outcome already recorded", extra={"status": task["status"]})
         return {"status": task["status"], "manifestUri": task.get("manifest_uri")}
-    manifest_uri = write_manifest(s3, OUTPUT_BUCKET, task=task, status=status, outputs=outputs, errors=errors)
+    # The run of this execution (the task's own run cannot move while it is IN_PROGRESS).
+    layout = ResultsLayout.for_task({**task, "run": event["task"].get("run") or task.get("run")}, video=True)
+    manifest_uri = write_manifest(s3, OUTPUT_BUCKET, task=task, layout=layout, status=status, outputs=outputs,
+                                  errors=errors)
+    write_latest_pointer(s3, OUTPUT_BUCKET, task=task, layout=layout, status=status, manifest_uri=manifest_uri)
     first_error = next(iter(errors.values()), None)
     recorded = tasks.finish(
         task_id, status, outputs=outputs, manifest_uri=manifest_uri,

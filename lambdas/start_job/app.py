@@ -24,7 +24,13 @@ from rekpipe_shared.constants import (
     REKOGNITION_ROLE_ARN_ENV,
     VIDEO_TOPIC_ARN_ENV,
 )
-from rekpipe_shared.exceptions import JobLimitExceededError, JobRejectedError, RekognitionBusyError
+from rekpipe_shared.exceptions import (
+    JobLimitExceededError,
+    JobRejectedError,
+    RekognitionBusyError,
+    ResultsUnreadableError,
+)
+from rekpipe_shared.get_calls import GetCaller, default_limiter, get_client
 from rekpipe_shared.job_tokens import CLOSED_TOKEN_ERRORS, JobTokenStore, client_request_token, job_tag
 from rekpipe_shared.operations import JOB_LIMIT_ERROR, PERMANENT_ERRORS, RETRYABLE_ERRORS, operation
 from rekpipe_shared.settings import PipelineSettings
@@ -45,6 +51,13 @@ ROLE_ARN = os.environ[REKOGNITION_ROLE_ARN_ENV]
 # Retry owns that wait, with a backoff measured in tens of seconds rather than milliseconds.
 rekognition = boto3.client("rekognition", config=Config(retries={"mode": "legacy", "max_attempts": 3}))
 sfn = boto3.client("stepfunctions", config=DEFAULT_CONFIG)
+get_rekognition = get_client()
+limiter = default_limiter(settings.video_get_tps_quota)
+_context: LambdaContext | None = None
+
+
+def _seconds_left() -> float:
+    return _context.get_remaining_time_in_millis() / 1000 if _context else 30.0
 
 
 @tracer.capture_method
@@ -84,10 +97,19 @@ def start_job(event: dict[str, Any]) -> dict[str, Any]:
 def _resume_if_finished(get_api: str, job_id: str, token: str, tag: str) -> None:
     """After a lost notice the job may already be over: answer the new token ourselves.
 
+    Get* is paced and retried; when it stays throttled, RekognitionThrottledError goes to the state
+    machine, whose retry of StartJob finds the same job again (same ClientRequestToken).
     Send first, then claim (as job_completed does): a send that fails raises, nothing is claimed,
     and the notice or the retried StartJob sends it again. A closed token is harmless and logged.
     """
-    response = getattr(rekognition, xform_name(get_api))(JobId=job_id, MaxResults=1)
+    caller = GetCaller(get_rekognition, limiter, seconds_left=_seconds_left)
+    try:
+        response = caller.call(get_api, {"JobId": job_id, "MaxResults": 1})
+    except ClientError as error:
+        raise ResultsUnreadableError(get_api, job_id, error_code(error), error_message(error)) from error
+    finally:
+        if caller.retry_count:
+            metrics.add_metric(name="GetRetries", unit=MetricUnit.Count, value=caller.retry_count)
     status = response["JobStatus"]
     if status == "IN_PROGRESS" or tokens.already_notified(tokens.find(tag=tag, job_id=None) or {}, token):
         return
@@ -96,7 +118,8 @@ def _resume_if_finished(get_api: str, job_id: str, token: str, tag: str) -> None
             sfn.send_task_success(taskToken=token, output=f'{{"jobId": "{job_id}", "status": "SUCCEEDED"}}')
         else:
             sfn.send_task_failure(taskToken=token, error="JobFailedError",
-                                  cause=response.get("StatusMessage") or f"job {job_id} ended {status}")
+                                  cause=f"Rekognition reports job {job_id} {status}: "
+                                        f"{response.get('StatusMessage') or 'no status message'}")
     except ClientError as error:
         if error_code(error) not in CLOSED_TOKEN_ERRORS:
             raise
@@ -109,4 +132,6 @@ def _resume_if_finished(get_api: str, job_id: str, token: str, tag: str) -> None
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    global _context
+    _context = context
     return start_job(event)

@@ -62,6 +62,7 @@ def start_workflow(record: SQSRecord) -> None:
             "bucket": task["bucket"],
             "key": task["object_key"],
             "version_id": task.get("version_id"),
+            "etag": task.get("etag"),
             "run": int(task.get("run", body["run"])),
         },
         "operations": list(task["operations"]),

@@ -704,6 +704,7 @@ def _print_up(runtime: EmbeddedRuntime, stream: IO[str], state_path: Path, log_p
         f"  aws --endpoint-url {endpoint} s3 cp photo.jpg s3://{content}/",
         "  rekpipe --local status",
         f"  aws --endpoint-url {endpoint} s3 ls s3://{output}/ --recursive",
+        f"  rekpipe --local outputs s3://{content}/photo.jpg   # where its results are (run prefix, latest.json)",
         f"  rekpipe --local backfill --bucket {backfill_source} --yes   # objects already in S3 (Batch Operations)",
         f"Function logs: {log_path}. Press Ctrl-C to stop.",
     ]
@@ -794,8 +795,9 @@ def _local_settings(settings_json: Path | None, settings: PipelineSettings | Non
 def _simulator_config(*, seed: int, throttle_rate: float, failed_job_rate: float, lost_notice_rate: float,
                       tps_quotas: tuple[str, ...], job_seconds: str | tuple[float, float]) -> SimulatorConfig:
     from rekpipe.simulator import SimulatorConfig
+    from rekpipe.simulator.config import default_tps_quotas
 
-    quotas = _parse_quotas(tps_quotas)
+    quotas = {**default_tps_quotas(), **_parse_quotas(tps_quotas)}  # AWS's Get* quotas unless overridden
     duration = _parse_job_seconds(job_seconds)
     try:
         return SimulatorConfig(seed=seed, throttle_rate=throttle_rate, failed_job_rate=failed_job_rate,

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from rekpipe.cli import backfill, redrive, status
+from rekpipe.cli import backfill, outputs, redrive, status
 from rekpipe.cli.exceptions import UnhandledException, as_user_error
 from rekpipe.cli.local import local
 from rekpipe.cli.stack import DEFAULT_STACK_NAME, GlobalOptions
@@ -54,7 +54,7 @@ class _Group(click.Group):
 @click.pass_context
 def main(ctx: click.Context, stack_name: str | None, region: str | None, profile: str | None,
          endpoint_url: str | None, local_: bool) -> None:
-    """Operate the Rekognition pipeline: backfill existing objects, watch progress, redrive failures.
+    """Operate the Rekognition pipeline: backfill existing objects, watch progress, find results, redrive failures.
 
     Every command finds the pipeline's resources from its CloudFormation stack's outputs.
     Results go to stdout; progress and notes go to stderr.
@@ -66,6 +66,7 @@ def main(ctx: click.Context, stack_name: str | None, region: str | None, profile
 main.add_command(backfill.cli, "backfill")
 main.add_command(status.cli, "status")
 main.add_command(redrive.cli, "redrive")
+main.add_command(outputs.cli, "outputs")
 main.add_command(local, "local")
 
 __all__ = ["main"]

@@ -398,10 +398,16 @@ def detect_labels(rng: random.Random, params: dict[str, Any]) -> dict[str, Any]:
     return response
 
 
-def detect_faces(rng: random.Random, params: dict[str, Any]) -> dict[str, Any]:
-    """DetectFaces: 0-3 faces; ``Attributes`` picks the members as the service does."""
+def face_count(seed: int, image_digest: str) -> int:
+    """How many faces an image has (0-3, one image in ten has none): the same for every operation,
+    so DetectFaces and SearchFacesByImage agree about a face-less image."""
+    return seeded(seed, "faces-in-image", image_digest).choices([0, 1, 2, 3], weights=[1, 5, 3, 1])[0]
+
+
+def detect_faces(rng: random.Random, params: dict[str, Any], faces: int | None = None) -> dict[str, Any]:
+    """DetectFaces: ``faces`` faces (0-3); ``Attributes`` picks the members as the service does."""
     attributes = set(params.get("Attributes") or ["DEFAULT"])
-    count = rng.choices([0, 1, 2, 3], weights=[1, 5, 3, 1])[0]
+    count = rng.choices([0, 1, 2, 3], weights=[1, 5, 3, 1])[0] if faces is None else faces
     return {"FaceDetails": [face_detail(rng, attributes) for _ in range(count)]}
 
 

@@ -81,11 +81,54 @@ class S3Location:
 
 @dataclass(frozen=True)
 class LoadedImage:
-    """Image bytes plus the digest that keys the synthetic analysis."""
+    """Image bytes plus the digest that keys the synthetic analysis, and its decoded size."""
 
     data: bytes
     format: str
     digest: str
+    width: int = 0
+    height: int = 0
+
+
+MIN_IMAGE_DIMENSION = 80
+MIN_PPE_IMAGE_DIMENSION = 64
+"""Rekognition Developer Guide, "Guidelines and quotas in Amazon Rekognition" (limits.html): "The
+minimum image dimensions is 80 pixels for both height and width. The minimum image dimension for
+DetectProtectiveEquipment is 64 pixels for both height and width." The service answers a smaller
+image with InvalidParameterException "Request has invalid parameters" (boto/botocore#1366)."""
+INVALID_FORMAT_MESSAGE = "Request has invalid image format"
+
+
+def decode_image(data: bytes) -> tuple[str, int, int]:
+    """Decode the whole image with Pillow: (format, width, height), or InvalidImageFormatException.
+
+    Rekognition accepts PNG and JPEG only (limits.html: "Amazon Rekognition supports the PNG and
+    JPEG image formats") and decodes the pixels, so valid magic bytes with a corrupt or truncated
+    body are refused just like text named .jpg (API reference of every image operation:
+    InvalidImageFormatException, "The provided image format is not supported").
+    """
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    image_format = sniff_image_format(data)
+    if image_format is None:
+        raise RekognitionServiceError("InvalidImageFormatException", INVALID_FORMAT_MESSAGE)
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if (image.format or "").lower() not in ("jpeg", "png"):
+                raise RekognitionServiceError("InvalidImageFormatException", INVALID_FORMAT_MESSAGE)
+            image.load()  # decodes every pixel: a corrupt or truncated body fails here
+            width, height = image.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise RekognitionServiceError("InvalidImageFormatException", INVALID_FORMAT_MESSAGE) from exc
+    return image_format, width, height
+
+
+def check_dimensions(image: LoadedImage, minimum: int) -> None:
+    """InvalidParameterException below the documented minimum (see `MIN_IMAGE_DIMENSION`)."""
+    if image.width < minimum or image.height < minimum:
+        raise _invalid_parameters()
 
 
 def sniff_image_format(data: bytes) -> str | None:
@@ -115,7 +158,7 @@ def load_image(image: Any, s3: Any, max_inline: int = MAX_IMAGE_BYTES_INLINE) ->
         try:
             data = base64.b64decode(image["Bytes"], validate=True)
         except (binascii.Error, TypeError, ValueError) as exc:
-            raise RekognitionServiceError("InvalidImageFormatException", "Request has invalid image format") from exc
+            raise RekognitionServiceError("InvalidImageFormatException", INVALID_FORMAT_MESSAGE) from exc
         if len(data) > max_inline:
             raise RekognitionServiceError("ImageTooLargeException", "Image size is too large.")
     else:
@@ -124,10 +167,8 @@ def load_image(image: Any, s3: Any, max_inline: int = MAX_IMAGE_BYTES_INLINE) ->
         if size > MAX_IMAGE_BYTES_S3:
             raise RekognitionServiceError("ImageTooLargeException", "Image size is too large.")
         data = location.read(s3) if size else b""
-    image_format = sniff_image_format(data)
-    if image_format is None:
-        raise RekognitionServiceError("InvalidImageFormatException", "Request has invalid image format")
-    return LoadedImage(data, image_format, hashlib.sha256(data).hexdigest())
+    image_format, width, height = decode_image(data)
+    return LoadedImage(data, image_format, hashlib.sha256(data).hexdigest(), width, height)
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,32 @@ def _check_clock_scale(value: Any) -> float:
     return scale
 
 
+GET_OPERATIONS = (
+    "GetLabelDetection", "GetFaceDetection", "GetContentModeration", "GetTextDetection",
+    "GetCelebrityRecognition", "GetSegmentDetection", "GetFaceSearch", "GetPersonTracking",
+)
+DEFAULT_GET_TPS = 20.0
+"""AWS General Reference, "Amazon Rekognition endpoints and quotas": each stored-video Get* API has a
+default quota of 20 TPS in US East (N. Virginia), US West (Oregon) and Europe (Ireland), 5 in most other
+regions. The simulator plays us-east-1 by default."""
+
+
+def default_tps_quotas() -> dict[str, float]:
+    """The quotas a new SimulatorConfig enforces: every Get* API at 20 TPS (image APIs are unlimited
+    unless a test or bench sets them)."""
+    return dict.fromkeys(GET_OPERATIONS, DEFAULT_GET_TPS)
+
+
+def _check_rates(value: Any) -> dict[str, float]:
+    if not isinstance(value, dict):
+        raise ValueError(f"throttle_rates must be a dict of operation name -> fraction, got {value!r}")
+    for op, rate in value.items():
+        if not isinstance(op, str):
+            raise ValueError(f"throttle_rates keys must be operation names, got {op!r}")
+        _rate(f"throttle_rates[{op!r}]", rate)
+    return value
+
+
 def _check_quotas(value: Any) -> dict[str, float]:
     if not isinstance(value, dict):
         raise ValueError(f"tps_quotas must be a dict of operation name -> TPS, got {value!r}")
@@ -87,6 +113,7 @@ _CHECKS: dict[str, Any] = {
     "tps_quotas": _check_quotas,
     "throttle_error": _check_throttle_error,
     "throttle_rate": lambda v: _rate("throttle_rate", v),
+    "throttle_rates": _check_rates,
     "max_concurrent_jobs": lambda v: _count("max_concurrent_jobs", v),
     "job_duration": _check_job_duration,
     "failed_job_rate": lambda v: _rate("failed_job_rate", v),
@@ -114,11 +141,15 @@ class SimulatorConfig:
         Simulated seconds per real second; job durations and TPS windows are simulated time.
     tps_quotas: dict[str, float]
         Per-operation transactions per (simulated) second, e.g. ``{"DetectLabels": 50}``; calls
-        above it get `throttle_error`. Operations not listed are unlimited.
+        above it get `throttle_error`. Operations not listed are unlimited. Default: every Get* API
+        at 20 TPS, as in us-east-1 (`default_tps_quotas`); pass ``{}`` for none.
     throttle_error: str
         ``ThrottlingException`` or ``ProvisionedThroughputExceededException``.
     throttle_rate: float
         Fraction of all calls throttled at random, on top of the quotas (fault injection).
+    throttle_rates: dict[str, float]
+        Per-operation fraction throttled at random, e.g. ``{"GetLabelDetection": 0.5}`` (on top of
+        `throttle_rate` and the quotas); a test sets it for a while and clears it.
     max_concurrent_jobs: int
         Stored-video jobs IN_PROGRESS at once; one more Start* gets LimitExceededException.
     job_duration: tuple[float, float] | None
@@ -143,9 +174,10 @@ class SimulatorConfig:
 
     seed: int = 0
     clock_scale: float = 1.0
-    tps_quotas: dict[str, float] = field(default_factory=dict)
+    tps_quotas: dict[str, float] = field(default_factory=default_tps_quotas)
     throttle_error: str = "ThrottlingException"
     throttle_rate: float = 0.0
+    throttle_rates: dict[str, float] = field(default_factory=dict)
     max_concurrent_jobs: int = 20
     job_duration: tuple[float, float] | None = (2.0, 2.0)
     failed_job_rate: float = 0.0

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from . import _content
-from ._media import load_image, probe_video
+from ._media import MIN_IMAGE_DIMENSION, MIN_PPE_IMAGE_DIMENSION, check_dimensions, load_image, probe_video
 from ._throttle import TokenBucket
 from ._validation import operation_model, validate
 from .clock import SimClock
@@ -49,6 +49,12 @@ PPE_MAX_INLINE_BYTES = 4 * 1024 * 1024  # DetectProtectiveEquipment takes at mos
 UNPLAYABLE_MESSAGE = "Unsupported codec/format."
 SIMULATED_FAILURE_MESSAGE = "Simulated failure: unsupported codec"
 SIMULATED_ERROR_MESSAGE = "Simulated error: internal processing error"
+NO_FACES_MESSAGE = "There are no faces in the image. Should be at least 1."
+"""SearchFacesByImage API reference: "If no faces are detected in the input image, SearchFacesByImage
+returns an InvalidParameterException error"; the text is the service's."""
+DISCONTINUED_APIS = frozenset({"StartPersonTracking", "GetPersonTracking"})
+DISCONTINUED_MESSAGE = ("Amazon Rekognition People Pathing was discontinued on October 31, 2025 "
+                        "(Rekognition Developer Guide, 'People pathing').")
 _THROTTLE_MESSAGES = {
     "ThrottlingException": "Rate exceeded",
     "ProvisionedThroughputExceededException": "Provisioned rate exceeded",
@@ -358,6 +364,9 @@ class RekognitionSimulator:
                 self._request.caller = self._authorize(operation, params, headers or {}, path, method, body)
             self._throttle(operation, now)
             validate(model, params)
+            if operation in DISCONTINUED_APIS:
+                # The error code AWS now returns is not documented; AccessDeniedException is our choice.
+                raise RekognitionServiceError("AccessDeniedException", DISCONTINUED_MESSAGE)
             result = handler(operation, params)
         except RekognitionServiceError as exc:
             self.stats.record(now, operation, exc.code, throttled=isinstance(exc, _ThrottledError))
@@ -389,6 +398,9 @@ class RekognitionSimulator:
         code = config.throttle_error
         with self._lock:
             if config.throttle_rate and self._throttle_rng.random() < config.throttle_rate:
+                raise _ThrottledError(code, _THROTTLE_MESSAGES[code])
+            rate = config.throttle_rates.get(operation)
+            if rate and self._throttle_rng.random() < rate:
                 raise _ThrottledError(code, _THROTTLE_MESSAGES[code])
             quota = config.tps_quotas.get(operation)
             if quota is None:
@@ -444,8 +456,21 @@ class RekognitionSimulator:
                 )
         max_inline = PPE_MAX_INLINE_BYTES if operation == "DetectProtectiveEquipment" else MAX_IMAGE_BYTES_INLINE
         image = load_image(params.get("Image"), self._s3_client(), max_inline=max_inline)
+        minimum = MIN_PPE_IMAGE_DIMENSION if operation == "DetectProtectiveEquipment" else MIN_IMAGE_DIMENSION
+        check_dimensions(image, minimum)
         rng = _content.seeded(self.config.seed, operation, image.digest)
+        faces = _content.face_count(self.config.seed, image.digest)
+        if operation == "SearchFacesByImage" and faces == 0:
+            raise RekognitionServiceError("InvalidParameterException", NO_FACES_MESSAGE)
+        if operation == "DetectFaces":
+            return _content.detect_faces(rng, params, faces)
         return _content.IMAGE_OPERATIONS[operation](rng, params)
+
+    def face_count(self, data: bytes) -> int:
+        """How many faces the simulator sees in these image bytes (0 means SearchFacesByImage refuses it)."""
+        import hashlib
+
+        return _content.face_count(self.config.seed, hashlib.sha256(data).hexdigest())
 
     def _start_job(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         token = params.get("ClientRequestToken")

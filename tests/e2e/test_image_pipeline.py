@@ -38,12 +38,13 @@ def test_image_pipeline_upload_to_succeeded_and_corrupt_to_failed(resources, rek
     assert good["status"] == "SUCCEEDED"
     assert bad["status"] == "FAILED"
     assert bad["error_code"] == "InvalidImageFormatException"
-    labels = json.loads(s3.get_object(
-        Bucket=resources.output_bucket,
-        Key="sync/albums/summer 2026/beach & sun.jpg-analysis/DetectLabels.json")["Body"].read())
+    good_prefix = (f"sync/{resources.content_bucket}/albums/summer 2026/beach & sun.jpg/"
+                   f"version-{versions['albums/summer 2026/beach & sun.jpg']}/run-001/")
+    labels = json.loads(s3.get_object(Bucket=resources.output_bucket, Key=good_prefix + "DetectLabels.json")["Body"].read())
     assert labels["Labels"]
-    manifest = json.loads(s3.get_object(
-        Bucket=resources.output_bucket, Key="sync/albums/broken+file.jpg-analysis/manifest.json")["Body"].read())
+    bad_key = (f"sync/{resources.content_bucket}/albums/broken+file.jpg/version-{versions['albums/broken+file.jpg']}"
+               "/run-001/manifest.json")
+    manifest = json.loads(s3.get_object(Bucket=resources.output_bucket, Key=bad_key)["Body"].read())
     assert manifest["status"] == "FAILED"
     assert tasks.counts() == {"PENDING": 0, "QUEUED": 0, "IN_PROGRESS": 0, "SUCCEEDED": 1, "FAILED": 1, "PARTIAL": 0}
     assert boto3.client("sqs").receive_message(QueueUrl=resources.image_queue_url).get("Messages") is None

@@ -50,14 +50,20 @@ def test_local_run_generated_media_all_succeed_and_outputs_are_copied(aws_env, t
     assert "IAM refused" not in result.stderr
     # AND the outputs were copied under ./rekpipe-output with their keys, and parse
     out = tmp_path / "rekpipe-output"
-    labels = json.loads((out / "sync/holiday photos/beach & sun.jpg-analysis/DetectLabels.json").read_text())
-    assert labels["Labels"]
-    manifest = json.loads((out / "sync/写真/café 100%.png-analysis/manifest.json").read_text())
+    # (<mode>/<bucket>/<key>/version-<id>/run-001/..., and <mode>/<bucket>/<key>/latest.json)
+    def one(pattern: str):
+        found = list(out.glob(pattern))
+        assert len(found) == 1, (pattern, found)
+        return json.loads(found[0].read_text())
+
+    assert "LabelModelVersion" in one("sync/*/holiday photos/beach & sun.jpg/version-*/run-001/DetectLabels.json")
+    manifest = one("sync/*/写真/café 100%.png/version-*/run-001/manifest.json")
     assert manifest["status"] == "SUCCEEDED" and manifest["source"]["key"] == "写真/café 100%.png"
-    summary = json.loads((out / "async/videos/clip 1 (final).mov-analysis/LabelDetection/summary.json").read_text())
-    assert summary["labels"]
-    assert json.loads((out / "async/videos/clip 0 (final).mp4-analysis/manifest.json").read_text())["status"] == (
-        "SUCCEEDED")
+    assert manifest["source"]["version_id"] and manifest["run"] == 1
+    assert one("sync/*/写真/café 100%.png/latest.json")["manifest"].endswith(
+        f"version-{manifest['source']['version_id']}/run-001/manifest.json")
+    assert one("async/*/videos/clip 1 (final).mov/version-*/run-001/LabelDetection/summary.json")["labels"]
+    assert one("async/*/videos/clip 0 (final).mp4/version-*/run-001/manifest.json")["status"] == "SUCCEEDED"
     # AND stdout holds results only: the functions' logs went to the log file
     assert '"level":' not in result.stdout
     assert '"level":"INFO"' in (out / "rekpipe-local.log").read_text()

@@ -19,7 +19,7 @@ from stack.context import settings_from_context
 
 CLI_OUTPUTS = {
     "ContentBucketName", "ExistingContentBucketName", "InventoryBucketName", "ManifestBucketName", "OutputBucketName",
-    "TaskTableName", "SemaphoreTableName", "JobTokenTableName", "ImageQueueUrl", "VideoQueueUrl", "ImageDlqUrl",
+    "TaskTableName", "SemaphoreTableName", "JobTokenTableName", "RateLimitTableName", "ImageQueueUrl", "VideoQueueUrl", "ImageDlqUrl",
     "VideoDlqUrl", "VideoStateMachineArn", "VideoTopicArn", "BatchOperationsRoleArn", "IngestBatchFunctionArn",
 }
 
@@ -86,6 +86,28 @@ def test_cdk_app_bad_setting_exits_with_one_line():
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("Invalid setting:") and "image_batch_size" in lines[0]
     assert result.stdout == ""
+
+
+def test_cdk_app_person_tracking_stops_synth_naming_the_discontinuation():
+    # GIVEN video_operations asking for person_tracking, which AWS discontinued
+    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    env.pop("CDK_CONTEXT_JSON", None)
+    # WHEN the app runs
+    result = subprocess.run([sys.executable, str(cdk_app.CDK_JSON.with_name("cdk_app.py")), "-c",
+                             "video_operations=labels,person_tracking"],
+                            capture_output=True, text=True, env=env, timeout=120, check=False)
+    # THEN synth stops with one line naming the setting, the discontinuation and what to use instead
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    line = lines[0]
+    assert line.startswith("Invalid setting:") and "video_operations" in line and "person_tracking" in line
+    assert "discontinued" in line and "2025-10-31" in line
+    assert "'labels'" in line and "StartLabelDetection" in line and "'faces'" in line
+    # AND person_tracking is gone from the catalogue, so nothing can start it
+    from rekpipe_shared.operations import CATALOGUE, VIDEO_OPERATIONS
+
+    assert "person_tracking" not in CATALOGUE and "person_tracking" not in VIDEO_OPERATIONS
 
 
 def test_outputs_name_everything_the_cli_needs(template):

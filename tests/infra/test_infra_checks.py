@@ -48,7 +48,7 @@ def test_cdk_nag_no_findings_with_every_operation(synth_with):
     variant = synth_with(
         checks=True,
         image_operations="labels,faces,moderation,text,celebrities,ppe,face_search,custom_labels",
-        video_operations="labels,faces,moderation,text,celebrities,person_tracking,segments,face_search",
+        video_operations="labels,faces,moderation,text,celebrities,segments,face_search",
         face_collection_id="staff", custom_labels_project_version_arn=arn, output_retention_days="30",
     )
     # WHEN / THEN the stack still passes cdk-nag with no new finding

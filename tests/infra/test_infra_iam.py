@@ -193,7 +193,8 @@ def _source(name):
 def _tables(template):
     outputs = template["Outputs"]
     return {key: outputs[output]["Value"]["Ref"] for key, output in
-            (("task", "TaskTableName"), ("semaphore", "SemaphoreTableName"), ("tokens", "JobTokenTableName"))}
+            (("task", "TaskTableName"), ("semaphore", "SemaphoreTableName"), ("tokens", "JobTokenTableName"),
+             ("rate", "RateLimitTableName"))}
 
 
 def _table_actions(template, name, table_id):
@@ -215,6 +216,8 @@ def test_grants_follow_handler_code(template):
         if "TaskTable(" in source:
             assert {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"} & _table_actions(
                 template, name, tables["task"]), name
+        if "default_limiter(" in source:
+            assert "dynamodb:UpdateItem" in _table_actions(template, name, tables["rate"]), name
         if "JobTokenStore(" in source:
             assert _table_actions(template, name, tables["tokens"]), name
         if "VideoSemaphore(" in source:

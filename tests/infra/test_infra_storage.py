@@ -155,7 +155,8 @@ def test_semaphore_and_job_token_tables_schema(synth):
 def test_tables_named_in_outputs(template):
     # GIVEN the table outputs
     tables = resources(template, "AWS::DynamoDB::Table")
-    # WHEN / THEN each names one of the three tables
-    names = {template["Outputs"][o]["Value"]["Ref"] for o in ("TaskTableName", "SemaphoreTableName", "JobTokenTableName")}
+    # WHEN / THEN each names one of the four tables
+    names = {template["Outputs"][o]["Value"]["Ref"]
+             for o in ("TaskTableName", "SemaphoreTableName", "JobTokenTableName", "RateLimitTableName")}
     assert names == set(tables)
     assert not mentions(template["Outputs"], "index/*")

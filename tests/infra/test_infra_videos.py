@@ -62,6 +62,7 @@ def test_state_machine_substitution_values(synth, template):
     assert substitutions["SlotWaitSeconds"] == str(settings.video_slot_wait_seconds)
     assert substitutions["JobWaitSeconds"] == str(settings.video_job_wait_seconds)
     assert substitutions["JobLimitRetrySeconds"] == str(settings.video_job_limit_retry_seconds)
+    assert substitutions["GetRetrySeconds"] == str(settings.video_get_retry_seconds)
     assert substitutions["MapMaxConcurrency"] == str(settings.video_max_concurrency)
 
 

@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from botocore.config import Config
 
+from rekpipe.samples import jpeg_bytes, png_bytes
+from rekpipe.simulator._content import face_count
+
 BUCKET = "media-bucket"
 ROLE_ARN = "arn:aws:iam::123456789012:role/rekognition-sns"
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 4 + b"\xff\xd9"
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(255, -1, -1)) * 4
+
+
+def _jpeg_with_faces(faces: bool, seed: int = 0) -> bytes:
+    """The first generated 120x90 JPEG in which a simulator with ``seed`` sees faces (or none)."""
+    for image_seed in range(1, 200):
+        body = jpeg_bytes(image_seed, (120, 90))
+        if (face_count(seed, hashlib.sha256(body).hexdigest()) > 0) == faces:
+            return body
+    raise AssertionError("no generated JPEG matched")
+
+
+# Real images (the simulator decodes them), above Rekognition's 80-pixel minimum.
+JPEG = _jpeg_with_faces(True)
+FACELESS_JPEG = _jpeg_with_faces(False)
+PNG = png_bytes(2, (96, 96))
 MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 512
 NOT_A_VIDEO = b"This is a text file, not a video." * 10
 

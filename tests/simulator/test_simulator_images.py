@@ -11,9 +11,10 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from rekpipe.samples import corrupt_jpeg_bytes, jpeg_bytes, png_bytes
 from rekpipe.simulator import RekognitionSimulator, SimClock, SimulatorConfig
 from rekpipe.simulator._content import MAX_TEXT_WORDS, seeded, text_detections
-from tests.simulator.simdata import BUCKET, JPEG, NO_RETRIES, PNG, s3_image
+from tests.simulator.simdata import BUCKET, FACELESS_JPEG, JPEG, NO_RETRIES, PNG, s3_image
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -195,6 +196,73 @@ def test_image_bad_format_raises_invalid_image_format(s3: Any, rekognition: Any,
 
     # THEN the service's wording is used
     assert caught.value.response["Error"]["Message"] == "Request has invalid image format"
+
+
+def test_image_with_valid_magic_and_corrupt_body_raises_invalid_image_format(s3: Any, rekognition: Any) -> None:
+    # GIVEN a JPEG whose header is valid but whose body is truncated and garbled (Pillow cannot decode it)
+    body = corrupt_jpeg_bytes()
+    assert body[:3] == b"\xff\xd8\xff"
+    s3.put_object(Bucket=BUCKET, Key="corrupt.jpg", Body=body)
+
+    # WHEN labels are detected, from S3 and from inline bytes
+    # THEN both are refused as the service refuses an undecodable image
+    with pytest.raises(rekognition.exceptions.InvalidImageFormatException):
+        rekognition.detect_labels(Image=s3_image("corrupt.jpg"))
+    with pytest.raises(rekognition.exceptions.InvalidImageFormatException):
+        rekognition.detect_labels(Image={"Bytes": body})
+
+
+@pytest.mark.parametrize(
+    ("operation", "size", "refused"),
+    [
+        pytest.param("detect_labels", (79, 200), True, id="labels-79px-wide"),
+        pytest.param("detect_labels", (200, 79), True, id="labels-79px-high"),
+        pytest.param("detect_labels", (80, 80), False, id="labels-80px"),
+        pytest.param("detect_protective_equipment", (64, 64), False, id="ppe-64px"),
+        pytest.param("detect_protective_equipment", (63, 100), True, id="ppe-63px"),
+    ],
+)
+def test_image_below_minimum_dimensions_raises_invalid_parameter(
+    s3: Any, rekognition: Any, operation: str, size: tuple[int, int], refused: bool
+) -> None:
+    # GIVEN a valid image of the given size (80 px minimum, 64 px for PPE: limits.html)
+    s3.put_object(Bucket=BUCKET, Key="small.png", Body=png_bytes(5, size))
+
+    # WHEN it is analysed
+    call = getattr(rekognition, operation)
+    # THEN an image under the minimum gets InvalidParameterException, one at the minimum is analysed
+    if refused:
+        with pytest.raises(rekognition.exceptions.InvalidParameterException) as caught:
+            call(Image=s3_image("small.png"))
+        assert caught.value.response["Error"]["Message"] == "Request has invalid parameters"
+    else:
+        assert call(Image=s3_image("small.png"))["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_search_faces_by_image_without_a_face_raises_invalid_parameter(
+    s3: Any, make_sim: Callable[..., RekognitionSimulator], client_for: Callable[..., Any]
+) -> None:
+    # GIVEN an image in which the simulator sees no face (DetectFaces agrees) and one with faces
+    sim = make_sim()
+    rekognition = client_for(sim)
+    s3.put_object(Bucket=BUCKET, Key="landscape.jpg", Body=FACELESS_JPEG)
+    assert sim.face_count(FACELESS_JPEG) == 0 and sim.face_count(JPEG) > 0
+    assert rekognition.detect_faces(Image=s3_image("landscape.jpg"))["FaceDetails"] == []
+
+    # WHEN the collection is searched with each
+    # THEN the face-less one gets the service's InvalidParameterException and message
+    with pytest.raises(rekognition.exceptions.InvalidParameterException) as caught:
+        rekognition.search_faces_by_image(CollectionId="staff", Image=s3_image("landscape.jpg"))
+    assert caught.value.response["Error"]["Message"] == "There are no faces in the image. Should be at least 1."
+    assert "FaceMatches" in rekognition.search_faces_by_image(CollectionId="staff", Image=s3_image("photo.jpg"))
+    assert len(rekognition.detect_faces(Image=s3_image("photo.jpg"))["FaceDetails"]) == sim.face_count(JPEG)
+
+
+def test_sample_images_are_above_the_minimum(rekognition: Any) -> None:
+    # GIVEN the project's generated samples at their default sizes
+    # WHEN / THEN the simulator analyses them (they decode and pass the 80-pixel minimum)
+    for body in (jpeg_bytes(3), png_bytes(4)):
+        assert rekognition.detect_labels(Image={"Bytes": body})["ResponseMetadata"]["HTTPStatusCode"] == 200
 
 
 def test_image_too_large_raises_image_too_large(s3: Any, rekognition: Any) -> None:

@@ -34,7 +34,6 @@ VIDEO_APIS: dict[str, tuple[str, dict[str, Any], str, set[str]]] = {
         "Celebrities",
         {"Timestamp", "Celebrity"},
     ),
-    "start_person_tracking": ("get_person_tracking", {}, "Persons", {"Timestamp", "Person"}),
     "start_segment_detection": (
         "get_segment_detection",
         {"SegmentTypes": ["TECHNICAL_CUE", "SHOT"]},
@@ -155,6 +154,46 @@ def test_start_missing_video_raises_invalid_s3_object(manual: Callable[..., tupl
     assert sim.jobs == {}
 
 
+def test_person_tracking_is_refused_as_discontinued(manual: Callable[..., tuple[RekognitionSimulator, Any]]) -> None:
+    # GIVEN a simulator (People Pathing was discontinued on 2025-10-31)
+    sim, rekognition = manual()
+
+    # WHEN StartPersonTracking or GetPersonTracking is called
+    # THEN both are refused, naming the discontinuation, and no job exists
+    with pytest.raises(rekognition.exceptions.AccessDeniedException) as caught:
+        rekognition.start_person_tracking(Video=s3_video())
+    assert "discontinued" in caught.value.response["Error"]["Message"]
+    with pytest.raises(rekognition.exceptions.AccessDeniedException):
+        rekognition.get_person_tracking(JobId="0" * 64)
+    assert sim.jobs == {}
+
+
+def test_get_apis_have_a_default_tps_quota_that_throttles(
+    manual: Callable[..., tuple[RekognitionSimulator, Any]],
+) -> None:
+    # GIVEN a default simulator on a frozen clock (Get* quota 20 TPS per API, as in us-east-1)
+    clock = SimClock(scale=0)
+    sim, rekognition = manual(clock=clock)
+    assert sim.config.tps_quotas["GetLabelDetection"] == 20
+    job_id = rekognition.start_label_detection(Video=s3_video())["JobId"]
+
+    # WHEN GetLabelDetection is called 21 times within one simulated second, then after a second
+    answers = []
+    for _ in range(21):
+        try:
+            rekognition.get_label_detection(JobId=job_id)
+            answers.append("ok")
+        except rekognition.exceptions.ThrottlingException:
+            answers.append("throttled")
+    clock.advance(1.0)
+    later = rekognition.get_label_detection(JobId=job_id)
+
+    # THEN the 21st is throttled, and the quota refills
+    assert answers == ["ok"] * 20 + ["throttled"]
+    assert later["JobStatus"] == "IN_PROGRESS"
+    assert sim.stats.throttled.get("GetLabelDetection") == 1
+
+
 def test_start_oversized_video_raises_video_too_large(manual: Callable[..., tuple[RekognitionSimulator, Any]]) -> None:
     # GIVEN a size limit below the fixture MP4's size (instead of uploading 10 GB)
     _, rekognition = manual(max_video_bytes=100)
@@ -162,7 +201,7 @@ def test_start_oversized_video_raises_video_too_large(manual: Callable[..., tupl
     # WHEN a job is started
     # THEN VideoTooLargeException is raised
     with pytest.raises(rekognition.exceptions.VideoTooLargeException):
-        rekognition.start_person_tracking(Video=s3_video())
+        rekognition.start_face_detection(Video=s3_video())
 
 
 def test_start_with_same_client_request_token_is_idempotent(

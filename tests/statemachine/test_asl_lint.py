@@ -28,7 +28,7 @@ LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 WAIT_FOR_TASK_TOKEN = ".waitForTaskToken"
 LAMBDA_SERVICE_ERRORS = {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException"}
 NUMBER_SUBSTITUTIONS = {"SlotLimit": 20, "SlotWaitSeconds": 900, "JobWaitSeconds": 3600, "JobLimitRetrySeconds": 30,
-                        "MapMaxConcurrency": 8}
+                        "GetRetrySeconds": 5,                         "MapMaxConcurrency": 8}
 ARN_SUBSTITUTIONS = {
     name: f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
     for name in ("LambdaAcquireSlotFunction", "LambdaStartJobFunction", "LambdaCheckJobFunction",

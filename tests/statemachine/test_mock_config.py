@@ -52,14 +52,15 @@ SUBSTITUTIONS: dict[str, int | str] = {
     "SlotWaitSeconds": 30,
     "JobWaitSeconds": 30,
     "JobLimitRetrySeconds": 1,
+    "GetRetrySeconds": 1,
     # One iteration at a time, as AWS advises for mocks: invocation numbers then follow the item order.
     "MapMaxConcurrency": 1,
 }
 EXECUTION_TIMEOUT = 15.0
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 TASK = {"task_id": "t-0001", "run": 1, "bucket": "rekpipe-content", "key": "videos/clip.mp4", "version_id": None}
-LABELS_SUMMARY = "s3://rekpipe-output/async/videos/clip.mp4-analysis/LabelDetection/summary.json"
-MANIFEST = "s3://rekpipe-output/async/videos/clip.mp4-analysis/manifest.json"
+LABELS_SUMMARY = "s3://rekpipe-output/async/rekpipe-content/videos/clip.mp4/etag-none/run-001/LabelDetection/summary.json"
+MANIFEST = "s3://rekpipe-output/async/rekpipe-content/videos/clip.mp4/etag-none/run-001/manifest.json"
 MAP_ITERATION = ["AcquireSlot", "StartJob", "ReleaseSlot", "CollectResults", "AllPagesCollected", "OperationSucceeded"]
 
 
@@ -305,6 +306,39 @@ def test_video_analysis_collection_failed(video_analysis):
     assert run.results[0]["status"] == "FAILED"
     assert run.results[0]["error"] == "ClientError"
     assert "AccessDenied" in run.results[0]["cause"]
+
+
+def test_video_analysis_get_throttling_is_retried_by_name(video_analysis):
+    # GIVEN a collection whose Get* stays throttled, then unavailable, through the function's own retries
+
+    # WHEN the CollectionThrottledRetried test case runs
+    run = video_analysis("CollectionThrottledRetried")
+
+    # THEN the state machine retries CollectResults by those error names, with growing jittered waits,
+    # and the paid-for job's operation SUCCEEDED
+    assert run.status == "SUCCEEDED", (run.error, run.cause)
+    assert [e["taskFailedEventDetails"]["error"] for e in run.events("TaskFailed")] == [
+        "RekognitionThrottledError", "RekognitionUnavailableError"]
+    assert len(run.payloads("CollectResults")) == 3
+    assert len(run.waits) == 2
+    assert 0 <= run.waits[0] <= SUBSTITUTIONS["GetRetrySeconds"]
+    assert 0 <= run.waits[1] <= 2 * SUBSTITUTIONS["GetRetrySeconds"]
+    assert run.results[0]["status"] == "SUCCEEDED"
+
+
+def test_video_analysis_get_throttling_exhausted_fails_with_the_reason(video_analysis):
+    # GIVEN a collection whose Get* stays throttled through every retry (8 by the state machine)
+
+    # WHEN the CollectionThrottledExhausted test case runs
+    run = video_analysis("CollectionThrottledExhausted")
+
+    # THEN after 9 attempts the operation ends FAILED saying the results could not be read, not that the job failed
+    assert run.status == "SUCCEEDED", (run.error, run.cause)
+    assert len(run.payloads("CollectResults")) == 9
+    assert max(run.waits) <= 120  # MaxDelaySeconds caps the backoff
+    assert run.results[0]["status"] == "FAILED"
+    assert run.results[0]["error"] == "RekognitionThrottledError"
+    assert "still throttled" in run.results[0]["cause"] and "the job succeeded" in run.results[0]["cause"]
 
 
 def test_video_analysis_slot_wait_times_out(video_analysis):

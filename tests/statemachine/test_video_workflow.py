@@ -22,7 +22,9 @@ from tests.support.runtime import (
     execution_history,
     list_keys,
     read_json,
+    run_prefix,
     semaphore_holders,
+    tasks,
     upload,
     wait_for_tasks,
 )
@@ -88,7 +90,9 @@ def test_video_workflow_happy_path_three_operations(make_runtime):
     assert "CheckJob" not in states  # every notice arrived
     # AND each operation's pages and summary are in the output bucket, with the manifest
     output = runtime.outputs["OutputBucketName"]
-    prefix = "async/videos/holiday clip.mp4-analysis/"
+    prefix = run_prefix(task)
+    assert prefix == (f"async/{runtime.outputs['ContentBucketName']}/videos/holiday clip.mp4/"
+                      f"version-{task['version_id']}/run-001/")
     for folder in ("LabelDetection", "ContentModeration", "SegmentDetection"):
         keys = list_keys(output, f"{prefix}{folder}/")
         assert f"{prefix}{folder}/page-00001.json" in keys
@@ -183,7 +187,7 @@ def test_video_workflow_results_span_pages_and_collection_resumes(make_runtime, 
     states = entered_states(execution_history(task["execution_arn"]))
     assert states.count("CollectResults") == 3
     output = runtime.outputs["OutputBucketName"]
-    prefix = "async/videos/long.mp4-analysis/LabelDetection/"
+    prefix = run_prefix(task) + "LabelDetection/"
     assert {k.rsplit("/", 1)[-1] for k in list_keys(output, prefix)} == {
         "page-00001.json",
         "page-00002.json",
@@ -335,3 +339,91 @@ def test_video_workflow_many_executions_never_exceed_the_limit(make_runtime):
         f"max {wakeups[-1] * 1000:.0f} ms"
     )
     assert len(wakeups) >= 30  # most of the 40 executions had to wait for a slot
+
+
+def test_video_workflow_rerun_writes_exactly_one_runs_pages_under_a_fresh_prefix(make_runtime):
+    # GIVEN labels and moderation on a video whose first run has 2,500 labels (3 pages) and a failed moderation job
+    runtime = make_runtime({"video_operations": "labels,moderation"}, job_duration=None, video_result_items=2500)
+    sim = runtime.simulator
+
+    def complete(fail_moderation: bool) -> Callable[[], None]:
+        def during() -> None:
+            for job in list(sim.jobs.values()):
+                if job.status == "IN_PROGRESS":
+                    failed = fail_moderation and job.operation == "StartContentModeration"
+                    sim.complete_job(job.job_id, "FAILED" if failed else "SUCCEEDED", "simulated" if failed else None)
+        return during
+
+    task_id = upload(runtime, "videos/rerun me.mp4", mp4_bytes(9))
+    first = wait_for_tasks(runtime, [task_id], during=complete(True))[task_id]
+    assert first["status"] == "PARTIAL" and first["run"] == 1
+
+    # WHEN it is re-run (redrive --partial) and this time the jobs find 1,200 results (2 pages) and both succeed
+    sim.config.video_result_items = 1200
+    assert tasks(runtime).requeue(task_id, from_status="PARTIAL") is not None
+    second = wait_for_tasks(runtime, [task_id], during=complete(False), timeout=90)[task_id]
+
+    # THEN run 2 SUCCEEDED and its prefix holds exactly its own pages: two label pages, not the third of run 1
+    assert second["status"] == "SUCCEEDED" and second["run"] == 2
+    output = runtime.outputs["OutputBucketName"]
+    run_1, run_2 = run_prefix(first), run_prefix(second)
+    assert run_1.endswith("/run-001/") and run_2.endswith("/run-002/") and run_1[:-8] == run_2[:-8]
+    assert {key.removeprefix(run_2) for key in list_keys(output, run_2)} == {
+        "LabelDetection/page-00001.json", "LabelDetection/page-00002.json", "LabelDetection/summary.json",
+        "ContentModeration/page-00001.json", "ContentModeration/page-00002.json", "ContentModeration/summary.json",
+        "manifest.json",
+    }
+    print("\n[layout] " + "\n[layout] ".join(sorted(list_keys(output, run_1.rsplit("/version-", 1)[0]))))
+    assert read_json(output, run_2 + "LabelDetection/summary.json")["items"] == 1200
+    assert len(read_json(output, run_2 + "LabelDetection/page-00002.json")["Labels"]) == 200
+    # AND run 1's results are intact beside it, never mixed
+    assert {key.removeprefix(run_1) for key in list_keys(output, run_1)} == {
+        "LabelDetection/page-00001.json", "LabelDetection/page-00002.json", "LabelDetection/page-00003.json",
+        "LabelDetection/summary.json", "manifest.json",
+    }
+    assert read_json(output, run_1 + "manifest.json")["status"] == "PARTIAL"
+    manifest = read_json(output, run_2 + "manifest.json")
+    assert manifest["run"] == 2 and manifest["status"] == "SUCCEEDED"
+    assert second["manifest_uri"] == f"s3://{output}/{run_2}manifest.json"
+    # AND latest.json of the key points at run 2
+    pointer = read_json(output, run_2.rsplit("/version-", 1)[0] + "/latest.json")
+    assert pointer["run"] == 2 and pointer["manifest"] == second["manifest_uri"]
+
+
+def test_video_workflow_get_throttled_half_the_time_for_a_minute_every_paid_job_succeeds(make_runtime, monkeypatch):
+    # GIVEN four videos x two operations, 2,500 results each (3 Get* pages per job), and Get* throttled on 50 % of
+    # calls for a minute; each function tries Get* only twice, so the state machine's retry runs too
+    monkeypatch.setenv("GET_RETRY_MAX_ATTEMPTS", "2")
+    runtime = make_runtime({"video_operations": "labels,moderation", "video_get_retry_seconds": 1},
+                           video_result_items=2500)
+    sim = runtime.simulator
+    gets = ("GetLabelDetection", "GetContentModeration")
+    sim.config.throttle_rates = dict.fromkeys(gets, 0.5)
+    calm = threading.Timer(60.0, sim.config.throttle_rates.clear)
+    calm.start()
+    try:
+        # WHEN the videos are uploaded and analysed
+        task_ids = [upload(runtime, f"videos/busy {index}.mp4", mp4_bytes(40 + index)) for index in range(4)]
+        found = wait_for_tasks(runtime, task_ids, timeout=420)
+    finally:
+        calm.cancel()
+
+    # THEN every paid job SUCCEEDED, and so did every task, with all its pages
+    jobs = list(sim.jobs.values())
+    assert len(jobs) == 8 and all(job.status == "SUCCEEDED" for job in jobs)
+    assert {task["status"] for task in found.values()} == {"SUCCEEDED"}, {t: v["status"] for t, v in found.items()}
+    output = runtime.outputs["OutputBucketName"]
+    for task in found.values():
+        for folder in ("LabelDetection", "ContentModeration"):
+            assert read_json(output, f"{run_prefix(task)}{folder}/summary.json")["items"] == 2500
+    # AND the throttling really happened and was retried: by the functions, and by the state machine by name
+    throttled = sum(sim.stats.throttled.get(api, 0) for api in gets)
+    named = [event["taskFailedEventDetails"]["error"]
+             for task in found.values() for event in execution_history(task["execution_arn"])
+             if event.get("type") == "TaskFailed"]
+    state_machine_retries = named.count("RekognitionThrottledError")
+    print(f"\n[retries] Get* calls {sum(sim.stats.calls.get(api, 0) for api in gets)}, throttled {throttled}, "
+          f"state machine retries (RekognitionThrottledError) {state_machine_retries}")
+    assert throttled > 0
+    assert state_machine_retries > 0
+    assert set(named) <= {"RekognitionThrottledError"}

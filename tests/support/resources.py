@@ -26,6 +26,7 @@ class PipelineResources:
     task_table: str
     semaphore_table: str
     job_token_table: str
+    rate_limit_table: str
     image_queue_url: str
     video_queue_url: str
     task_stream_arn: str
@@ -37,6 +38,7 @@ class PipelineResources:
             c.TASK_TABLE_NAME_ENV: self.task_table,
             c.SEMAPHORE_TABLE_NAME_ENV: self.semaphore_table,
             c.JOB_TOKEN_TABLE_NAME_ENV: self.job_token_table,
+            c.RATE_LIMIT_TABLE_NAME_ENV: self.rate_limit_table,
             c.OUTPUT_BUCKET_ENV: self.output_bucket,
             c.IMAGE_QUEUE_URL_ENV: self.image_queue_url,
             c.VIDEO_QUEUE_URL_ENV: self.video_queue_url,
@@ -105,6 +107,7 @@ def create_resources(template: dict[str, Any]) -> PipelineResources:
         task_table=tables["TaskTableName"]["TableName"],
         semaphore_table=tables["SemaphoreTableName"]["TableName"],
         job_token_table=tables["JobTokenTableName"]["TableName"],
+        rate_limit_table=tables["RateLimitTableName"]["TableName"],
         image_queue_url=sqs.create_queue(QueueName="rekpipe-images")["QueueUrl"],
         video_queue_url=sqs.create_queue(QueueName="rekpipe-videos")["QueueUrl"],
         task_stream_arn=stream_arn,

@@ -23,6 +23,13 @@ def upload(runtime: EmbeddedRuntime, key: str, body: bytes) -> str:
     return task_id_for(bucket, key, version, None)
 
 
+def run_prefix(task: dict[str, Any]) -> str:
+    """The output prefix of a task's current run (``<mode>/<bucket>/<key>/version-<id>/run-NNN/``)."""
+    from rekpipe_shared.outputs import ResultsLayout
+
+    return ResultsLayout.for_task(task).run_prefix
+
+
 def tasks(runtime: EmbeddedRuntime) -> TaskTable:
     return TaskTable(runtime.outputs["TaskTableName"])
 

@@ -7,7 +7,7 @@ import json
 import boto3
 import pytest
 
-from rekpipe.samples import corrupt_image_bytes, jpeg_bytes
+from rekpipe.samples import corrupt_image_bytes, corrupt_jpeg_bytes, jpeg_bytes, png_bytes
 from rekpipe_shared.settings import PipelineSettings
 from rekpipe_shared.tasks import NewTask, TaskTable
 from tests.support.context import FakeLambdaContext
@@ -37,6 +37,11 @@ def _sqs_event(*task_ids: str) -> dict:
     ]}
 
 
+def _prefix(resources, task: dict, run: int = 1) -> str:
+    """Where a task's run writes: sync/<bucket>/<key>/version-<id>/run-NNN/ (rekpipe_shared.outputs)."""
+    return f"sync/{resources.content_bucket}/{task['object_key']}/version-{task['version_id']}/run-{run:03d}/"
+
+
 def _output(resources, key: str) -> dict:
     body = boto3.client("s3").get_object(Bucket=resources.output_bucket, Key=key)["Body"].read()
     return json.loads(body)
@@ -51,7 +56,7 @@ def test_analyze_image_writes_each_operation_and_the_manifest(resources, rekogni
 
     # THEN each operation's response and the manifest are in the output bucket, and the task SUCCEEDED
     assert response["batchItemFailures"] == []
-    prefix = "sync/holiday photos/beach & sun.jpg-analysis/"
+    prefix = _prefix(resources, task)
     labels = _output(resources, prefix + "DetectLabels.json")
     assert labels["Labels"] and all(label["Confidence"] >= 70 for label in labels["Labels"])
     assert "ModerationLabels" in _output(resources, prefix + "DetectModerationLabels.json")
@@ -63,8 +68,15 @@ def test_analyze_image_writes_each_operation_and_the_manifest(resources, rekogni
     assert stored["status"] == "SUCCEEDED"
     assert stored["attempts"] == 1
     assert stored["outputs"]["DetectLabels"] == f"s3://{resources.output_bucket}/{prefix}DetectLabels.json"
-    assert stored["manifest_uri"].endswith("manifest.json")
+    assert stored["manifest_uri"] == f"s3://{resources.output_bucket}/{prefix}manifest.json"
     assert rekognition.stats.calls["DetectLabels"] == 1
+    # AND the manifest names the exact source version and run, and latest.json points at this run
+    assert manifest["source"]["version_id"] == task["version_id"]
+    assert manifest["source"]["uri"] == (f"s3://{resources.content_bucket}/holiday photos/beach & sun.jpg"
+                                         f"?versionId={task['version_id']}")
+    assert manifest["run"] == 1 and manifest["long_key"] is False
+    pointer = _output(resources, f"sync/{resources.content_bucket}/holiday photos/beach & sun.jpg/latest.json")
+    assert pointer["manifest"] == stored["manifest_uri"] and pointer["source"]["version_id"] == task["version_id"]
 
 
 def test_analyze_image_corrupt_image_fails_at_once_with_reason(resources, rekognition, load_handler):
@@ -114,7 +126,7 @@ def test_analyze_image_one_failed_operation_gives_partial(resources, rekognition
     assert set(stored["outputs"]) == {"DetectLabels"}
     assert stored["operation_errors"]["SearchFacesByImage"]["code"] == "ResourceNotFoundException"
     assert stored["attention_status"] == "PARTIAL"
-    manifest = _output(resources, "sync/team.jpg-analysis/manifest.json")
+    manifest = _output(resources, _prefix(resources, task) + "manifest.json")
     assert manifest["status"] == "PARTIAL"
     assert "SearchFacesByImage" in manifest["errors"]
 
@@ -195,5 +207,101 @@ def test_analyze_image_runs_every_image_api(resources, rekognition, load_handler
     load_handler("analyze_image").handler(_sqs_event(task["task_id"]), FakeLambdaContext())
 
     # THEN that API's response is stored
-    assert key in _output(resources, f"sync/{operation}.png-analysis/{api}.json")
+    assert key in _output(resources, _prefix(resources, task) + f"{api}.json")
     assert TaskTable(resources.task_table).get(task["task_id"])["status"] == "SUCCEEDED"
+
+
+def test_analyze_image_face_search_without_a_face_succeeds_with_no_matches(resources, rekognition, load_handler,
+                                                                          monkeypatch):
+    # GIVEN face search and labels on an image in which Rekognition finds no face
+    monkeypatch.setenv("PIPELINE_SETTINGS", PipelineSettings(
+        image_operations=("labels", "face_search"), face_collection_id="staff").to_json())
+    body = next(b for b in (jpeg_bytes(seed) for seed in range(1, 200)) if rekognition.face_count(b) == 0)
+    task = _queued_task(resources, "landscape.jpg", body, operations=("labels", "face_search"))
+
+    # WHEN it is analysed
+    load_handler("analyze_image").handler(_sqs_event(task["task_id"]), FakeLambdaContext())
+
+    # THEN SearchFacesByImage answered InvalidParameterException, and that is recorded as a search with no match
+    assert rekognition.stats.errors["SearchFacesByImage"]["InvalidParameterException"] == 1
+    stored = TaskTable(resources.task_table).get(task["task_id"])
+    assert stored["status"] == "SUCCEEDED" and "attention_status" not in stored and "error_code" not in stored
+    search = _output(resources, _prefix(resources, task) + "SearchFacesByImage.json")
+    assert search["FaceMatches"] == [] and search["NoFaceInImage"] is True
+    assert set(stored["outputs"]) == {"DetectLabels", "SearchFacesByImage"}
+    # AND it is not in the attention index, so `redrive --failed/--partial` never bills it again
+    tasks = TaskTable(resources.task_table)
+    assert tasks.needing_attention("FAILED") == [] and tasks.needing_attention("PARTIAL") == []
+
+
+def test_analyze_image_face_search_other_invalid_parameter_stays_an_error(resources, rekognition, load_handler,
+                                                                         monkeypatch):
+    # GIVEN face search on an image below Rekognition's 80-pixel minimum (InvalidParameterException too)
+    monkeypatch.setenv("PIPELINE_SETTINGS", PipelineSettings(
+        image_operations=("face_search",), face_collection_id="staff").to_json())
+    task = _queued_task(resources, "tiny.png", png_bytes(1, (40, 40)), operations=("face_search",))
+
+    # WHEN it is analysed
+    load_handler("analyze_image").handler(_sqs_event(task["task_id"]), FakeLambdaContext())
+
+    # THEN it is FAILED with InvalidParameterException: only "no faces" is a result
+    stored = TaskTable(resources.task_table).get(task["task_id"])
+    assert stored["status"] == "FAILED"
+    assert stored["error_code"] == "InvalidParameterException"
+    assert stored["operation_errors"]["SearchFacesByImage"]["message"] == "Request has invalid parameters"
+
+
+@pytest.mark.parametrize(("key", "body"), [
+    pytest.param("corrupt body.jpg", corrupt_jpeg_bytes(), id="valid-magic-corrupt-body"),
+])
+def test_analyze_image_corrupt_jpeg_body_fails_with_invalid_image_format(resources, rekognition, load_handler,
+                                                                        key, body):
+    # GIVEN a JPEG with valid magic bytes whose body does not decode
+    task = _queued_task(resources, key, body)
+
+    # WHEN it is analysed
+    load_handler("analyze_image").handler(_sqs_event(task["task_id"]), FakeLambdaContext())
+
+    # THEN it ends FAILED with Rekognition's InvalidImageFormatException, after one call
+    stored = TaskTable(resources.task_table).get(task["task_id"])
+    assert stored["status"] == "FAILED" and stored["error_code"] == "InvalidImageFormatException"
+    assert rekognition.stats.calls["DetectLabels"] == 1 and rekognition.stats.calls["DetectModerationLabels"] == 0
+
+
+def test_analyze_image_too_small_image_fails(resources, rekognition, load_handler):
+    # GIVEN a valid 64x48 JPEG: under the documented 80-pixel minimum
+    task = _queued_task(resources, "thumb.jpg", jpeg_bytes(7, (64, 48)))
+
+    # WHEN it is analysed
+    load_handler("analyze_image").handler(_sqs_event(task["task_id"]), FakeLambdaContext())
+
+    # THEN every analysis is refused as the service refuses it, and the task is FAILED with that reason
+    stored = TaskTable(resources.task_table).get(task["task_id"])
+    assert stored["status"] == "FAILED"
+    assert stored["error_code"] == "InvalidParameterException"
+    assert set(stored["operation_errors"]) == {"DetectLabels", "DetectModerationLabels"}
+
+
+def test_analyze_image_long_key_uses_the_documented_fallback(resources, rekognition, load_handler):
+    # GIVEN a key of 1,000 bytes: its readable output path would pass S3's 1,024-byte limit
+    key = "deep/" + "é" * 300 + "/" + "x" * 380 + ".jpg"
+    assert 990 <= len(key.encode()) <= 1024
+    task = _queued_task(resources, key, jpeg_bytes(8))
+
+    # WHEN it is analysed
+    load_handler("analyze_image").handler(_sqs_event(task["task_id"]), FakeLambdaContext())
+
+    # THEN it SUCCEEDED, with its outputs under sync/_long-keys/<bucket>/<sha256 of the key>/...
+    import hashlib
+
+    stored = TaskTable(resources.task_table).get(task["task_id"])
+    assert stored["status"] == "SUCCEEDED"
+    root = f"sync/_long-keys/{resources.content_bucket}/{hashlib.sha256(key.encode()).hexdigest()}/"
+    prefix = f"{root}version-{task['version_id']}/run-001/"
+    assert stored["manifest_uri"] == f"s3://{resources.output_bucket}/{prefix}manifest.json"
+    listed = boto3.client("s3").list_objects_v2(Bucket=resources.output_bucket, Prefix="sync/")["Contents"]
+    print(f"\n[layout] key of {len(key.encode())} bytes -> " + "\n[layout] ".join(sorted(o["Key"] for o in listed)))
+    manifest = _output(resources, prefix + "manifest.json")
+    assert manifest["long_key"] is True and manifest["source"]["key"] == key
+    assert _output(resources, prefix + "DetectLabels.json")["Labels"] is not None
+    assert _output(resources, root + "latest.json")["source"]["key"] == key

@@ -48,10 +48,15 @@ MAX_VIDEO_BYTES = 10 * 1024 * 1024 * 1024
 # --- output layout -----------------------------------------------------------------------------
 SYNC_OUTPUT_PREFIX = "sync"
 ASYNC_OUTPUT_PREFIX = "async"
-ANALYSIS_SUFFIX = "-analysis"
 MANIFEST_NAME = "manifest.json"
+LATEST_POINTER_NAME = "latest.json"
+LONG_KEYS_SEGMENT = "_long-keys"
+"""Where keys too long for the readable layout go; not a valid bucket name, so never a bucket's folder."""
+MAX_S3_KEY_BYTES = 1024
 
 # --- video -------------------------------------------------------------------------------------
 JOB_TOKEN_TABLE_NAME_ENV = "JOB_TOKEN_TABLE_NAME"
 """Table of task tokens keyed by JobTag (and JobId), written before each Start* call."""
 VIDEO_SLOT_LIMIT_ENV = "VIDEO_SLOT_LIMIT"
+RATE_LIMIT_TABLE_NAME_ENV = "RATE_LIMIT_TABLE_NAME"
+"""Per-second call counters that every Get* caller shares, so together they stay under the TPS quota."""

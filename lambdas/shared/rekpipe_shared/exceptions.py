@@ -63,3 +63,29 @@ class JobFailedError(PipelineError):
 
 class RekognitionBusyError(PipelineError):
     """Rekognition throttled or erred transiently on Start*; the state machine retries with backoff."""
+
+
+class RekognitionThrottledError(PipelineError):
+    """Get* stayed throttled (ThrottlingException, ProvisionedThroughputExceededException) through the
+    function's own retries; the state machine retries it by this name with a longer backoff."""
+
+    def __init__(self, api: str, job_id: str, attempts: int, code: str, message: str) -> None:
+        self.api, self.job_id, self.attempts, self.code = api, job_id, attempts, code
+        super().__init__(f"{api} for job {job_id} still throttled after {attempts} attempts "
+                         f"({code}: {message}); the job succeeded, its results are read on the next retry")
+
+
+class RekognitionUnavailableError(PipelineError):
+    """Get* kept failing with InternalServerError through the function's own retries; retried by this name."""
+
+    def __init__(self, api: str, job_id: str, attempts: int, code: str, message: str) -> None:
+        self.api, self.job_id, self.attempts, self.code = api, job_id, attempts, code
+        super().__init__(f"{api} for job {job_id} kept failing after {attempts} attempts ({code}: {message})")
+
+
+class ResultsUnreadableError(PipelineError):
+    """Get* refused a finished job's results for a reason retrying cannot fix (expired, bad token, denied)."""
+
+    def __init__(self, api: str, job_id: str, code: str, message: str) -> None:
+        self.api, self.job_id, self.code = api, job_id, code
+        super().__init__(f"the results of job {job_id} cannot be read: {api} answered {code}: {message}")

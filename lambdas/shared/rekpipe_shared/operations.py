@@ -31,6 +31,11 @@ OBJECT_ERRORS = frozenset(
 )
 """Errors about the object itself: every other operation on it would fail the same way."""
 PERMANENT_ERRORS = OBJECT_ERRORS | frozenset({"InvalidParameterException", "ResourceNotFoundException"})
+NO_FACES_MESSAGE_MARKER = "no faces"
+"""SearchFacesByImage answers a face-less image with InvalidParameterException "There are no faces in
+the image. Should be at least 1." (API reference: "If no faces are detected in the input image,
+SearchFacesByImage returns an InvalidParameterException error"); the message is what tells it from a
+real bad parameter, such as an image below the minimum dimensions."""
 JOB_LIMIT_ERROR = "LimitExceededException"
 """The account's concurrent stored-video job quota is used up (possibly by another workload)."""
 
@@ -64,6 +69,18 @@ class Operation:
     image_price: float = 0.001
     video_price_per_minute: float = 0.10
     permanent_errors: frozenset[str] = field(default=PERMANENT_ERRORS)
+
+    def result_for_error(self, code: str, message: str) -> dict[str, Any] | None:
+        """The result an image error stands for, or None when it is an error.
+
+        Only one: SearchFacesByImage on an image with no face is a search with no matches, so it is
+        recorded as SUCCEEDED with an empty ``FaceMatches`` (never re-run or billed again by redrive).
+        """
+        if (self.image_api == "SearchFacesByImage" and code == "InvalidParameterException"
+                and NO_FACES_MESSAGE_MARKER in message.lower()):
+            return {"FaceMatches": [], "SearchedFaceBoundingBox": None, "SearchedFaceConfidence": None,
+                    "NoFaceInImage": True, "RekognitionMessage": message}
+        return None
 
     @property
     def iam_actions(self) -> tuple[str, ...]:
@@ -151,7 +168,6 @@ _VIDEO_OPTIONS = {
     "moderation": lambda s: {"MinConfidence": s.min_confidence},
     "text": lambda s: {"Filters": {"WordFilter": {"MinConfidence": s.min_confidence}}},
     "celebrities": _no_options,
-    "person_tracking": _no_options,
     "segments": lambda s: {
         "SegmentTypes": ["SHOT", "TECHNICAL_CUE"],
         "Filters": {
@@ -173,7 +189,6 @@ CATALOGUE: dict[str, Operation] = {
         Operation("celebrities", "RecognizeCelebrities", "StartCelebrityRecognition", "GetCelebrityRecognition",
                   "Celebrities"),
         Operation("ppe", "DetectProtectiveEquipment", None, None, None),
-        Operation("person_tracking", None, "StartPersonTracking", "GetPersonTracking", "Persons"),
         Operation("segments", None, "StartSegmentDetection", "GetSegmentDetection", "Segments",
                   video_price_per_minute=0.05),
         Operation("face_search", "SearchFacesByImage", "StartFaceSearch", "GetFaceSearch", "Persons",
@@ -183,6 +198,16 @@ CATALOGUE: dict[str, Operation] = {
     )
 }
 """Every analysis the pipeline can run, by setting name."""
+
+REMOVED_OPERATIONS: dict[str, str] = {
+    "person_tracking": (
+        "AWS discontinued Rekognition People Pathing (StartPersonTracking/GetPersonTracking) on 2025-10-31, so "
+        "every call would fail (Rekognition Developer Guide, 'People pathing'); use 'labels' "
+        "(StartLabelDetection returns Person labels with a bounding box per timestamp) or 'faces' "
+        "(StartFaceDetection) instead"
+    ),
+}
+"""Operations the service no longer offers, and what to use instead (named by the settings' error)."""
 
 IMAGE_OPERATIONS = tuple(name for name, op in CATALOGUE.items() if op.image_api)
 VIDEO_OPERATIONS = tuple(name for name, op in CATALOGUE.items() if op.video_start_api)

@@ -17,6 +17,7 @@ from rekpipe_shared.exceptions import SettingsError
 from rekpipe_shared.operations import (
     CATALOGUE,
     IMAGE_OPERATIONS,
+    REMOVED_OPERATIONS,
     SAMPLE_PREFIX_OPERATIONS,
     VIDEO_OPERATIONS,
 )
@@ -71,6 +72,13 @@ class PipelineSettings:
     video_job_limit_retry_seconds: int
         First retry interval when Start* meets LimitExceededException (another workload holds the
         account's job quota); grows 1.5x per attempt, 40 attempts (1-3600).
+    video_get_tps_quota: float
+        The account's TPS quota for each video Get* API (default 20, the quota in us-east-1, us-west-2
+        and eu-west-1; 5 in most other regions). Every function that calls Get* shares it through the
+        rate-limit table; 0 turns that pacing off.
+    video_get_retry_seconds: int
+        First interval of the state machine's retry when Get* stays throttled or unavailable through a
+        function's own retries (1-300; doubles per attempt, 8 attempts, at most 120 s apart, jittered).
     face_collection_id: str | None
         Rekognition collection for ``face_search``.
     custom_labels_project_version_arn: str | None
@@ -99,6 +107,8 @@ class PipelineSettings:
     video_slot_wait_seconds: int = 900
     video_job_wait_seconds: int = 3600
     video_job_limit_retry_seconds: int = 30
+    video_get_tps_quota: float = 20.0
+    video_get_retry_seconds: int = 5
     face_collection_id: str | None = None
     custom_labels_project_version_arn: str | None = None
     log_retention_days: int = 30
@@ -124,6 +134,8 @@ class PipelineSettings:
         _check_range("video_slot_wait_seconds", self.video_slot_wait_seconds, 5, 86400)
         _check_range("video_job_wait_seconds", self.video_job_wait_seconds, 10, 86400)
         _check_range("video_job_limit_retry_seconds", self.video_job_limit_retry_seconds, 1, 3600)
+        _check_range("video_get_tps_quota", self.video_get_tps_quota, 0, 10000)
+        _check_range("video_get_retry_seconds", self.video_get_retry_seconds, 1, 300)
         _check_range("output_retention_days", self.output_retention_days, 0, 36500)
         for name in ("stuck_pending_minutes", "stuck_queued_minutes", "stuck_in_progress_minutes"):
             _check_range(name, getattr(self, name), 1, 43200)
@@ -234,6 +246,8 @@ def _check_operations(name: str, values: tuple[str, ...], allowed: tuple[str, ..
     if not allow_empty and not values:
         raise SettingsError(name, "must name at least one operation")
     for value in values:
+        if value in REMOVED_OPERATIONS:
+            raise SettingsError(name, f"{value!r} is no longer available: {REMOVED_OPERATIONS[value]}", value)
         if value not in allowed:
             kind = "known" if value not in CATALOGUE else "available for this media type"
             raise SettingsError(name, f"{value!r} is not {kind}; allowed: {', '.join(allowed)}", value)

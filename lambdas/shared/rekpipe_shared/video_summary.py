@@ -58,10 +58,6 @@ class VideoSummary:
             self._track(celebrity.get("Name"), celebrity.get("Confidence"), timestamp)
         elif op == "faces":
             self._track("Face", item.get("Face", {}).get("Confidence"), timestamp)
-        elif op == "person_tracking":
-            index = item.get("Person", {}).get("Index")
-            self._person(index)
-            self._track(f"Person {index}", None, timestamp)
         elif op == "face_search":
             self._person(item.get("Person", {}).get("Index"))
             for match in item.get("FaceMatches") or []:
@@ -124,8 +120,6 @@ class VideoSummary:
         elif self.operation == "faces":
             face = state["tracks"].get("Face", {"detections": 0, "ranges": []})
             summary["faces"] = {"detections": face["detections"], "time_ranges_ms": face["ranges"]}
-        elif self.operation == "person_tracking":
-            summary["people"] = {"distinct": len(state["persons"]), "tracks": named}
         elif self.operation == "face_search":
             summary["people"] = {"distinct": len(state["persons"])}
             summary["matched_faces"] = named
