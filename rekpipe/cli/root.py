@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from rekpipe.cli import backfill, redrive, status
+from rekpipe.cli import backfill, redrive, report, status
 from rekpipe.cli.exceptions import UnhandledException, as_user_error
 from rekpipe.cli.local import local
 from rekpipe.cli.stack import DEFAULT_STACK_NAME, GlobalOptions
@@ -67,5 +67,6 @@ main.add_command(backfill.cli, "backfill")
 main.add_command(status.cli, "status")
 main.add_command(redrive.cli, "redrive")
 main.add_command(local, "local")
+main.add_command(report.cli, "report")
 
 __all__ = ["main"]
