@@ -22,7 +22,8 @@ code { font-size: 12px; word-break: break-all; }
 .counts { display: flex; gap: 12px; flex-wrap: wrap; }
 .count { border: 1px solid var(--line); border-radius: 6px; padding: 8px 14px; min-width: 120px; }
 .count-n { font-size: 22px; font-weight: 600; display: block; }
-.status { font-weight: 600; font-size: 12px; padding: 1px 6px; border-radius: 4px; background: #eee; }
+.status { font-weight: 600; font-size: 12px; padding: 1px 6px; border-radius: 4px; background: #eee;
+          white-space: nowrap; }
 .status-SUCCEEDED { color: var(--ok); } .status-PARTIAL { color: var(--partial); } .status-FAILED { color: var(--failed); }
 .filters { display: flex; gap: 8px; margin: 8px 0; align-items: center; flex-wrap: wrap; }
 .filters input { width: 320px; padding: 6px 8px; }
@@ -30,9 +31,9 @@ table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; border-bottom: 1px solid var(--line); padding: 5px 8px; vertical-align: top; }
 td { word-break: break-word; } td.num { white-space: nowrap; text-align: right; }
 .pager { margin: 8px 0; display: flex; gap: 8px; align-items: center; }
-.frame { position: relative; display: inline-block; margin: 8px 0; line-height: 0; max-width: 100%; }
-.frame img { display: block; width: min(100%, 640px); height: auto; }
-.frame .blank { width: 640px; max-width: 100%; aspect-ratio: 4 / 3; background: repeating-linear-gradient(45deg,
+.frame { position: relative; display: block; margin: 8px 0; line-height: 0; width: 640px; max-width: 100%; }
+.frame img { display: block; width: 100%; height: auto; image-rendering: auto; }
+.frame .blank { width: 100%; aspect-ratio: 4 / 3; background: repeating-linear-gradient(45deg,
                 #f1f3f4, #f1f3f4 10px, #e8eaed 10px, #e8eaed 20px); }
 .box { position: absolute; border: 2px solid #1a73e8; line-height: 1.2; }
 .box-label { position: absolute; left: -2px; top: -18px; background: #1a73e8; color: #fff; font-size: 11px;
@@ -138,14 +139,28 @@ JS = r"""
       pager(document.getElementById("attention-pager"), state.attention, pages, attention.length,
             function (p) { state.attention = p; renderAttention(); });
     }
+    // The search lives in the URL's fragment (index.html#q=dog&status=FAILED), so a view can be shared or bookmarked.
+    var wanted = new URLSearchParams(location.hash.slice(1));
+    search.value = wanted.get("q") || "";
+    status.value = wanted.get("status") || "";
+    media.value = wanted.get("media") || "";
+    function remember() {
+      var params = new URLSearchParams();
+      if (search.value) params.set("q", search.value);
+      if (status.value) params.set("status", status.value);
+      if (media.value) params.set("media", media.value);
+      try { location.replace("#" + params.toString()); } catch (e) { /* a sandboxed frame: keep going */ }
+    }
     var timer = null;
     search.addEventListener("input", function () {
-      clearTimeout(timer); timer = setTimeout(function () { state.page = 0; render(); }, 120);
+      clearTimeout(timer); timer = setTimeout(function () { state.page = 0; remember(); render(); }, 120);
     });
-    status.addEventListener("change", function () { state.page = 0; render(); });
-    media.addEventListener("change", function () { state.page = 0; render(); });
+    status.addEventListener("change", function () { state.page = 0; remember(); render(); });
+    media.addEventListener("change", function () { state.page = 0; remember(); render(); });
     Array.prototype.forEach.call(document.querySelectorAll(".count[data-status]"), function (node) {
-      node.addEventListener("click", function () { status.value = node.dataset.status; state.page = 0; render(); });
+      node.addEventListener("click", function () {
+        status.value = node.dataset.status; state.page = 0; remember(); render();
+      });
     });
     render(); renderAttention();
     document.body.dataset.ready = "1";
