@@ -1,8 +1,8 @@
 """``rekpipe local``: run the whole pipeline on this machine with the embedded emulator.
 
 ``rekpipe local run`` starts the emulator in this process, uploads a folder (or generated samples),
-waits for every object's task to end, prints what happened to each object and copies the analysis
-outputs to a folder. ``rekpipe local up`` serves the emulator on loopback until Ctrl-C, for the AWS
+waits for every object's task to end, prints what happened to each object, copies the analysis
+outputs to a folder and writes the HTML report of them there (:mod:`rekpipe.report`). ``rekpipe local up`` serves the emulator on loopback until Ctrl-C, for the AWS
 CLI and the other ``rekpipe`` commands with ``--local``; it writes ``.rekpipe/emulator.json``
 (``{"endpoint_url", "region", "stack_name"}``), which ``--local`` reads, and removes it on exit.
 
@@ -117,7 +117,8 @@ def run_cli(folder: Path | None, images: int | None, videos: int | None, out: Pa
     The emulator starts in this process, every file is uploaded to the content bucket (keys are the
     files' paths relative to FOLDER; files the pipeline does not analyse are uploaded too and shown as
     skipped by ingest), the run waits for each object's task to reach SUCCEEDED, PARTIAL or FAILED,
-    then prints one row per object and copies the output bucket to --out.
+    then prints one row per object, copies the output bucket to --out and writes the HTML report of the
+    results to OUT/report/ (see `rekpipe report`), printing the path to open.
 
     Analysis content is SYNTHETIC: the Rekognition simulator invents labels, faces and text
     (deterministic per seed and file) and never looks at pixels. Errors, throttling, video jobs and

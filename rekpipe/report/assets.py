@@ -84,7 +84,11 @@ JS = r"""
                next);
   }
   function href(id) { return "objects/" + id.slice(0, 2) + "/" + id + ".html"; }
-  function link(row) { var a = el("a", row[1]); a.href = href(row[0]); a.className = "object-link"; return a; }
+  function link(row, q) {
+    var a = el("a", row[1]); a.className = "object-link";
+    a.href = href(row[0]) + (q && row[3] === "v" ? "#label=" + encodeURIComponent(q) : "");
+    return a;
+  }
 
   function index(data) {
     var labels = data.labels, lower = labels.map(function (l) { return l.toLowerCase(); });
@@ -109,7 +113,8 @@ JS = r"""
       var shown = found.slice(state.page * size, (state.page + 1) * size);
       tbody.replaceChildren.apply(tbody, shown.map(function (r) {
         var tr = el("tr"); tr.className = "object-row"; tr.dataset.status = r[4];
-        var key = el("td"); key.append(link(r));
+        var key = el("td"); key.append(link(r, q));
+        if (r[7]) key.append(el("span", " · version " + r[7], "meta"));  // only where a key has several versions
         var st = el("td"); st.append(el("span", r[4], "status status-" + r[4]));
         tr.append(key, el("td", r[3] === "v" ? "video" : "image"), st,
                   el("td", r[5].slice(0, 8).map(function (i) { return labels[i]; }).join(", "), "labels"),
@@ -174,14 +179,18 @@ JS = r"""
     var filter = document.getElementById("label-filter");
     if (filter) {
       var tracks = document.querySelectorAll(".track");
-      filter.addEventListener("input", function () {
+      var apply = function () {
         var q = filter.value.trim().toLowerCase(), shown = 0;
         Array.prototype.forEach.call(tracks, function (t) {
           var hit = !q || t.dataset.name.toLowerCase().indexOf(q) >= 0;
           t.classList.toggle("hidden", !hit); if (hit) shown++;
         });
         document.getElementById("filter-matches").textContent = q ? shown + " of " + tracks.length + " rows" : "";
-      });
+      };
+      filter.addEventListener("input", apply);
+      // A search on the index opens a video filtered on it (objects/..html#label=dog).
+      filter.value = new URLSearchParams(location.hash.slice(1)).get("label") || "";
+      if (filter.value) apply();
     }
     document.body.dataset.ready = "1";
   }

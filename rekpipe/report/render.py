@@ -107,17 +107,23 @@ def index_data(entries: list[IndexEntry], *, counts: dict[str, int], synthetic: 
                generated_at: str) -> str:
     """``data/index.js``: the index as compact JSON assigned to a global (``fetch`` is blocked on file://).
 
-    Columns per object: id, key, bucket, media (``i``/``v``), status, label ids (into ``labels``),
-    error, version. Labels are stored once and referenced, which keeps 100,000 objects to a few MB.
+    Columns per object: id, key, bucket id (into ``buckets``), media (``i``/``v``), status, label ids
+    (into ``labels``), error, version. Buckets and labels are stored once and referenced, and the
+    version only where one key has several, which keeps 100,000 objects to about 100 bytes each.
     """
     label_ids: dict[str, int] = {}
+    bucket_ids: dict[str, int] = {}
+    versions_per_key: dict[tuple[str, str], int] = {}
+    for entry in entries:
+        versions_per_key[(entry.bucket, entry.key)] = versions_per_key.get((entry.bucket, entry.key), 0) + 1
     rows = []
     for entry in entries:
         ids = [label_ids.setdefault(name, len(label_ids)) for name in entry.labels]
-        rows.append([entry.entry_id, entry.key, entry.bucket, "v" if entry.media_type == "video" else "i",
-                     entry.status, ids, entry.error, entry.version])
-    document = {"version": 1, "source": source, "generated_at": generated_at, "synthetic": synthetic,
-                "counts": counts, "labels": list(label_ids), "objects": rows}
+        version = entry.version if versions_per_key[(entry.bucket, entry.key)] > 1 else ""
+        rows.append([entry.entry_id, entry.key, bucket_ids.setdefault(entry.bucket, len(bucket_ids)),
+                     "v" if entry.media_type == "video" else "i", entry.status, ids, entry.error, version])
+    document = {"version": 2, "source": source, "generated_at": generated_at, "synthetic": synthetic,
+                "counts": counts, "buckets": list(bucket_ids), "labels": list(label_ids), "objects": rows}
     text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
     # Line and paragraph separators end a line in older JavaScript parsers.
     text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")

@@ -108,9 +108,19 @@ def test_browser_index_search_by_label_filters_rows(local_run):
     dom = parse(dump_dom(CHROMIUM, f"{report.as_uri()}#q={quote(label)}"))
 
     # THEN only objects with that label (or the text in their key) are listed, the video among them
-    shown = {a.text() for a in dom.by_id("objects").find_all("a", cls="object-link")}
-    assert video_key in shown and len(shown) < len(manifests)
+    links = {a.text(): a.attrs["href"] for a in dom.by_id("objects").find_all("a", cls="object-link")}
+    assert video_key in links and len(links) < len(manifests)
     assert dom.by_id("matches").text().endswith(f"of {len(manifests)} objects")
+
+    # WHEN the video's link is followed: it carries the search as the timeline's label filter
+    assert "#label=" in links[video_key]
+    video = parse(dump_dom(CHROMIUM, f"{report.parent.as_uri()}/{links[video_key]}"))
+
+    # THEN the timeline shows only the rows whose name holds the label
+    tracks = video.by_id("timeline").find_all("div", cls="track")
+    shown = [t.attrs["data-name"] for t in tracks if "hidden" not in t.classes]
+    assert shown and all(label.lower() in name.lower() for name in shown) and len(shown) < len(tracks)
+    assert video.by_id("filter-matches").text() == f"{len(shown)} of {len(tracks)} rows"
 
 
 def test_browser_image_page_draws_one_box_per_face_and_instance(local_run, tmp_path):

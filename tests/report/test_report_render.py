@@ -219,3 +219,23 @@ def test_image_labels_are_what_search_finds(responses):
 
     # THEN labels, moderation labels and "Face" are searchable, each once
     assert names == ["Car", "Vehicle", "Person", "Alcoholic Beverages", "Alcohol", "Face"]
+
+
+def test_index_data_names_versions_only_where_a_key_has_several():
+    # GIVEN two versions of one key and one object with a single version
+    from rekpipe.report.model import IndexEntry
+
+    def entry(entry_id: str, key: str, version: str) -> IndexEntry:
+        return IndexEntry(entry_id=entry_id, href="", bucket="content", key=key, version=version, media_type="image",
+                          status="SUCCEEDED", labels=(), error="")
+
+    # WHEN the data file is written
+    text = render.index_data([entry("a" * 40, "dup/same.jpg", "v1"), entry("b" * 40, "dup/same.jpg", "v2"),
+                              entry("c" * 40, "one.jpg", "v9")], counts={"SUCCEEDED": 3}, synthetic=None,
+                             source="s3://o/", generated_at="now")
+
+    # THEN the two versions are told apart, the single one carries none, and the bucket is stored once
+    document = json.loads(text[len("window.REKPIPE_INDEX = "):-2])
+    assert [(row[1], row[7]) for row in document["objects"]] == [("dup/same.jpg", "v1"), ("dup/same.jpg", "v2"),
+                                                                 ("one.jpg", "")]
+    assert document["buckets"] == ["content"] and {row[2] for row in document["objects"]} == {0}
