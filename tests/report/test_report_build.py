@@ -235,3 +235,37 @@ def test_cli_report_errors_name_the_fix(aws_env, tmp_path, monkeypatch):
     assert no_manifests.exit_code == 1 and "No manifest.json of the pipeline under empty" in no_manifests.stderr
     assert busy.exit_code == 1 and "busy exists and is not a rekpipe report" in busy.stderr
     assert media_for_s3.exit_code == 1 and "--media is for a FOLDER source" in media_for_s3.stderr
+
+
+def test_every_s3_request_of_a_build_passes_the_shared_rate_limiter(aws_env, tmp_path):
+    # GIVEN the output bucket in moto, an S3 client that counts its requests, and a limiter that counts its permits
+    import threading
+
+    from moto import mock_aws
+
+    from rekpipe.report import RateLimiter, S3Source
+
+    class CountingLimiter(RateLimiter):
+        def __init__(self) -> None:
+            super().__init__(per_second=1e9)
+            self.permits, self._count_lock = 0, threading.Lock()
+
+        def wait(self) -> None:
+            with self._count_lock:
+                self.permits += 1
+            super().wait()
+
+    with mock_aws():
+        _put_bucket(output_documents())
+        s3 = boto3.client("s3")
+        requests: list[str] = []
+        s3.meta.events.register("before-call.s3", lambda model, **_: requests.append(model.name))
+        limiter = CountingLimiter()
+
+        # WHEN a report is built from it on 8 threads
+        result = build_report(S3Source(s3, OUTPUT, "", limiter), ReportOptions(out=tmp_path / "r", images="embed",
+                                                                              workers=8))
+
+    # THEN it listed and read in parallel, and every request (lists, gets, the marker, pictures) took a permit
+    assert result.objects == 3 and {"ListObjectsV2", "GetObject"} <= set(requests)
+    assert limiter.permits == len(requests) > 10
