@@ -82,8 +82,12 @@ def do_cli(options: GlobalOptions, *, source: str | None = None, out: Path = DEF
                             "their bucket")
     report_source = _resolve(options, source, media=media, workers=workers, requests_per_second=requests_per_second,
                              clients=clients)
-    note(f"Report of {report_source.description} -> {out} (pictures: {images}, {workers} workers, at most "
-         f"{requests_per_second:g} requests/s)")
+    reads = (f", {workers} workers, at most {requests_per_second:g} S3 requests/s" if source is None
+             or source.startswith("s3://") else "")
+    note(f"Report of {report_source.description} -> {out} (pictures: {images}{reads})")
+    if media is None and images != "none" and reads == "":
+        note("No --media: image pages draw their boxes on a blank frame; pass --media FOLDER (the analysed files) "
+             "for the pictures")
     result = build_report(report_source, ReportOptions(out=out, images=images, link_expiry=link_expiry,
                                                         workers=workers, requests_per_second=requests_per_second,
                                                         page_size=page_size))

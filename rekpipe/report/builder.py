@@ -278,7 +278,8 @@ class ReportBuilder:
             return None, None, "No link to the picture from this source; boxes are drawn on a blank 4:3 frame."
         body = self.source.media_bytes(entry.source)
         if body is None:
-            return None, None, "The picture could not be read from its bucket; boxes are drawn on a blank 4:3 frame."
+            return None, None, ("The picture could not be read (from its bucket, or from --media for a folder); "
+                                "boxes are drawn on a blank 4:3 frame.")
         try:
             jpeg, size = downscale(body, self.options.thumbnail_px)
         except Exception as error:  # Pillow raises many types for a damaged file; any means "not drawable"
