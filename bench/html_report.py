@@ -4,7 +4,9 @@ No analysis runs: the script writes an output-bucket copy of N objects to a fold
 responses from the Rekognition simulator's content functions, a manifest per object: 96 % images with
 DetectLabels + DetectModerationLabels, 2 % videos with label and moderation summaries, 2 % FAILED),
 then builds the report from that folder with ``--images none`` (there are no source pictures) and
-measures the wall time of the build and the size of what it wrote.
+measures the wall time of the build and the size of what it wrote. When Debian's ``chromium`` is
+installed, it also opens the index headless and reads how long the page took to draw its first
+rows (``data-ready-ms``, set by the report's script), unfiltered and with a search.
 
     python -m bench.html_report                       # 1,000 and 100,000 objects
     python -m bench.html_report --objects 5000        # one size
@@ -83,6 +85,21 @@ def generate(folder: Path, count: int, bucket: str = "bench-output") -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
+def browser_ready_ms(index: Path, fragment: str = "") -> int | None:
+    """Milliseconds from navigation to the first drawn rows in headless Chromium, or None without it."""
+    import re
+    import shutil as which
+    import subprocess
+
+    binary = which.which("chromium")
+    if binary is None:
+        return None
+    done = subprocess.run([binary, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
+                           index.as_uri() + fragment], capture_output=True, text=True, timeout=300, check=False)
+    found = re.search(r'data-ready-ms="(\d+)"', done.stdout)
+    return int(found.group(1)) if found else None
+
+
 def measure(count: int, workdir: Path, workers: int) -> dict[str, Any]:
     """Generate ``count`` objects, build their report, and return the figures."""
     from rekpipe.report import FolderSource, ReportOptions, build_report
@@ -98,7 +115,9 @@ def measure(count: int, workdir: Path, workers: int) -> dict[str, Any]:
     return {"objects": count, "input_bytes": input_bytes, "generate_seconds": round(generated, 1),
             "build_seconds": round(result.seconds, 1), "timings": {k: round(v, 1) for k, v in result.timings.items()},
             "report_bytes": result.bytes_written, "report_files": result.files_written, "index_js_bytes": index_bytes,
-            "index_html_bytes": (out / "index.html").stat().st_size, "workers": workers, "counts": result.counts}
+            "index_html_bytes": (out / "index.html").stat().st_size, "workers": workers, "counts": result.counts,
+            "browser_ready_ms": browser_ready_ms(out / "index.html"),
+            "browser_search_ready_ms": browser_ready_ms(out / "index.html", "#q=dog")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,11 +137,14 @@ def main(argv: list[str] | None = None) -> int:
     document = {"measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "runs": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    print("| objects | build time | report size (files) | data/index.js | input (generated outputs) |")
-    print("| ---: | ---: | ---: | ---: | ---: |")
+    print("| objects | build time | report size (files) | data/index.js | index drawn (search) | input |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
     for row in rows:
+        ready = (f"{row['browser_ready_ms']} ms ({row['browser_search_ready_ms']} ms)"
+                 if row["browser_ready_ms"] is not None else "no chromium")
         print(f"| {row['objects']:,} | {row['build_seconds']:.1f} s | {row['report_bytes'] / 1e6:.1f} MB "
-              f"({row['report_files']:,}) | {row['index_js_bytes'] / 1e6:.2f} MB | {row['input_bytes'] / 1e6:.0f} MB |")
+              f"({row['report_files']:,}) | {row['index_js_bytes'] / 1e6:.2f} MB | {ready} | "
+              f"{row['input_bytes'] / 1e6:.0f} MB |")
     return 0
 
 
