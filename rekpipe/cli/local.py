@@ -354,14 +354,23 @@ def _run(runtime: EmbeddedRuntime, sources: list[_Source], *, out: Path, log_pat
     return result
 
 
-def _write_report(output_bucket: str, folder: Path) -> Path:
-    """The HTML report of the run (`rekpipe report`), built while the emulator still serves the pictures."""
+def _write_report(output_bucket: str, folder: Path) -> Path | None:
+    """The HTML report of the run (`rekpipe report`), built while the emulator still serves the pictures.
+
+    A report that cannot be written (no object finished, --out/report holds other files) is a note,
+    never the run's error: the run's own outcome is what the exit status reports.
+    """
     import boto3
 
-    from rekpipe.report import RateLimiter, ReportOptions, S3Source, build_report
+    from rekpipe.cli.console import note
+    from rekpipe.report import RateLimiter, ReportError, ReportOptions, S3Source, build_report
 
     source = S3Source(boto3.client("s3"), output_bucket, "", RateLimiter(1000))
-    return build_report(source, ReportOptions(out=folder, workers=4)).index
+    try:
+        return build_report(source, ReportOptions(out=folder, workers=4)).index
+    except ReportError as error:
+        note(f"No HTML report: {error.format_message()}")
+        return None
 
 
 def _terminal() -> frozenset[str]:
