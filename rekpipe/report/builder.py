@@ -227,9 +227,9 @@ class ReportBuilder:
     def _object_page(self, entry: ManifestEntry) -> IndexEntry:
         """Read one object's outputs, write its page (and picture), return its index line."""
         if entry.media_type == "video":
-            page, labels, count = self._video(entry)
+            page, labels = self._video(entry)
         else:
-            page, labels, count = self._image(entry)
+            page, labels = self._image(entry)
         path = self.options.out / render.object_href(entry.entry_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(page, encoding="utf-8")
@@ -238,8 +238,7 @@ class ReportBuilder:
         return IndexEntry(entry_id=entry.entry_id, href=render.object_href(entry.entry_id),
                           bucket=entry.source.bucket, key=entry.source.key,
                           version=entry.source.version_id or entry.source.etag or "", media_type=entry.media_type,
-                          status=entry.status, labels=tuple(labels), error=error, boxes=count if entry.media_type !=
-                          "video" else 0, tracks=count if entry.media_type == "video" else 0)
+                          status=entry.status, labels=tuple(labels), error=error)
 
     def _count_unreadable(self) -> None:
         with self._lock:
@@ -257,7 +256,7 @@ class ReportBuilder:
                 notes.append(f"{name}: output {uri} could not be read ({type(error).__name__}).")
         return documents
 
-    def _image(self, entry: ManifestEntry) -> tuple[str, list[str], int]:
+    def _image(self, entry: ManifestEntry) -> tuple[str, list[str]]:
         notes: list[str] = []
         responses = self._read_outputs(entry, notes)
         view = image_view(responses)
@@ -265,7 +264,7 @@ class ReportBuilder:
         note = " ".join([picture_note, *notes])
         page = render.image_page(entry, view, picture=picture, picture_size=size, picture_note=note,
                                  synthetic=self._synthetic)
-        return page, image_labels(responses), len(view.boxes)
+        return page, image_labels(responses)
 
     def _picture(self, entry: ManifestEntry) -> tuple[str | None, tuple[int, int] | None, str]:
         mode = self.options.images
@@ -290,7 +289,7 @@ class ReportBuilder:
         target.write_bytes(jpeg)
         return f"../../{relative}", size, f"Downscaled copy ({size[0]}×{size[1]}) of the analysed picture."
 
-    def _video(self, entry: ManifestEntry) -> tuple[str, list[str], int]:
+    def _video(self, entry: ManifestEntry) -> tuple[str, list[str]]:
         notes: list[str] = []
         summaries = self._read_outputs(entry, notes)
         pages: dict[str, list[dict[str, Any]]] = {}
@@ -310,7 +309,7 @@ class ReportBuilder:
         statuses = {name: "SUCCEEDED" for name in entry.outputs} | {name: "FAILED" for name in entry.errors}
         view = video_view(summaries, statuses, pages)
         page = render.video_page(entry, view, synthetic=self._synthetic, notes=notes)
-        return page, video_labels(view), sum(len(t.ranges) for t in view.tracks)
+        return page, video_labels(view)
 
 
 def downscale(body: bytes, longest: int) -> tuple[bytes, tuple[int, int]]:

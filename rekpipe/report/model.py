@@ -126,8 +126,6 @@ class IndexEntry:
     status: str
     labels: tuple[str, ...]
     error: str
-    boxes: int = 0
-    tracks: int = 0
 
 
 __all__ = ["STATUS_ORDER", "Box", "CountSeries", "ImageView", "IndexEntry", "ManifestEntry", "Row",

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from rekpipe.report.exceptions import ReportSourceError
 from rekpipe.synthetic import SYNTHETIC_MARKER_KEY
+from rekpipe_shared.constants import MANIFEST_NAME
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 
     from rekpipe.report.model import SourceObject
 
-MANIFEST_NAME = "manifest.json"
 PAGE_PREFIX = "page-"
 
 
