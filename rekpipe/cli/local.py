@@ -612,7 +612,7 @@ def _print_run(result: LocalRunResult) -> None:
         "Analysis content is synthetic.",
     ]
     if result.report is not None:
-        lines.append(f"HTML report: open {result.report.resolve().as_uri()}  (rebuild: rekpipe report {result.out})")
+        lines.append(f"HTML report: open {result.report.resolve().as_uri()}")
     console = stdout_console()
     for line in lines:
         console.print(line, markup=False, highlight=False, soft_wrap=True)
