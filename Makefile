@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup local up test lint bench synth clean
+.PHONY: setup local up test lint bench synth browser clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,14 @@ test: lint
 
 bench: setup
 	$(BIN)/python -m bench
+
+# Debian's chromium, for the report's browser test (tests/report/test_report_browser.py skips without it).
+# Installs only as root with apt-get (CI); elsewhere it says what to run.
+browser:
+	@if command -v chromium >/dev/null 2>&1; then echo "chromium: $$(command -v chromium)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "chromium is not installed: run 'sudo apt-get install chromium' to run the report's browser test"; fi
 
 synth: setup
 	CDK_OUTDIR=cdk.out $(BIN)/python cdk_app.py

@@ -1,8 +1,8 @@
 """``rekpipe local``: run the whole pipeline on this machine with the embedded emulator.
 
 ``rekpipe local run`` starts the emulator in this process, uploads a folder (or generated samples),
-waits for every object's task to end, prints what happened to each object and copies the analysis
-outputs to a folder. ``rekpipe local up`` serves the emulator on loopback until Ctrl-C, for the AWS
+waits for every object's task to end, prints what happened to each object, copies the analysis
+outputs to a folder and writes the HTML report of them there (:mod:`rekpipe.report`). ``rekpipe local up`` serves the emulator on loopback until Ctrl-C, for the AWS
 CLI and the other ``rekpipe`` commands with ``--local``; it writes ``.rekpipe/emulator.json``
 (``{"endpoint_url", "region", "stack_name"}``), which ``--local`` reads, and removes it on exit.
 
@@ -48,6 +48,7 @@ DEFAULT_PORT = 4566
 LOCAL_SETTINGS = {"video_job_wait_seconds": 30, "video_slot_wait_seconds": 60, "video_job_limit_retry_seconds": 2}
 """Waits sized for a run of minutes: a lost job notice is caught by the 30 s job wait, not after an hour."""
 RUN_LOG_NAME = "rekpipe-local.log"
+REPORT_FOLDER = "report"
 UP_LOG_FILE = Path(".rekpipe") / "functions.log"
 POLL_SECONDS = 0.5
 _SWEEP_SECONDS = 2.0
@@ -105,16 +106,19 @@ def _simulator_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--timeout", type=click.FloatRange(min=1), default=DEFAULT_TIMEOUT_SECONDS, show_default=True,
               help="Seconds to wait for every object to reach a final status.")
 @click.option("--server", is_flag=True, help="Serve moto on loopback for the run (slower; like `local up`).")
+@click.option("--report/--no-report", default=True, show_default=True,
+              help="Write the HTML report of the results to OUT/report/ (see `rekpipe report`).")
 @_simulator_options
 def run_cli(folder: Path | None, images: int | None, videos: int | None, out: Path, timeout: float, server: bool,
-            seed: int, throttle_rate: float, failed_job_rate: float, lost_notice_rate: float,
+            report: bool, seed: int, throttle_rate: float, failed_job_rate: float, lost_notice_rate: float,
             tps_quotas: tuple[str, ...], job_seconds: str, settings_json: Path | None) -> None:
     """Analyse every file in FOLDER (or generated sample media) on the local emulator, then exit.
 
     The emulator starts in this process, every file is uploaded to the content bucket (keys are the
     files' paths relative to FOLDER; files the pipeline does not analyse are uploaded too and shown as
     skipped by ingest), the run waits for each object's task to reach SUCCEEDED, PARTIAL or FAILED,
-    then prints one row per object and copies the output bucket to --out.
+    then prints one row per object, copies the output bucket to --out and writes the HTML report of the
+    results to OUT/report/ (see `rekpipe report`), printing the path to open.
 
     Analysis content is SYNTHETIC: the Rekognition simulator invents labels, faces and text
     (deterministic per seed and file) and never looks at pixels. Errors, throttling, video jobs and
@@ -129,7 +133,7 @@ def run_cli(folder: Path | None, images: int | None, videos: int | None, out: Pa
       rekpipe local run ~/Pictures/holiday --out holiday-results
       rekpipe local run --images 200 --videos 10 --throttle-rate 0.3 --lost-notice-rate 0.1
     """
-    do_run_cli(folder, images=images, videos=videos, out=out, timeout=timeout, server=server, seed=seed,
+    do_run_cli(folder, images=images, videos=videos, out=out, timeout=timeout, server=server, report=report, seed=seed,
                throttle_rate=throttle_rate, failed_job_rate=failed_job_rate, lost_notice_rate=lost_notice_rate,
                tps_quotas=tps_quotas, job_seconds=job_seconds, settings_json=settings_json)
 
@@ -195,6 +199,8 @@ class LocalRunResult:
     output_bucket: str = ""
     access_refusals: list[str] = field(default_factory=list)
     """Each distinct IAM refusal of the run (caller, action, resource): a grant the stack lacks, or a fault."""
+    report: Path | None = None
+    """The HTML report's ``index.html``, when one was written."""
 
     def by_status(self) -> dict[str, int]:
         totals: dict[str, int] = {}
@@ -239,6 +245,7 @@ def do_run_cli(
     out: Path = DEFAULT_OUT,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     server: bool = False,
+    report: bool = True,
     seed: int = DEFAULT_SEED,
     throttle_rate: float = 0.0,
     failed_job_rate: float = 0.0,
@@ -262,6 +269,8 @@ def do_run_cli(
         Seconds to wait for every object's final status.
     server: bool
         Serve moto on loopback instead of in-process.
+    report: bool
+        Write the HTML report to ``out/report/`` while the emulator still serves the pictures.
     seed, throttle_rate, failed_job_rate, lost_notice_rate, tps_quotas, job_seconds:
         The Rekognition simulator's knobs (``tps_quotas`` as ``OPERATION=TPS`` strings).
     settings_json: Path | None
@@ -299,7 +308,8 @@ def do_run_cli(
 
         runtime = EmbeddedRuntime(RuntimeOptions(settings=run_settings, simulator=simulator, server=server))
         try:
-            result = _run(runtime, sources, out=out, log_path=log_path, timeout=timeout, started=started)
+            result = _run(runtime, sources, out=out, log_path=log_path, timeout=timeout, started=started,
+                          report=report)
         finally:
             runtime.stop()
     result.timings["wall"] = time.monotonic() - started
@@ -310,7 +320,7 @@ def do_run_cli(
 
 
 def _run(runtime: EmbeddedRuntime, sources: list[_Source], *, out: Path, log_path: Path, timeout: float,
-         started: float) -> LocalRunResult:
+         started: float, report: bool = True) -> LocalRunResult:
     from rekpipe.cli.console import Progress
 
     timings: dict[str, float] = {}
@@ -342,6 +352,7 @@ def _run(runtime: EmbeddedRuntime, sources: list[_Source], *, out: Path, log_pat
         lost_notices=simulator.lost_notices, peak_running_jobs=simulator.peak_running_jobs,
         semaphore_holders=_semaphore_holders(outputs), content_bucket=content_bucket, output_bucket=output_bucket,
         access_refusals=_access_refusals(runtime),
+        report=_write_report(output_bucket, out / REPORT_FOLDER) if report else None,
     )
     return result
 
@@ -356,6 +367,23 @@ def _access_refusals(runtime: EmbeddedRuntime) -> list[str]:
     for delivery in runtime.iam.delivery_refusals:
         seen.setdefault(delivery.message, None)
     return list(seen)
+def _write_report(output_bucket: str, folder: Path) -> Path | None:
+    """The HTML report of the run (`rekpipe report`), built while the emulator still serves the pictures.
+
+    A report that cannot be written (no object finished, --out/report holds other files) is a note,
+    never the run's error: the run's own outcome is what the exit status reports.
+    """
+    import boto3
+
+    from rekpipe.cli.console import note
+    from rekpipe.report import RateLimiter, ReportError, ReportOptions, S3Source, build_report
+
+    source = S3Source(boto3.client("s3"), output_bucket, "", RateLimiter(1000))
+    try:
+        return build_report(source, ReportOptions(out=folder, workers=4)).index
+    except ReportError as error:
+        note(f"No HTML report: {error.format_message()}")
+        return None
 
 
 def _terminal() -> frozenset[str]:
@@ -596,6 +624,8 @@ def _print_run(result: LocalRunResult) -> None:
         f"{plural(result.copied, 'output')} copied to {result.out}; function logs in {result.log_path}. "
         "Analysis content is synthetic.",
     ]
+    if result.report is not None:
+        lines.append(f"HTML report: open {result.report.resolve().as_uri()}")
     console = stdout_console()
     for line in lines:
         console.print(line, markup=False, highlight=False, soft_wrap=True)

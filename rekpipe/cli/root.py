@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from rekpipe.cli import backfill, outputs, redrive, status
+from rekpipe.cli import backfill, outputs, redrive, report, status
 from rekpipe.cli.exceptions import UnhandledException, as_user_error
 from rekpipe.cli.local import local
 from rekpipe.cli.stack import DEFAULT_STACK_NAME, GlobalOptions
@@ -68,5 +68,6 @@ main.add_command(status.cli, "status")
 main.add_command(redrive.cli, "redrive")
 main.add_command(outputs.cli, "outputs")
 main.add_command(local, "local")
+main.add_command(report.cli, "report")
 
 __all__ = ["main"]

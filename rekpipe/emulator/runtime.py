@@ -163,10 +163,24 @@ class EmbeddedRuntime:
         self.stack = deploy(assembly, region=self.options.region)
         if self.iam is not None:
             self.iam.load_resource_policies(self.stack.resource_policies)
+        self._mark_outputs_synthetic()
         self._start_event_sources()
         self._start_rules()
         LOG.info("Embedded runtime ready in %.1f s", time.monotonic() - started)
         return self
+
+    def _mark_outputs_synthetic(self) -> None:
+        """Write the synthetic-content marker at the output bucket's root (:mod:`rekpipe.synthetic`), so a
+        report of this bucket, or of a copy of it, says on every page that the analyses are invented."""
+        from rekpipe.synthetic import SYNTHETIC_MARKER_KEY, marker_document
+
+        assert self.stack is not None and self.simulator is not None
+        bucket = self.stack.outputs.get("OutputBucketName")
+        if bucket:
+            body = marker_document(written_at=_now(), seed=self.simulator.config.seed)
+            aws_client("s3", self.options.region).put_object(
+                Bucket=bucket, Key=SYNTHETIC_MARKER_KEY, Body=json.dumps(body).encode(),
+                ContentType="application/json")
 
     def stop(self) -> None:
         """Stop everything this runtime started; safe to call twice."""

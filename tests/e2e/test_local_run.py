@@ -64,6 +64,11 @@ def test_local_run_generated_media_all_succeed_and_outputs_are_copied(aws_env, t
         f"version-{manifest['source']['version_id']}/run-001/manifest.json")
     assert one("async/*/videos/clip 1 (final).mov/version-*/run-001/LabelDetection/summary.json")["labels"]
     assert one("async/*/videos/clip 0 (final).mp4/version-*/run-001/manifest.json")["status"] == "SUCCEEDED"
+    # AND the HTML report of the run was written, its path printed, and it is marked synthetic
+    report = out / "report" / "index.html"
+    assert f"HTML report: open {report.resolve().as_uri()}" in result.stdout
+    assert "synthetic-banner" in report.read_text() and json.loads((out / "rekpipe-synthetic.json").read_text())[
+        "synthetic"] is True
     # AND stdout holds results only: the functions' logs went to the log file
     assert '"level":' not in result.stdout
     assert '"level":"INFO"' in (out / "rekpipe-local.log").read_text()
