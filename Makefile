@@ -27,7 +27,7 @@ up: setup
 lint: setup
 	$(BIN)/ruff check .
 
-test: lint
+test: lint browser
 	$(BIN)/pytest
 
 bench: setup
