@@ -27,6 +27,13 @@ from rekpipe.emulator.iam.signing import acting_as
 
 LOG = logging.getLogger("rekpipe.emulator")
 POLL_INTERVAL_SECONDS = 0.05
+"""Pause after a failed poll, so a poller that keeps failing does not spin."""
+LONG_POLL_SECONDS = 1
+"""SQS long polling (``WaitTimeSeconds``), as Lambda's pollers use: an empty queue costs one receive per
+second per poller, and a message that arrives wakes the receive at once (moto waits on the queue)."""
+STREAM_POLL_SECONDS = 0.25
+"""Lambda polls each stream shard four times per second (Lambda Developer Guide, "Using AWS Lambda with
+Amazon DynamoDB"); an idle stream poller waits this long between reads."""
 
 
 def aws_client(service: str, region: str | None = None) -> Any:
@@ -156,9 +163,7 @@ class SqsEventSource:
         while not self._stop.is_set():
             try:
                 with acting_as(self.role_credentials):
-                    delivered = self.poll_once(sqs, lam)
-                if not delivered:
-                    self._stop.wait(POLL_INTERVAL_SECONDS)
+                    self.poll_once(sqs, lam)  # an empty queue waited LONG_POLL_SECONDS inside the receive
             except Exception:  # a poller must outlive any single bad batch, as Lambda's does
                 LOG.exception("SQS poller for %s failed a batch", self.function_name)
                 self._stop.wait(POLL_INTERVAL_SECONDS)
@@ -168,6 +173,7 @@ class SqsEventSource:
         messages = sqs.receive_message(
             QueueUrl=self.queue_url,
             MaxNumberOfMessages=self.batch_size,
+            WaitTimeSeconds=LONG_POLL_SECONDS,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
         ).get("Messages", [])
@@ -290,7 +296,7 @@ class StreamEventSource:
                 with acting_as(self.role_credentials):
                     delivered = self.poll_once(streams, lam, sqs)
                 if not delivered:
-                    self._stop.wait(POLL_INTERVAL_SECONDS)
+                    self._stop.wait(STREAM_POLL_SECONDS)
             except Exception:
                 LOG.exception("Stream poller for %s failed", self.function_name)
                 self._stop.wait(POLL_INTERVAL_SECONDS)
