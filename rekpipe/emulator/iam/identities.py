@@ -142,15 +142,6 @@ class IdentityBroker:
                 return f"arn:aws:iam::{self.account_id}:user/{user.name}"
         return None
 
-    def credentials_of(self, access_key_id: str) -> Credentials | None:
-        """Full credentials for an access key of an assumed role (what a service acting for it signs with)."""
-        for assumed in self._sts.assumed_roles:
-            if assumed.access_key_id == access_key_id:
-                return Credentials(assumed.access_key_id, assumed.secret_access_key, assumed.session_token)
-        if access_key_id == OPERATOR_ACCESS_KEY_ID:
-            return Credentials(OPERATOR_ACCESS_KEY_ID, OPERATOR_SECRET_ACCESS_KEY)
-        return None
-
     def _check_trust(self, role_arn: str, service: str, source_arn: str | None) -> None:
         try:
             role = self._iam.get_role_by_arn(role_arn)

@@ -74,7 +74,7 @@ class SimulatorAccess:
             raise AccessRefusedError("UnrecognizedClientException",
                                      "The security token included in the request is invalid.") from error
         key = request._access_key
-        caller = Caller(arn=key.arn, credentials=self._credentials(key))
+        caller = Caller(arn=key.arn, credentials=key.create_credentials())
         policies = key.collect_policies()
         self._check(caller, policies, f"rekognition:{operation}", self._resource(operation, params))
         role_arn = (params.get("NotificationChannel") or {}).get("RoleArn")
@@ -110,9 +110,6 @@ class SimulatorAccess:
         if operation == "DetectCustomLabels" and params.get("ProjectVersionArn"):
             return str(params["ProjectVersionArn"])
         return "*"
-
-    def _credentials(self, key: Any) -> Credentials:
-        return key.create_credentials()
 
     def _client(self, service: str, credentials: Credentials, region: str | None = None) -> Any:
         frozen = credentials.get_frozen_credentials()
