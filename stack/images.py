@@ -11,7 +11,12 @@ from constructs import Construct
 from rekpipe_shared.constants import SYNC_OUTPUT_PREFIX
 from stack.ingestion import READ_OBJECT_ACTIONS
 from stack.nag import acknowledge, acknowledge_objects, wildcard_resource
-from stack.permissions import REKOGNITION_STAR_REASON, object_statement
+from stack.permissions import (
+    REKOGNITION_STAR_REASON,
+    SERVICE_QUOTAS_STAR_REASON,
+    object_statement,
+    service_quotas_statement,
+)
 from stack.storage import READ_ITEM, UPDATE_ITEM, grant_table
 
 if TYPE_CHECKING:
@@ -62,9 +67,13 @@ class ImageAnalysis(Construct):
                                    report_batch_item_failures=True)
         )
         grant_table(function, storage.task_table, READ_ITEM + UPDATE_ITEM)
-        self.analyze_image.add_to_policy(*rekognition_statements)
+        # Every image call takes its place in the shared per-second windows (rekpipe_shared.pacing).
+        grant_table(function, storage.rate_limit_table, UPDATE_ITEM)
+        self.analyze_image.add_to_policy(*rekognition_statements, service_quotas_statement())
+        reasons = [SERVICE_QUOTAS_STAR_REASON]
         if any("*" in statement.resources for statement in rekognition_statements):
-            acknowledge(self.analyze_image.role, wildcard_resource("*"), REKOGNITION_STAR_REASON)
+            reasons.insert(0, REKOGNITION_STAR_REASON)
+        acknowledge(self.analyze_image.role, wildcard_resource("*"), " ".join(reasons))
         # Rekognition reads the image from S3 with the caller's permissions.
         for bucket in storage.content_buckets:
             self.analyze_image.add_to_policy(object_statement(READ_OBJECT_ACTIONS, bucket.bucket_arn))

@@ -88,3 +88,16 @@ def rekognition_statements(
 def object_statement(actions: Iterable[str], bucket_arn: str, prefix: str = "") -> iam.PolicyStatement:
     """Object-level access to ``prefix*`` of one bucket (``prefix`` ends with ``/`` or is empty)."""
     return iam.PolicyStatement(actions=sorted(actions), resources=[f"{bucket_arn}/{prefix}*"])
+
+
+SERVICE_QUOTAS_ACTIONS = ("servicequotas:ListAWSDefaultServiceQuotas", "servicequotas:ListServiceQuotas")
+SERVICE_QUOTAS_STAR_REASON = (
+    "servicequotas:ListServiceQuotas and ListAWSDefaultServiceQuotas have no resource type (Service "
+    "Authorization Reference, 'Actions, resources, and condition keys for Service Quotas'), so AWS requires "
+    "Resource '*'; they only read quota values, and the function asks for service code rekognition only."
+)
+
+
+def service_quotas_statement() -> iam.PolicyStatement:
+    """Read the account's Rekognition quotas (``rekpipe_shared.quotas``): list-only, read-only actions."""
+    return iam.PolicyStatement(actions=list(SERVICE_QUOTAS_ACTIONS), resources=["*"])

@@ -22,20 +22,23 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from botocore import xform_name
 from botocore.exceptions import ClientError
 
-from rekpipe_shared.aws import DEFAULT_CONFIG, REKOGNITION_CONFIG, error_code, error_message, retry_attempts
+from rekpipe_shared.aws import DEFAULT_CONFIG, error_code, error_message
 from rekpipe_shared.constants import (
     IMAGE_QUEUE_URL_ENV,
     METRICS_NAMESPACE,
     OUTPUT_BUCKET_ENV,
+    RATE_LIMIT_TABLE_NAME_ENV,
     STATUS_FAILED,
     STATUS_PARTIAL,
     STATUS_SUCCEEDED,
     TASK_TABLE_NAME_ENV,
 )
 from rekpipe_shared.exceptions import RetryableAnalysisError
+from rekpipe_shared.get_calls import GET_CLIENT_CONFIG
 from rekpipe_shared.operations import OBJECT_ERRORS, RETRYABLE_ERRORS, THROTTLING_ERRORS, operation
 from rekpipe_shared.outputs import ResultsLayout, put_json, write_latest_pointer, write_manifest
-from rekpipe_shared.pacing import RatePacer
+from rekpipe_shared.pacing import AimdPacer
+from rekpipe_shared.quotas import pipeline_quotas
 from rekpipe_shared.settings import PipelineSettings
 from rekpipe_shared.tasks import TaskTable
 
@@ -54,13 +57,18 @@ settings = PipelineSettings.from_environment()
 tasks = TaskTable(os.environ[TASK_TABLE_NAME_ENV])
 OUTPUT_BUCKET = os.environ[OUTPUT_BUCKET_ENV]
 QUEUE_URL = os.environ[IMAGE_QUEUE_URL_ENV]
-rekognition = boto3.client("rekognition", config=REKOGNITION_CONFIG)
+# No botocore retries: a retry inside botocore would skip the pacer; every retry here is paced and counted.
+rekognition = boto3.client("rekognition", config=GET_CLIENT_CONFIG)
 s3 = boto3.client("s3", config=DEFAULT_CONFIG)
 sqs = boto3.client("sqs", config=DEFAULT_CONFIG)
-pacer = RatePacer(settings.image_tps_quota / settings.image_max_concurrency)
+quotas = pipeline_quotas(settings, sorted({operation(name).image_api for name in settings.all_image_operations
+                                           if operation(name).image_api}))
+pacer = AimdPacer(quotas, os.environ.get(RATE_LIMIT_TABLE_NAME_ENV))
 
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 8.0
+MAX_ATTEMPTS = 8
+"""Calls of one API for one image in one invocation; then the message goes back to the queue."""
 TIME_RESERVE_SECONDS = 10.0
 """Time kept back to record the outcome and hand the message back before the function times out."""
 REDELIVERY_DELAY_SECONDS = (15, 60)
@@ -74,28 +82,29 @@ def _seconds_left() -> float:
 
 
 def call_rekognition(api: str, request: dict[str, Any], task_id: str) -> dict[str, Any]:
-    """Call one image API, backing off on throttling for as long as the invocation can afford."""
+    """Call one image API at its place under the shared quota, backing off (capped, full jitter) on
+    throttling for at most ``MAX_ATTEMPTS`` calls and as long as the invocation can afford."""
     method = getattr(rekognition, xform_name(api))
     attempt = 0
     while True:
-        pacer.wait(api)
+        pacer.wait(api, max_wait=max(0.0, _seconds_left() - 2 * TIME_RESERVE_SECONDS))
+        attempt += 1
         try:
             response = method(**request)
         except ClientError as error:
             code = error_code(error)
             if code not in RETRYABLE_ERRORS:
                 raise
-            metrics.add_metric(name="Throttles" if code in THROTTLING_ERRORS else "ServiceErrors",
-                               unit=MetricUnit.Count, value=1)
+            throttled = code in THROTTLING_ERRORS
+            if throttled:
+                pacer.throttled(api)
+            metrics.add_metric(name="Throttles" if throttled else "ServiceErrors", unit=MetricUnit.Count, value=1)
             delay = random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt))
-            if _seconds_left() - delay < TIME_RESERVE_SECONDS:
-                raise RetryableAnalysisError(task_id, f"{code} from {api} and too little time left") from error
+            if attempt >= MAX_ATTEMPTS or _seconds_left() - delay < TIME_RESERVE_SECONDS:
+                raise RetryableAnalysisError(task_id, f"{code} from {api} after {attempt} calls") from error
             time.sleep(delay)
-            attempt += 1
             continue
-        retried = retry_attempts(response)
-        if retried:
-            metrics.add_metric(name="Throttles", unit=MetricUnit.Count, value=retried)
+        pacer.succeeded(api)
         response.pop("ResponseMetadata", None)
         return response
 
@@ -114,11 +123,13 @@ def analyze(task_id: str) -> str | None:
     layout = ResultsLayout.for_task(task)
     outputs: dict[str, str] = dict(task.get("outputs") or {})
     errors: dict[str, dict[str, str]] = {}
-    for name in task["operations"]:
-        op = operation(name)
+    # Analyses done by an earlier attempt are skipped: never pay twice.
+    todo = [operation(name) for name in task["operations"] if operation(name).image_api not in outputs]
+    for index, op in enumerate(todo):
         assert op.image_api is not None
-        if op.image_api in outputs:
-            continue  # done by an earlier attempt: never pay twice
+        # Each result but the last is recorded as it lands, so a retry skips it; the last one is
+        # recorded by the finishing write itself, which saves one write per image.
+        last = index == len(todo) - 1
         request = op.image_request(task["bucket"], task["object_key"], task.get("version_id"), settings)
         try:
             response = call_rekognition(op.image_api, request, task_id)
@@ -131,7 +142,8 @@ def analyze(task_id: str) -> str | None:
             if result is not None:  # e.g. face_search on a face-less image: a search with no matches
                 logger.info("Rekognition error recorded as a result", extra={"api": op.image_api, "error_code": code})
                 outputs[op.image_api] = put_json(s3, OUTPUT_BUCKET, layout.image_result_key(op.image_api), result)
-                tasks.record_output(task_id, op.image_api, outputs[op.image_api])
+                if not last:
+                    tasks.record_output(task_id, op.image_api, outputs[op.image_api])
                 continue
             _count_failure(code)
             if code in OBJECT_ERRORS:
@@ -141,7 +153,8 @@ def analyze(task_id: str) -> str | None:
             logger.warning("Analysis failed", extra={"api": op.image_api, "error_code": code})
             continue
         outputs[op.image_api] = put_json(s3, OUTPUT_BUCKET, layout.image_result_key(op.image_api), response)
-        tasks.record_output(task_id, op.image_api, outputs[op.image_api])
+        if not last:
+            tasks.record_output(task_id, op.image_api, outputs[op.image_api])
     if not errors:
         status = STATUS_SUCCEEDED
     elif outputs:

@@ -3,7 +3,8 @@
 Task counts come from the task table's status counters (16 reads, never a scan), failures
 from its sparse ``attention`` index, tasks in flight longer than expected from its sparse
 ``in_flight`` index, queue depths from SQS attributes, video slots from the
-semaphore item, and running executions from Step Functions (counted up to a cap).
+semaphore item, running executions from Step Functions (counted up to a cap), and the Rekognition
+quotas the pipeline runs at, with where each came from (``rekpipe_shared.quotas``).
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ class PipelineStatus:
     semaphore: dict[str, Any] | None = None
     executions: dict[str, Any] | None = None
     failures: list[Failure] = field(default_factory=list)
+    quotas: list[dict[str, Any]] = field(default_factory=list)
+    """Each Rekognition quota in use: name, value, quota, source, cap, quota_code."""
 
 
 def do_cli(options: GlobalOptions, *, as_json: bool = False, failures: int = DEFAULT_FAILURES,
@@ -116,6 +119,7 @@ def do_cli(options: GlobalOptions, *, as_json: bool = False, failures: int = DEF
         result.semaphore = _semaphore(clients, outputs.semaphore_table_name)
     if outputs.video_state_machine_arn:
         result.executions = _running_executions(clients, outputs.video_state_machine_arn)
+    result.quotas = _quotas(clients, outputs)
     if as_json:
         import json
 
@@ -150,6 +154,44 @@ def _failure(item: dict[str, Any]) -> Failure:
     return Failure(task_id=str(item.get("task_id", "")), status=str(item.get("status", "")), uri=uri,
                    error_code=str(code or ""), error_message=str(message or ""),
                    updated_at=str(item.get("updated_at", "")))
+
+
+def _deployed_settings(clients: Clients, outputs: StackOutputs) -> Any:
+    """The settings the stack's functions run with (from ingest_batch's environment); defaults if unreadable."""
+    import json
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from rekpipe_shared.constants import PIPELINE_SETTINGS_ENV
+    from rekpipe_shared.settings import PipelineSettings
+
+    if outputs.ingest_batch_function_arn:
+        try:
+            configuration = clients.client("lambda").get_function_configuration(
+                FunctionName=outputs.ingest_batch_function_arn)
+            raw = configuration.get("Environment", {}).get("Variables", {}).get(PIPELINE_SETTINGS_ENV)
+            if raw:
+                return PipelineSettings.from_mapping(json.loads(raw))
+        except (ClientError, BotoCoreError):
+            pass
+    return PipelineSettings()
+
+
+def _quotas(clients: Clients, outputs: StackOutputs) -> list[dict[str, Any]]:
+    """The Rekognition quotas the deployed pipeline runs at, read as its functions read them."""
+    from rekpipe_shared.operations import operation
+    from rekpipe_shared.quotas import VIDEO_JOBS, pipeline_quotas
+
+    settings = _deployed_settings(clients, outputs)
+    names: list[str] = []
+    for name in settings.all_image_operations:
+        names.append(operation(name).image_api or "")
+    for name in settings.video_operations:
+        op = operation(name)
+        names.extend((op.video_start_api or "", op.video_get_api or ""))
+    names.append(VIDEO_JOBS)
+    quotas = pipeline_quotas(settings, [n for n in names if n], boto3_client=clients.client("service-quotas"))
+    return [quota.to_dict() for quota in quotas.all().values()]
 
 
 def _queue_depths(clients: Clients, outputs: StackOutputs) -> list[QueueDepth]:
@@ -233,6 +275,11 @@ def _print_tables(result: PipelineStatus) -> None:
         video_rows.append(("Running executions", f"{running:,}+" if result.executions["capped"] else f"{running:,}"))
     if video_rows:
         print_table("Videos", ("What", "Now"), video_rows, right=("Now",))
+    if result.quotas:
+        print_table("Rekognition quotas in use", ("Quota", "In use", "Account quota", "Cap", "Source"),
+                    [(q["name"], f"{q['value']:g}", f"{q['quota']:g}", f"{q['cap']:g}" if q["cap"] else "-",
+                      q["source"] + (f" ({q['quota_code']})" if q["quota_code"] else ""))
+                     for q in result.quotas], right=("In use", "Account quota", "Cap"))
     if result.tasks is not None:
         if result.failures:
             print_table(f"Latest failures (newest first, {len(result.failures)})",

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rekpipe.emulator import moto_fixes
+from rekpipe.emulator import moto_fixes, service_quotas
 from rekpipe.emulator.deploy import ACCOUNT_ID, DeployedStack, deploy, synthesize
 from rekpipe.emulator.event_sources import SqsEventSource, StreamEventSource, aws_client, invoke
 from rekpipe.emulator.iam import IamEnforcement
@@ -105,6 +105,9 @@ class EmbeddedRuntime:
         self._server: Any = None
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         self._undo_moto_fixes: Any = None
+        self._undo_service_quotas: Any = None
+        self.service_quotas: service_quotas.RekognitionServiceQuotas | None = None
+        """Service Quotas' ``rekognition`` values: the simulator's own quotas (:meth:`set_quota` changes both)."""
         self._stopped = False
         self.iam: IamEnforcement | None = None
 
@@ -144,6 +147,10 @@ class EmbeddedRuntime:
             access = SimulatorAccess(self.iam)
         self.simulator = RekognitionSimulator(self.options.simulator or SimulatorConfig(), access=access)
         sim_endpoint = self.simulator.start()
+        simulator = self.simulator
+        self.service_quotas = service_quotas.RekognitionServiceQuotas(
+            lambda: simulator.config, region=self.options.region, account_id=ACCOUNT_ID)
+        self._undo_service_quotas = service_quotas.install(self.service_quotas)
         self._set_env({"AWS_ENDPOINT_URL_REKOGNITION": sim_endpoint})
         self.adapter = InProcessLambdas(environment_overrides={"AWS_ENDPOINT_URL_REKOGNITION": sim_endpoint})
         if self.iam is not None:
@@ -201,6 +208,8 @@ class EmbeddedRuntime:
             self.iam.uninstall()
         if self._undo_moto_fixes:
             self._undo_moto_fixes()
+        if self._undo_service_quotas:
+            self._undo_service_quotas()
         if self._server:
             self._server.stop()
         if self._mock:
@@ -235,6 +244,13 @@ class EmbeddedRuntime:
         if result.function_error:
             raise RuntimeError(f"{service} failed: {result.payload}")
         return result.payload
+
+    def set_quota(self, name: str, value: float) -> None:
+        """Change a Rekognition quota mid-run (an API's TPS, or ``ConcurrentStoredVideoJobs``), as an approved
+        quota increase would: the simulator enforces it at once, and Service Quotas reports it, so the
+        pipeline follows within its refresh interval."""
+        assert self.service_quotas is not None, "start() the runtime first"
+        self.service_quotas.set(name, value)
 
     def run_schedules_now(self) -> None:
         """Fire every scheduled rule once (the reconciler), as if its period had elapsed."""

@@ -56,9 +56,12 @@ class PipelineSettings:
         Maximum concurrent analyze_image invocations (2-1000); with the batch size this sets the
         image call rate, so size it to the account's Rekognition TPS quota.
     image_tps_quota: float
-        The account's TPS quota for each image API (0 turns pacing off). Each of the
-        ``image_max_concurrency`` invocations paces itself to ``quota / concurrency`` per API, so
-        together they run at the quota with few throttles. Default 50: DetectLabels in us-east-1.
+        Caps the TPS of each image API below the account's quota (0, the default: no cap, run at the
+        quota). The quota itself is read from Service Quotas at run time (``rekpipe_shared.quotas``);
+        a cap above it is logged as a warning.
+    quota_refresh_seconds: int
+        How long a reading of the account's Rekognition quotas is kept before Service Quotas is asked
+        again (30-86400; default 5 minutes): a raised quota takes effect within this, with no redeploy.
     video_slot_limit: int
         Rekognition stored-video jobs running at once (1-1000); the account default quota is 20.
     video_max_concurrency: int
@@ -101,7 +104,8 @@ class PipelineSettings:
     max_labels: int = 50
     image_batch_size: int = 10
     image_max_concurrency: int = 10
-    image_tps_quota: float = 50.0
+    image_tps_quota: float = 0.0
+    quota_refresh_seconds: int = 300
     video_slot_limit: int = 20
     video_max_concurrency: int = 8
     video_slot_wait_seconds: int = 900
@@ -129,6 +133,7 @@ class PipelineSettings:
         _check_range("image_batch_size", self.image_batch_size, 1, 10)
         _check_range("image_max_concurrency", self.image_max_concurrency, 2, 1000)
         _check_range("image_tps_quota", self.image_tps_quota, 0, 10000)
+        _check_range("quota_refresh_seconds", self.quota_refresh_seconds, 30, 86400)
         _check_range("video_slot_limit", self.video_slot_limit, 1, 1000)
         _check_range("video_max_concurrency", self.video_max_concurrency, 1, 40)
         _check_range("video_slot_wait_seconds", self.video_slot_wait_seconds, 5, 86400)
