@@ -12,6 +12,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
 from constructs import Construct
 
+from rekpipe_shared.routing import STREAM_FILTER_PATTERNS
 from stack.functions import RUNTIME
 from stack.nag import acknowledge, acknowledge_objects, wildcard_resource
 from stack.permissions import object_statement
@@ -114,8 +115,11 @@ class Ingestion(Construct):
                 storage.task_table,
                 starting_position=lambda_.StartingPosition.TRIM_HORIZON,
                 batch_size=ROUTE_BATCH_SIZE,
-                bisect_batch_on_error=True,
+                # Off: a bisected retry would start mid-batch and defeat the exactly-once counts
+                # (rekpipe_shared.status_counts); route_task reports item failures instead.
+                bisect_batch_on_error=False,
                 report_batch_item_failures=True,
+                filters=[lambda_.FilterCriteria.filter(pattern) for pattern in STREAM_FILTER_PATTERNS],
                 retry_attempts=ROUTE_RETRY_ATTEMPTS,
                 max_record_age=ROUTE_MAX_RECORD_AGE,
                 on_failure=sources.SqsDlq(self.route_failures),

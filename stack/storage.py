@@ -126,6 +126,8 @@ class Storage(Construct):
             "TaskTable",
             partition_key=dynamodb.Attribute(name=TASK_ID_ATTR, type=dynamodb.AttributeType.STRING),
             stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
+            # Only the stream's batch markers expire (rekpipe_shared.status_counts); tasks never set it.
+            time_to_live_attribute=TTL_ATTR,
             **_table_defaults(cdk.RemovalPolicy.RETAIN),
         )
         self.task_table.add_global_secondary_index(

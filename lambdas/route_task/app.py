@@ -1,8 +1,14 @@
-"""route_task: reads the task table's stream and sends each task that became PENDING to its queue.
+"""route_task: reads the task table's stream, sends each task that became PENDING to its queue, and
+keeps the counts by status.
 
 A task becomes PENDING when it is created and again when an operator re-queues it. The message
 is sent first and the task marked QUEUED second: a crash in between sends a duplicate message,
 which the consumer's claim turns into a no-op; the other order could lose the task.
+
+The mapping's filter (``rekpipe_shared.routing.STREAM_FILTER_PATTERNS``) hands it status changes only.
+Once the batch is routed, the status changes of its records up to the first failed one are counted
+in one small transaction, exactly once however often the batch comes back
+(``rekpipe_shared.status_counts``).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from rekpipe_shared.constants import (
     VIDEO_QUEUE_URL_ENV,
 )
 from rekpipe_shared.routing import send_to_queue
+from rekpipe_shared.status_counts import StatusCounts
 from rekpipe_shared.tasks import TaskTable, from_stream_image, is_counter_id
 
 if TYPE_CHECKING:
@@ -42,6 +49,7 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire
 tasks = TaskTable(os.environ[TASK_TABLE_NAME_ENV])
 sqs = boto3.client("sqs", config=DEFAULT_CONFIG)
 QUEUES = {MEDIA_IMAGE: os.environ[IMAGE_QUEUE_URL_ENV], MEDIA_VIDEO: os.environ[VIDEO_QUEUE_URL_ENV]}
+counts = StatusCounts(tasks.table_name, tasks.client)
 
 
 def needs_routing(record: DynamoDBRecord) -> dict[str, Any] | None:
@@ -77,4 +85,19 @@ def route(record: DynamoDBRecord) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_partial_response(event=event, record_handler=route, processor=processor, context=context)
+    response = process_partial_response(event=event, record_handler=route, processor=processor, context=context)
+    count_done(event.get("Records", []), response)
+    return response
+
+
+def count_done(records: list[dict[str, Any]], response: dict[str, Any]) -> None:
+    """Count the batch's records before its first failed one: Lambda delivers that one and the rest again."""
+    failed = {str(item["itemIdentifier"]) for item in response.get("batchItemFailures", [])}
+    done = []
+    for record in records:
+        if str(record.get("dynamodb", {}).get("SequenceNumber")) in failed:
+            break
+        done.append(record)
+    applied = counts.apply(done)
+    if applied:
+        metrics.add_metric(name="StatusChangesCounted", unit=MetricUnit.Count, value=sum(map(abs, applied.values())))

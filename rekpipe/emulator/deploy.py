@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
+from rekpipe.emulator.event_filters import parse_filter_criteria
 from rekpipe.emulator.template import Resolver, resources_of_type, substitute_definition
 
 if TYPE_CHECKING:
@@ -71,6 +72,8 @@ class EventSourceSpec:
     report_batch_item_failures: bool
     max_retry_attempts: int
     on_failure_arn: str | None
+    filter_patterns: list[dict[str, Any]] = field(default_factory=list)
+    """The mapping's ``FilterCriteria`` patterns (:mod:`rekpipe.emulator.event_filters`)."""
 
 
 @dataclass
@@ -347,6 +350,7 @@ def _event_sources(template: dict[str, Any], resolver: Resolver) -> list[EventSo
                 report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
                 max_retry_attempts=int(props.get("MaximumRetryAttempts", 10)),
                 on_failure_arn=on_failure,
+                filter_patterns=parse_filter_criteria(props.get("FilterCriteria")),
             )
         )
     return specs

@@ -23,6 +23,7 @@ from typing import Any
 
 import boto3
 
+from rekpipe.emulator.event_filters import matches_any
 from rekpipe.emulator.iam.signing import acting_as
 
 LOG = logging.getLogger("rekpipe.emulator")
@@ -75,6 +76,8 @@ class EventSourceStats:
     records: int = 0
     failed_records: int = 0
     function_errors: int = 0
+    filtered: int = 0
+    """Records the mapping's FilterCriteria dropped (never delivered, never billed as invocations)."""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, records: int, failed: int, error: bool) -> None:
@@ -263,9 +266,12 @@ class StreamEventSource:
         on_failure_queue_url: str | None = None,
         region: str | None = None,
         role_credentials: Any = None,
+        filter_patterns: list[dict[str, Any]] | None = None,
     ) -> None:
         self.role_credentials = role_credentials
         """The function's execution role: Lambda reads the stream and sends to the on-failure queue with it."""
+        self.filter_patterns = list(filter_patterns or [])
+        """The mapping's FilterCriteria: records that match none are dropped, never delivered."""
         self.stream_arn = stream_arn
         self.function_name = function_name
         self.batch_size = batch_size
@@ -306,7 +312,10 @@ class StreamEventSource:
         if self._reader is None:
             self._reader = StreamReader(self.stream_arn, streams, region=self.region)
         if len(self._pending) < self.batch_size:
-            self._pending.extend(self._reader.read())
+            records = self._reader.read()
+            kept = [r for r in records if matches_any(self.filter_patterns, r)]
+            self.stats.filtered += len(records) - len(kept)
+            self._pending.extend(kept)
         if not self._pending:
             return 0
         batch = self._pending[: self.batch_size]

@@ -346,6 +346,7 @@ class EmbeddedRuntime:
                     on_failure_queue_url=on_failure,
                     region=self.options.region,
                     role_credentials=self.function_role_credentials(spec.function_name),
+                    filter_patterns=spec.filter_patterns,
                 )
             self.event_sources.append(source.start())
 

@@ -10,6 +10,7 @@ from rekpipe.cli import main
 from rekpipe.cli.redrive import do_cli
 from rekpipe.cli.stack import GlobalOptions
 from rekpipe_shared.tasks import NewTask, TaskTable
+from tests.support.pump import counts_from_stream
 
 
 def _drain(queue_url: str) -> list[dict]:
@@ -117,7 +118,7 @@ def test_redrive_failed_requeues_only_matching_tasks(pipeline):
     assert "error_code" not in requeued and "attention_status" not in requeued and requeued["requeued_at"]
     assert "FAILED: re-queued 2 tasks" in result.stdout
     # AND the counters moved with them
-    counts = TaskTable(pipeline.task_table).counts()
+    counts = counts_from_stream(None, pipeline.task_table)
     assert (counts["PENDING"], counts["FAILED"], counts["PARTIAL"]) == (2, 2, 1)
 
 

@@ -11,6 +11,7 @@ from rekpipe.cli import main
 from rekpipe.cli.redrive import do_cli
 from rekpipe.cli.stack import GlobalOptions
 from rekpipe_shared.tasks import NewTask, TaskTable, execution_name
+from tests.support.pump import counts_from_stream
 
 OLD = "2024-01-01T00:00:00.000Z"
 
@@ -105,7 +106,8 @@ def test_redrive_stuck_recovers_the_dead_and_leaves_the_living_alone(pipeline):
     assert "held by a live attempt" in result.stdout and "its execution is RUNNING" in result.stdout
     assert "its execution was never started" in result.stdout
     # AND the counters moved with the tasks
-    assert table.counts()["IN_PROGRESS"] == 2 and table.counts()["PENDING"] == 2
+    counts = counts_from_stream(None, pipeline.task_table)
+    assert counts["IN_PROGRESS"] == 2 and counts["PENDING"] == 2
 
     # WHEN it runs again
     again = do_cli(GlobalOptions(), stuck=True, older_than=3600)

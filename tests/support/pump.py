@@ -95,3 +95,19 @@ def message_bodies(queue_url: str) -> list[dict[str, Any]]:
     for m in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", []):
         bodies.append(json.loads(m["Body"]))
     return bodies
+
+
+def counts_from_stream(stream_arn: str | None, table_name: str) -> dict[str, int]:
+    """Tasks by status once the stream's changes so far are counted, as route_task counts them.
+
+    The whole stream is read from its start (a fresh reader) and applied in one batch: batches
+    already counted are found by their markers, so calling it twice never counts twice.
+    """
+    from rekpipe.emulator.event_sources import StreamReader
+    from rekpipe_shared.status_counts import StatusCounts
+
+    dynamodb = boto3.client("dynamodb")
+    stream_arn = stream_arn or dynamodb.describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
+    counts = StatusCounts(table_name, dynamodb)
+    counts.apply(StreamReader(stream_arn).read())
+    return counts.read()

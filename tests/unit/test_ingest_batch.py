@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 from rekpipe_shared.tasks import TaskTable, task_id_for
 from tests.support.context import FakeLambdaContext
 from tests.support.events import load_event
+from tests.support.pump import counts_from_stream
 
 
 def _result(response: dict) -> dict:
@@ -56,7 +57,7 @@ def test_ingest_batch_rerun_is_idempotent(resources, load_handler):
     # THEN it succeeds without a second task
     assert result["resultCode"] == "Succeeded"
     assert result["resultString"].startswith("Already known")
-    assert TaskTable(resources.task_table).counts()["PENDING"] == 1
+    assert counts_from_stream(resources.task_stream_arn, resources.task_table)["PENDING"] == 1
 
 
 def test_ingest_batch_unversioned_entry_uses_current_version(resources, load_handler):
@@ -84,7 +85,7 @@ def test_ingest_batch_missing_object_is_permanent_failure(resources, load_handle
     assert result["resultCode"] == "PermanentFailure"
     assert "Object not found" in result["resultString"]
     assert "rebuild" in result["resultString"]
-    assert sum(TaskTable(resources.task_table).counts().values()) == 0
+    assert sum(counts_from_stream(resources.task_stream_arn, resources.task_table).values()) == 0
 
 
 def test_ingest_batch_unsupported_type_is_permanent_failure(resources, load_handler):

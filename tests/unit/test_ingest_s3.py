@@ -8,7 +8,7 @@ import pytest
 from rekpipe_shared.tasks import TaskTable, task_id_for
 from tests.support.context import FakeLambdaContext
 from tests.support.events import load_event
-from tests.support.pump import s3_event
+from tests.support.pump import counts_from_stream, s3_event
 
 KEYS = ["holiday photos/beach & sun.jpg", "写真/café 100%.PNG", "videos/clip 1.mp4"]
 
@@ -44,7 +44,7 @@ def test_ingest_s3_creates_one_task_per_record_with_decoded_keys(resources, load
         assert task["version_id"] == values[f"version_{index}"]
         assert task["source"] == "s3-event"
     assert tasks.get(task_id_for(resources.content_bucket, KEYS[2], values["version_2"], None))["media_type"] == "video"
-    assert tasks.counts()["PENDING"] == 3
+    assert counts_from_stream(resources.task_stream_arn, resources.task_table)["PENDING"] == 3
 
 
 def test_ingest_s3_duplicate_notice_is_a_noop(resources, load_handler, uploaded):
@@ -61,7 +61,7 @@ def test_ingest_s3_duplicate_notice_is_a_noop(resources, load_handler, uploaded)
     # THEN nothing new is written: same items, same counts
     assert counts == {"duplicate": 3}
     assert tasks.get(first["task_id"]) == first
-    assert tasks.counts()["PENDING"] == 3
+    assert counts_from_stream(resources.task_stream_arn, resources.task_table)["PENDING"] == 3
 
 
 def test_ingest_s3_skips_folder_markers_and_unsupported_types(resources, load_handler):
@@ -76,7 +76,7 @@ def test_ingest_s3_skips_folder_markers_and_unsupported_types(resources, load_ha
 
     # THEN no task is written
     assert counts == {"skipped": 3}
-    assert sum(TaskTable(resources.task_table).counts().values()) == 0
+    assert sum(counts_from_stream(resources.task_stream_arn, resources.task_table).values()) == 0
 
 
 def test_ingest_s3_zero_byte_image_is_recorded_failed_without_analysis(resources, load_handler):
@@ -93,7 +93,7 @@ def test_ingest_s3_zero_byte_image_is_recorded_failed_without_analysis(resources
     assert failed["object_key"] == "empty.jpg"
     assert failed["error_code"] == "EmptyObject"
     assert "upload the file again" in failed["error_message"]
-    assert tasks.counts()["FAILED"] == 1
+    assert counts_from_stream(resources.task_stream_arn, resources.task_table)["FAILED"] == 1
 
 
 def test_ingest_s3_ignores_other_event_types(resources, load_handler, uploaded):
@@ -107,7 +107,7 @@ def test_ingest_s3_ignores_other_event_types(resources, load_handler, uploaded):
 
     # THEN nothing is written
     assert counts == {}
-    assert sum(TaskTable(resources.task_table).counts().values()) == 0
+    assert sum(counts_from_stream(resources.task_stream_arn, resources.task_table).values()) == 0
 
 
 def test_ingest_s3_prefix_mapping_chooses_operations(resources, load_handler, monkeypatch):
@@ -146,4 +146,4 @@ def test_ingest_s3_test_event_is_acknowledged_and_writes_nothing(resources, load
     assert result == {"ignored": 1}
     items = boto3.client("dynamodb").scan(TableName=resources.task_table)["Items"]
     assert items == []
-    assert TaskTable(resources.task_table).counts()["PENDING"] == 0
+    assert counts_from_stream(resources.task_stream_arn, resources.task_table)["PENDING"] == 0

@@ -39,3 +39,15 @@ def send_to_queue(sqs: Any, queues: Mapping[str, str], task: Mapping[str, Any], 
         raise ValueError(f"task {task['task_id']} has unknown media type {task.get('media_type')!r}")
     sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(route_message(task, run=run)))
     return queue_url
+
+
+STREAM_FILTER_PATTERNS: tuple[dict[str, Any], ...] = (
+    {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"media_type": {"S": [{"exists": True}]}}}},
+    {"eventName": ["MODIFY"], "dynamodb": {"NewImage": {"prev_status": {"S": [{"exists": True}]}}}},
+)
+"""The task-table stream records route_task acts on: a new task (tasks alone carry ``media_type``;
+counter and marker items do not), or a change of status (only such a write leaves ``prev_status``
+on the item, ``rekpipe_shared.tasks``). Everything else (a recorded output, a lease renewal, the
+counters' own writes) never invokes it. Patterns are ORed; the syntax is Lambda's event filtering
+("Control which events Lambda sends to your function", Lambda Developer Guide: DynamoDB records
+are filtered on their ``dynamodb`` JSON, with ``exists`` on a leaf)."""

@@ -1,14 +1,15 @@
 """The task table: one item per object version, the source of truth for what happened to it.
 
-Every status change is a conditional transition, written in one transaction with a sharded
-status counter, so a duplicate event or a retried handler is a no-op (never a second bill) and
-counts by status are read from 16 small items instead of a scan of millions.
+Every status change is a single conditional write of the task item, so a duplicate event or a
+retried handler is a no-op (never a second bill). Counts by status are kept from the table's stream
+(``rekpipe_shared.status_counts``) and read from 16 small items instead of a scan of millions. A write
+that changes the status sets ``prev_status``; every other write removes it, which is what lets the
+stream's filter hand ``route_task`` status changes only.
 """
 
 from __future__ import annotations
 
 import hashlib
-import random
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,7 +21,6 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from rekpipe_shared.constants import (
-    ALL_STATUSES,
     ATTENTION_STATUSES,
     IN_FLIGHT_STATUSES,
     STATUS_FAILED,
@@ -31,6 +31,7 @@ from rekpipe_shared.constants import (
     STATUS_SUCCEEDED,
     TERMINAL_STATUSES,
 )
+from rekpipe_shared.status_counts import StatusCounts, is_bookkeeping_id
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -45,10 +46,9 @@ IN_FLIGHT_INDEX = "in_flight"
 ``in_flight_status``, so it stays as small as the work in progress while millions succeed, and the
 oldest task of each status is one query away."""
 IN_FLIGHT_ATTR = "in_flight_status"
-COUNTER_PREFIX = "#COUNTS#"
-COUNTER_SHARDS = 16
-"""Spreads counter writes so a busy backfill never makes one hot item."""
-_MAX_CONFLICT_RETRIES = 8
+PREV_STATUS_ATTR = "prev_status"
+"""Set (to the status left) by a write that changes the status, removed by every other write."""
+_MAX_CLAIM_RETRIES = 8
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -75,8 +75,8 @@ def task_id_of_execution(execution: str) -> str:
 
 
 def is_counter_id(task_id: str) -> bool:
-    """True for the status-counter items that share the table with tasks."""
-    return task_id.startswith("#")
+    """True for the counter and marker items that share the table with tasks."""
+    return is_bookkeeping_id(task_id)
 
 
 def now_iso() -> str:
@@ -139,18 +139,8 @@ class TaskTable:
         return _from_item(response["Item"]) if "Item" in response else None
 
     def counts(self) -> dict[str, int]:
-        """Tasks by status, summed over the counter shards (16 reads, never a scan)."""
-        totals = dict.fromkeys(ALL_STATUSES, 0)
-        keys = [_key(f"{COUNTER_PREFIX}{shard:02d}") for shard in range(COUNTER_SHARDS)]
-        request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
-        while request:
-            response = self.client.batch_get_item(RequestItems=request)
-            for item in response["Responses"].get(self.table_name, []):
-                for status, value in _from_item(item).items():
-                    if status in totals:
-                        totals[status] += int(value)
-            request = response.get("UnprocessedKeys") or {}
-        return totals
+        """Tasks by status, from the stream-kept counters (16 reads, never a scan)."""
+        return StatusCounts(self.table_name, self.client).read()
 
     def needing_attention(self, status: str = STATUS_FAILED, *, limit: int = 20) -> list[dict[str, Any]]:
         """The newest FAILED (or PARTIAL) tasks, from the sparse index."""
@@ -235,7 +225,7 @@ class TaskTable:
         sets = {"lease_until": int(now + lease_seconds)}
         # The router sends the message before it marks the task QUEUED, so a fast consumer can see
         # the task PENDING, or see it move to QUEUED between a read and a write: follow the status.
-        for _ in range(_MAX_CONFLICT_RETRIES):
+        for _ in range(_MAX_CLAIM_RETRIES):
             current = self.get(task_id)
             status = (current or {}).get("status")
             if status in (STATUS_PENDING, STATUS_QUEUED):
@@ -262,9 +252,9 @@ class TaskTable:
         self.client.update_item(
             TableName=self.table_name,
             Key=_key(task_id),
-            UpdateExpression="SET outputs.#op = :uri, updated_at = :now",
+            UpdateExpression="SET outputs.#op = :uri, updated_at = :now REMOVE #prev",
             ConditionExpression="attribute_exists(task_id)",
-            ExpressionAttributeNames={"#op": operation},
+            ExpressionAttributeNames={"#op": operation, "#prev": PREV_STATUS_ATTR},
             ExpressionAttributeValues={":uri": {"S": uri}, ":now": {"S": now_iso()}},
         )
 
@@ -339,9 +329,9 @@ class TaskTable:
             TableName=self.table_name,
             Key=_key(task_id),
             UpdateExpression="SET " + ", ".join(f"{alias} = :v{i}" for i, alias in enumerate(names))
-            + ", updated_at = :now",
+            + ", updated_at = :now REMOVE #prev",
             ConditionExpression="attribute_exists(task_id)",
-            ExpressionAttributeNames=names,
+            ExpressionAttributeNames={**names, "#prev": PREV_STATUS_ATTR},
             ExpressionAttributeValues={
                 **{f":v{i}": _serializer.serialize(value) for i, value in enumerate(values.values())},
                 ":now": {"S": now_iso()},
@@ -370,14 +360,15 @@ class TaskTable:
             **({IN_FLIGHT_ATTR: status} if status in IN_FLIGHT_STATUSES else {}),
             **extra,
         }
-        put = {
-            "Put": {
-                "TableName": self.table_name,
-                "Item": _to_item({k: v for k, v in item.items() if v is not None}),
-                "ConditionExpression": "attribute_not_exists(task_id)",
-            }
-        }
-        return self._transact([put, self._count(task.task_id, None, status)]) is not None
+        try:
+            self.client.put_item(TableName=self.table_name,
+                                 Item=_to_item({k: v for k, v in item.items() if v is not None}),
+                                 ConditionExpression="attribute_not_exists(task_id)")
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def _transition(
         self,
@@ -396,6 +387,10 @@ class TaskTable:
         """
         set_ = dict(set_ or {})
         remove = list(remove)
+        if from_status != to_status:
+            set_[PREV_STATUS_ATTR] = from_status
+        else:
+            remove.append(PREV_STATUS_ATTR)
         if to_status in IN_FLIGHT_STATUSES:
             set_[IN_FLIGHT_ATTR] = to_status
         else:
@@ -427,58 +422,17 @@ class TaskTable:
                 raise ValueError(f"extra_condition reuses the placeholders {sorted(clash)}")
             condition = f"{condition} AND {extra_condition[0]}"
             values.update(extra_condition[1])
-        update = {
-            "Update": {
-                "TableName": self.table_name,
-                "Key": _key(task_id),
-                "UpdateExpression": expression,
-                "ConditionExpression": condition,
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": _to_item(values),
-            }
-        }
-        actions = [update]
-        if from_status != to_status:
-            actions.append(self._count(task_id, from_status, to_status))
-        if self._transact(actions) is None:
-            return None
-        return self.get(task_id)
-
-    def _count(self, task_id: str, from_status: str | None, to_status: str) -> dict[str, Any]:
-        shard = int(hashlib.sha256(task_id.encode()).hexdigest()[:8], 16) % COUNTER_SHARDS
-        names = {"#to": to_status}
-        values: dict[str, Any] = {":one": {"N": "1"}}
-        expression = "ADD #to :one"
-        if from_status:
-            names["#from"] = from_status
-            values[":minus"] = {"N": "-1"}
-            expression += ", #from :minus"
-        return {
-            "Update": {
-                "TableName": self.table_name,
-                "Key": _key(f"{COUNTER_PREFIX}{shard:02d}"),
-                "UpdateExpression": expression,
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": values,
-            }
-        }
-
-    def _transact(self, actions: list[dict[str, Any]]) -> bool | None:
-        """Run a transaction; None when the task's condition failed, retrying write conflicts."""
-        for attempt in range(_MAX_CONFLICT_RETRIES):
-            try:
-                self.client.transact_write_items(TransactItems=actions)
-                return True
-            except ClientError as error:
-                if error.response["Error"]["Code"] != "TransactionCanceledException":
-                    raise
-                reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
-                if "ConditionalCheckFailed" in reasons:
-                    return None
-                if "TransactionConflict" not in reasons or attempt == _MAX_CONFLICT_RETRIES - 1:
-                    raise
-                time.sleep(random.uniform(0, 0.05 * 2**attempt))  # full jitter; conflicts clear quickly
-        return None
+        try:
+            response = self.client.update_item(
+                TableName=self.table_name, Key=_key(task_id), UpdateExpression=expression,
+                ConditionExpression=condition, ExpressionAttributeNames=names,
+                ExpressionAttributeValues=_to_item(values), ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise
+        return _from_item(response["Attributes"])
 
 
 def _key(task_id: str) -> dict[str, Any]:
