@@ -125,9 +125,9 @@ def test_ingest_batch_throttled_table_is_temporary_failure(resources, load_handl
 
     def throttled(**_):
         raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
-                          "TransactWriteItems")
+                          "PutItem")
 
-    monkeypatch.setattr(app.tasks.client, "transact_write_items", throttled)
+    monkeypatch.setattr(app.tasks.client, "put_item", throttled)
 
     # WHEN the task is handled
     result = _result(app.handler(event, FakeLambdaContext()))

@@ -38,7 +38,9 @@ def test_route_task_sends_new_tasks_to_their_queue(resources, load_handler, stre
     assert [m["task_id"] for m in message_bodies(resources.video_queue_url)] == [video.task_id]
     assert tasks.get(image.task_id)["status"] == "QUEUED"
     assert tasks.get(image.task_id)["run"] == 1
-    assert tasks.counts()["QUEUED"] == 2
+    # AND once route_task has read its own QUEUED changes from the stream, they are counted
+    deliver_stream(stream, load_handler("route_task").handler)
+    assert tasks.counts()["QUEUED"] == 2 and tasks.counts()["PENDING"] == 0
 
 
 def test_route_task_ignores_changes_that_are_not_new_work(resources, load_handler, stream):
