@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rekpipe_shared.operations import CATALOGUE, iam_actions
+from stack.permissions import SERVICE_QUOTAS_ACTIONS
 
 from .template_queries import (
     actions_of,
@@ -31,10 +32,12 @@ REKOGNITION_WITHOUT_RESOURCE_TYPE = {
     for api in (op.image_api, op.video_start_api, op.video_get_api)
     if api
 } - SCOPABLE_REKOGNITION
-STAR_ALLOWED = XRAY_ACTIONS | VENDED_LOGS_ACTIONS | {"dynamodb:ListStreams"} | REKOGNITION_WITHOUT_RESOURCE_TYPE
+STAR_ALLOWED = (XRAY_ACTIONS | VENDED_LOGS_ACTIONS | {"dynamodb:ListStreams"} | REKOGNITION_WITHOUT_RESOURCE_TYPE
+                | set(SERVICE_QUOTAS_ACTIONS))
 """Actions with no resource-level permissions, for which AWS requires ``Resource: "*"``:
 X-Ray tracing (every function, the state machine), Step Functions' vended log delivery, DynamoDB
-ListStreams (stream event source) and Rekognition's Detect*/Start*/Get* APIs that have no resource type."""
+ListStreams (stream event source), Rekognition's Detect*/Start*/Get* APIs that have no resource type,
+and Service Quotas' List* reads (quota discovery)."""
 TASK_RESPONDERS = {"acquire_slot", "release_slot", "release_execution_slots", "reconcile_slots", "job_completed",
                    "start_job"}
 RELEASERS = {"release_slot", "release_execution_slots", "reconcile_slots"}
@@ -234,3 +237,15 @@ def test_grants_follow_handler_code(template):
             assert "s3:GetObject" in actions, name
         if 'boto3.client("rekognition"' in source:
             assert actions_of(function_statements(template, name), "rekognition:"), name
+
+
+def test_analyze_image_reads_quotas_and_paces_through_the_rate_limit_table(stack_template):
+    # GIVEN the synthesized stack
+    statements = function_statements(stack_template, "analyze_image")
+    # WHEN / THEN analyze_image may list the Rekognition quotas (no resource type: "*") and update the
+    # shared per-second windows of the rate-limit table only
+    quota_statements = [s for s in statements if set(as_list(s["Action"])) & set(SERVICE_QUOTAS_ACTIONS)]
+    assert quota_statements and all(set(as_list(s["Action"])) <= STAR_ALLOWED for s in quota_statements)
+    rate = [s for s in statements if "dynamodb:UpdateItem" in as_list(s["Action"])
+            and any("RateLimitTable" in str(r) for r in as_list(s["Resource"]))]
+    assert rate

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from aws_cdk.assertions import Match
+
+from rekpipe_shared.routing import STREAM_FILTER_PATTERNS
 
 from .template_queries import function_props, getatt_id, pipeline_functions, queue_consumers, resources
 
@@ -56,14 +60,16 @@ def test_route_task_stream_mapping(synth, template):
     # GIVEN route_task and the route failure queue
     route_task = pipeline_functions(template)["route_task"]
     failures = template["Outputs"]["RouteTaskFailuresUrl"]["Value"]["Ref"]
-    # WHEN / THEN it reads the task table's stream in batches of 100, bisecting failed batches, reporting
-    # failed items, retrying 10 times and sending what still fails to its on-failure queue
+    # WHEN / THEN it reads the task table's stream in batches of 100, filtered to new tasks and status
+    # changes, never bisecting (the exactly-once counts need whole batches), reporting failed items,
+    # retrying 10 times and sending what still fails to its on-failure queue
     synth.template.has_resource_properties("AWS::Lambda::EventSourceMapping", {
         "FunctionName": {"Ref": route_task},
         "EventSourceArn": {"Fn::GetAtt": [Match.any_value(), "StreamArn"]},
         "StartingPosition": "TRIM_HORIZON",
         "BatchSize": 100,
-        "BisectBatchOnFunctionError": True,
+        "BisectBatchOnFunctionError": False,
+        "FilterCriteria": {"Filters": [{"Pattern": json.dumps(pattern, separators=(",", ":"))} for pattern in STREAM_FILTER_PATTERNS]},
         "FunctionResponseTypes": ["ReportBatchItemFailures"],
         "MaximumRetryAttempts": 10,
         "MaximumRecordAgeInSeconds": Match.any_value(),
