@@ -37,7 +37,7 @@ from rekpipe_shared.exceptions import RetryableAnalysisError
 from rekpipe_shared.get_calls import GET_CLIENT_CONFIG
 from rekpipe_shared.operations import OBJECT_ERRORS, RETRYABLE_ERRORS, THROTTLING_ERRORS, operation
 from rekpipe_shared.outputs import ResultsLayout, put_json, write_latest_pointer, write_manifest
-from rekpipe_shared.pacing import AimdPacer
+from rekpipe_shared.pacing import AimdPacer, SharedSchedule
 from rekpipe_shared.quotas import pipeline_quotas
 from rekpipe_shared.settings import PipelineSettings
 from rekpipe_shared.tasks import TaskTable
@@ -63,7 +63,7 @@ s3 = boto3.client("s3", config=DEFAULT_CONFIG)
 sqs = boto3.client("sqs", config=DEFAULT_CONFIG)
 quotas = pipeline_quotas(settings, sorted({operation(name).image_api for name in settings.all_image_operations
                                            if operation(name).image_api}))
-pacer = AimdPacer(quotas, os.environ.get(RATE_LIMIT_TABLE_NAME_ENV))
+pacer = AimdPacer(quotas, SharedSchedule(os.environ.get(RATE_LIMIT_TABLE_NAME_ENV)))
 
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 8.0
