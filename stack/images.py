@@ -29,7 +29,9 @@ if TYPE_CHECKING:
     from stack.storage import Storage
 
 ANALYZE_IMAGE_TIMEOUT = cdk.Duration.seconds(120)
-ANALYZE_IMAGE_MEMORY = 512
+ANALYZE_IMAGE_MEMORY = 128
+"""analyze_image never holds an image (Rekognition reads it from S3): it mostly waits for its place
+under the quota and for Rekognition, and that wait is billed per GB-second, so it gets the least."""
 
 
 class ImageAnalysis(Construct):

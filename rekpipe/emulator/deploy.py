@@ -73,6 +73,8 @@ class EventSourceSpec:
     max_retry_attempts: int
     on_failure_arn: str | None
     filter_patterns: list[dict[str, Any]] = field(default_factory=list)
+    batching_window_seconds: float = 0.0
+    """``MaximumBatchingWindowInSeconds``: how long a poller gathers records before invoking."""
     """The mapping's ``FilterCriteria`` patterns (:mod:`rekpipe.emulator.event_filters`)."""
 
 
@@ -351,6 +353,7 @@ def _event_sources(template: dict[str, Any], resolver: Resolver) -> list[EventSo
                 max_retry_attempts=int(props.get("MaximumRetryAttempts", 10)),
                 on_failure_arn=on_failure,
                 filter_patterns=parse_filter_criteria(props.get("FilterCriteria")),
+                batching_window_seconds=float(props.get("MaximumBatchingWindowInSeconds", 0)),
             )
         )
     return specs

@@ -267,11 +267,15 @@ class StreamEventSource:
         region: str | None = None,
         role_credentials: Any = None,
         filter_patterns: list[dict[str, Any]] | None = None,
+        batching_window_seconds: float = 0.0,
     ) -> None:
         self.role_credentials = role_credentials
         """The function's execution role: Lambda reads the stream and sends to the on-failure queue with it."""
         self.filter_patterns = list(filter_patterns or [])
         """The mapping's FilterCriteria: records that match none are dropped, never delivered."""
+        self.batching_window_seconds = batching_window_seconds
+        """Lambda waits up to this long for a full batch before it invokes (MaximumBatchingWindowInSeconds)."""
+        self._gathering_since: float | None = None
         self.stream_arn = stream_arn
         self.function_name = function_name
         self.batch_size = batch_size
@@ -318,6 +322,11 @@ class StreamEventSource:
             self._pending.extend(kept)
         if not self._pending:
             return 0
+        if len(self._pending) < self.batch_size and self.batching_window_seconds:
+            self._gathering_since = self._gathering_since or time.monotonic()
+            if time.monotonic() - self._gathering_since < self.batching_window_seconds:
+                return 0  # keep gathering: the window is still open and the batch not full
+        self._gathering_since = None
         batch = self._pending[: self.batch_size]
         for attempt in range(self.max_retry_attempts + 1):
             with acting_as(None):  # the Lambda service invokes; no role's policy is involved

@@ -347,6 +347,7 @@ class EmbeddedRuntime:
                     region=self.options.region,
                     role_credentials=self.function_role_credentials(spec.function_name),
                     filter_patterns=spec.filter_patterns,
+                    batching_window_seconds=spec.batching_window_seconds,
                 )
             self.event_sources.append(source.start())
 

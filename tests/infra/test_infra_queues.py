@@ -68,6 +68,7 @@ def test_route_task_stream_mapping(synth, template):
         "EventSourceArn": {"Fn::GetAtt": [Match.any_value(), "StreamArn"]},
         "StartingPosition": "TRIM_HORIZON",
         "BatchSize": 100,
+        "MaximumBatchingWindowInSeconds": 5,
         "BisectBatchOnFunctionError": False,
         "FilterCriteria": {"Filters": [{"Pattern": json.dumps(pattern, separators=(",", ":"))} for pattern in STREAM_FILTER_PATTERNS]},
         "FunctionResponseTypes": ["ReportBatchItemFailures"],
