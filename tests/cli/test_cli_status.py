@@ -12,6 +12,7 @@ from rekpipe.cli import main
 from rekpipe.cli.stack import Clients, GlobalOptions
 from rekpipe.cli.status import do_cli
 from rekpipe_shared.tasks import NewTask, TaskTable
+from tests.support.pump import counts_from_stream
 
 
 def _task(key: str, media_type: str = "image") -> NewTask:
@@ -70,6 +71,7 @@ def seeded(pipeline):
     sfn = boto3.client("stepfunctions")
     for _ in range(2):
         sfn.start_execution(stateMachineArn=pipeline.state_machine_arn)
+    counts_from_stream(None, pipeline.task_table)  # route_task's counting of the stream so far
     return pipeline
 
 
@@ -148,3 +150,37 @@ def test_status_empty_pipeline_says_no_failures(pipeline):
     assert result.exit_code == 0, result.output
     assert "No FAILED or PARTIAL tasks." in result.stdout
     assert "0 / ?" in result.stdout
+
+
+def test_status_shows_each_quota_in_use_and_where_it_came_from(pipeline):
+    # GIVEN a Service Quotas that serves Rekognition's quotas with DetectLabels raised to 30 TPS
+    from rekpipe.emulator import service_quotas
+    from rekpipe.simulator import SimulatorConfig
+
+    config = SimulatorConfig(tps_quotas={"DetectLabels": 30.0})
+    undo = service_quotas.install(service_quotas.RekognitionServiceQuotas(
+        lambda: config, region="us-east-1", account_id="123456789012"))
+    try:
+        # WHEN status runs
+        result = CliRunner().invoke(main, ["status", "--json"])
+    finally:
+        undo()
+
+    # THEN every quota the default settings use is listed with its value and source
+    assert result.exit_code == 0, result.output
+    quotas = {q["name"]: (q["value"], q["source"]) for q in json.loads(result.stdout)["quotas"]}
+    assert quotas["DetectLabels"] == (30.0, "service-quotas")
+    assert quotas["DetectModerationLabels"] == (50.0, "aws-default")
+    assert quotas["ConcurrentStoredVideoJobs"] == (20.0, "service-quotas")
+    assert quotas["StartLabelDetection"] == (5.0, "aws-default")
+
+
+def test_status_falls_back_to_region_defaults_without_service_quotas(pipeline):
+    # GIVEN moto's own Service Quotas, which knows nothing of Rekognition
+    # WHEN status runs
+    result = CliRunner().invoke(main, ["status"])
+
+    # THEN the table shows the documented us-east-1 defaults, marked as such
+    assert result.exit_code == 0, result.output
+    assert "Rekognition quotas in use" in result.stdout
+    assert "region-default" in result.stdout
