@@ -120,7 +120,8 @@ def test_batch_runner_backfill_of_1000_objects_reports_every_task_and_reruns_add
     started = time.monotonic()
     summary = BatchOperationsRunner(concurrency=8).run(spec)
     wall = time.monotonic() - started
-    counts_after_job = table.counts()
+    # The counts are kept from the stream (route_task, in batches gathered for up to 5 s): wait for them
+    counts_after_job = _counts_when(table, lambda c: sum(c.values()) >= IMAGES + VIDEOS + EMPTY)
 
     # THEN every task is in the report with the right code
     report = read_report(boto3.client("s3"), reports, summary.report_manifest_key)
@@ -154,6 +155,16 @@ def test_batch_runner_backfill_of_1000_objects_reports_every_task_and_reruns_add
           f"({summary.invocations} invocations, {summary.retries} retries); re-run {rerun.duration_seconds:.1f} s; "
           f"SUCCEEDED {counts['SUCCEEDED']} of {IMAGES + VIDEOS} analysable within "
           f"{time.monotonic() - started:.0f} s of the start; counts {counts}")
+
+
+def _counts_when(table: TaskTable, condition: Any, timeout: float = 60.0) -> dict[str, int]:
+    """The task counts once ``condition(counts)`` holds, or as they are at the deadline."""
+    deadline = time.monotonic() + timeout
+    counts = table.counts()
+    while not condition(counts) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        counts = table.counts()
+    return counts
 
 
 def _inventory(s3: Any, bucket: str, source: str, keys: list[tuple[str, str]]) -> str:
