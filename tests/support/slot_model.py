@@ -30,6 +30,20 @@ class Crash(Exception):
     """The dispatcher died here; nothing after this point ran."""
 
 
+class _CountingStore:
+    """Counts (and so can crash) each commit of a real store, as the in-memory store's hook does."""
+
+    def __init__(self, inner: Any, step: Any) -> None:
+        self.inner, self._step = inner, step
+
+    def load(self) -> Any:
+        return self.inner.load()
+
+    def commit(self, base: Any, changes: Any) -> Any:
+        self._step()
+        return self.inner.commit(base, changes)
+
+
 @dataclass
 class Job:
     """One Rekognition job of ours."""
@@ -65,9 +79,14 @@ class SlotModel:
     transient_at: set[int] = field(default_factory=set)
     reject: set[str] = field(default_factory=set)
     fail_status: dict[str, str] = field(default_factory=dict)
+    store: Any = None
+    """A store to use instead of the in-memory one (the DynamoDB store, in its own tests)."""
 
     def __post_init__(self) -> None:
-        self.store = MemorySlotStore(self.limit, before_commit=lambda _c: self._step("commit"))
+        if self.store is None:
+            self.store = MemorySlotStore(self.limit, before_commit=lambda _c: self._step("commit"))
+        else:
+            self.store = _CountingStore(self.store, lambda: self._step("commit"))
         self.rules = SlotRules(self.store, self, clock=lambda: self.now, settings=self.settings)
         self.queue: list[Any] = []
         self.jobs: dict[str, Job] = {}

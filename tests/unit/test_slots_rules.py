@@ -3,6 +3,8 @@ and the rules' other paths (quota held elsewhere, refused starts, a second write
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from rekpipe_shared.slots import (
@@ -287,7 +289,7 @@ def test_rules_second_writer_loses_the_fence_and_reapplies() -> None:
     from rekpipe_shared.slots import Changes
 
     with pytest.raises(FenceError):
-        model.store.commit(stale.header.version, Changes(header=stale.header))
+        model.store.commit(stale, Changes(header=replace(stale.header, limit=5)))
     assert _holders(model) == set()
 
 

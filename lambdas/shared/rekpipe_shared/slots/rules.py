@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 START_FAILED = "START_FAILED"
 """The status of a holder whose Start* was refused for good: no job ran, the iteration gets a failure."""
+_EXPIRE_PER_TICK = 40
 _TERMINAL_EXECUTION = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
 
@@ -182,12 +183,12 @@ class SlotRules:
     def _tick(self, snap: Snapshot) -> Snapshot:
         now = self.clock()
         changes = Changes(header=snap.header)
-        for key, item in snap.finished.items():
-            if item.expires_at <= now:
-                changes.finished[key] = None
-        for key, expires in snap.tombstones.items():
-            if expires <= now:
-                changes.tombstones[key] = None
+        expired_finished = [key for key, item in snap.finished.items() if item.expires_at <= now]
+        expired_tombstones = [key for key, expires in snap.tombstones.items() if expires <= now]
+        for key in expired_finished[: _EXPIRE_PER_TICK]:  # bounded: one commit stays far below 100 items
+            changes.finished[key] = None
+        for key in expired_tombstones[: _EXPIRE_PER_TICK]:
+            changes.tombstones[key] = None
         if changes.finished or changes.tombstones:
             snap = self._commit(snap, changes)
         due = sorted(snap.holders.values(), key=lambda h: h.checked_at)[: self.settings.tick_batch]
@@ -320,7 +321,7 @@ class SlotRules:
     def _commit(self, snap: Snapshot, changes: Changes) -> Snapshot:
         if changes.is_empty(snap):
             return snap
-        return self.store.commit(snap.header.version, changes)
+        return self.store.commit(snap, changes)
 
 
 def finished_output(item: FinishedItem) -> dict[str, Any]:

@@ -23,8 +23,8 @@ class SlotStore(ABC):
         """The state at one version; a missing header reads as the default limit at version 0."""
 
     @abstractmethod
-    def commit(self, expected_version: int, changes: Changes) -> Snapshot:
-        """Write ``changes`` atomically if the header is still at ``expected_version``.
+    def commit(self, base: Snapshot, changes: Changes) -> Snapshot:
+        """Write ``changes`` (computed from ``base``) atomically if the header is still at base's version.
 
         Raises
         ------
@@ -44,11 +44,11 @@ class MemorySlotStore(SlotStore):
     def load(self) -> Snapshot:
         return copy.deepcopy(self._snapshot)
 
-    def commit(self, expected_version: int, changes: Changes) -> Snapshot:
+    def commit(self, base: Snapshot, changes: Changes) -> Snapshot:
         if self.before_commit is not None:
             self.before_commit(changes)
-        if self._snapshot.header.version != expected_version:
-            raise FenceError(expected_version)
+        if self._snapshot.header.version != base.header.version:
+            raise FenceError(base.header.version)
         self._snapshot = changes.apply(self._snapshot)
         self.commits += 1
         return copy.deepcopy(self._snapshot)
