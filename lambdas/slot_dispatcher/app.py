@@ -1,0 +1,88 @@
+"""slot_dispatcher: the single writer of the video slots.
+
+It consumes the slot FIFO queue, whose one message group makes Lambda hand it one batch at a time, and
+applies each message with the slot rules (rekpipe_shared.slots). Each message has its own error
+boundary: a message that breaks a rule is quarantined (an item in the slot table and a metric) and
+acknowledged, so one bad message never stops the pipeline; a failure worth retrying (a throttled call,
+a lost fence, the store itself) fails that message and, FIFO order being kept, the rest of the batch.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from rekpipe_shared.aws import DEFAULT_CONFIG
+from rekpipe_shared.constants import (
+    METRICS_NAMESPACE,
+    REKOGNITION_ROLE_ARN_ENV,
+    SEMAPHORE_TABLE_NAME_ENV,
+    TASK_TABLE_NAME_ENV,
+    VIDEO_STATE_MACHINE_ARN_ENV,
+    VIDEO_TOPIC_ARN_ENV,
+)
+from rekpipe_shared.settings import PipelineSettings
+from rekpipe_shared.slots import FenceError, SlotRules, TransientWorldError, decode
+from rekpipe_shared.slots.admission import Admission
+from rekpipe_shared.slots.aws_world import AwsSlotWorld
+from rekpipe_shared.slots.dynamodb import DynamoDBSlotStore
+from rekpipe_shared.tasks import TaskTable
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+SERVICE = "slot_dispatcher"
+logger = Logger(service=SERVICE)
+tracer = Tracer(service=SERVICE)
+metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
+# FIFO: after the first failed message the rest of the batch is reported failed too, keeping their order.
+processor = SqsFifoPartialProcessor()
+
+settings = PipelineSettings.from_environment()
+store = DynamoDBSlotStore(os.environ[SEMAPHORE_TABLE_NAME_ENV], default_limit=settings.video_slot_limit)
+sfn = boto3.client("stepfunctions", config=DEFAULT_CONFIG)
+# Legacy retries: LimitExceededException must reach the rules at once (standard mode retries it as throttling).
+rekognition = boto3.client("rekognition", config=Config(retries={"mode": "legacy", "max_attempts": 3}))
+world = AwsSlotWorld(
+    sfn=sfn, rekognition=rekognition, settings=settings, topic_arn=os.environ[VIDEO_TOPIC_ARN_ENV],
+    role_arn=os.environ[REKOGNITION_ROLE_ARN_ENV],
+    admit=Admission(TaskTable(os.environ[TASK_TABLE_NAME_ENV]), sfn, os.environ[VIDEO_STATE_MACHINE_ARN_ENV]),
+)
+rules = SlotRules(store, world, clock=time.time)
+RETRY_LATER = (TransientWorldError, FenceError, ClientError)
+"""Failures of a call or of the store: the message is redelivered. Anything else is a broken rule."""
+
+
+@tracer.capture_method
+def dispatch(record: SQSRecord) -> None:
+    """Apply one message inside its own error boundary."""
+    try:
+        message = decode(record.body)
+        logger.append_keys(kind=message.kind)
+        snap = rules.handle(message)
+    except RETRY_LATER:
+        metrics.add_metric(name="SlotMessageRetries", unit=MetricUnit.Count, value=1)
+        raise
+    except Exception as error:  # the boundary: quarantine, never block the group
+        logger.exception("Slot message quarantined", extra={"message_id": record.message_id})
+        store.quarantine(record.message_id, record.body, f"{type(error).__name__}: {error}")
+        metrics.add_metric(name="SlotMessagesQuarantined", unit=MetricUnit.Count, value=1)
+        return
+    metrics.add_metric(name="SlotHolders", unit=MetricUnit.Count, value=len(snap.holders))
+    metrics.add_metric(name="SlotWaiters", unit=MetricUnit.Count, value=len(snap.waiters))
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=dispatch, processor=processor, context=context)

@@ -1,0 +1,172 @@
+"""slot_dispatcher on moto and the Rekognition simulator: real Start*/Get* with ClientRequestToken =
+holder, the DynamoDB store, and the per-message error boundary (quarantine, FIFO partial failure)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from botocore.exceptions import ClientError
+
+from rekpipe.samples import mp4_bytes
+from rekpipe_shared.slots import Done, SetLimit, Tick, Want, encode
+from tests.support.context import FakeLambdaContext
+
+QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:rekpipe-slots.fifo"
+
+
+class FakeStepFunctions:
+    """Tokens as Step Functions keeps them: open until resumed; heartbeats and sends on closed ones fail."""
+
+    def __init__(self, *open_tokens: str) -> None:
+        self.open = set(open_tokens)
+        self.outputs: dict[str, Any] = {}
+        self.throttle_next = 0
+
+    def _check(self, token: str, op: str) -> None:
+        if self.throttle_next:
+            self.throttle_next -= 1
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, op)
+        if token not in self.open:
+            raise ClientError({"Error": {"Code": "TaskTimedOut", "Message": "closed"}}, op)
+
+    def send_task_heartbeat(self, taskToken: str) -> dict[str, Any]:
+        self._check(taskToken, "SendTaskHeartbeat")
+        return {}
+
+    def send_task_success(self, taskToken: str, output: str) -> dict[str, Any]:
+        self._check(taskToken, "SendTaskSuccess")
+        self.open.discard(taskToken)
+        self.outputs[taskToken] = json.loads(output)
+        return {}
+
+    def send_task_failure(self, taskToken: str, error: str, cause: str) -> dict[str, Any]:
+        self._check(taskToken, "SendTaskFailure")
+        self.open.discard(taskToken)
+        self.outputs[taskToken] = {"error": error, "cause": cause}
+        return {}
+
+
+def _event(*bodies: str) -> dict[str, Any]:
+    return {"Records": [
+        {"messageId": f"m-{i}", "receiptHandle": f"r-{i}", "body": body,
+         "attributes": {"MessageGroupId": "video-slots", "MessageDeduplicationId": f"d-{i}"},
+         "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": QUEUE_ARN,
+         "awsRegion": "us-east-1"}
+        for i, body in enumerate(bodies)
+    ]}
+
+
+@pytest.fixture
+def dispatcher(load_handler, resources, rekognition, monkeypatch) -> Any:
+    """The handler with a fake Step Functions (moto's knows no callback tokens of ours)."""
+    monkeypatch.setenv("VIDEO_STATE_MACHINE_ARN", "arn:aws:states:us-east-1:123456789012:stateMachine:video")
+    boto3.client("s3").put_object(Bucket=resources.content_bucket, Key="clip.mp4", Body=mp4_bytes(1))
+    app = load_handler("slot_dispatcher")
+    app.world.sfn = FakeStepFunctions("tok-A", "tok-B")
+    return app
+
+
+def _want(holder: str, token: str, resources: Any) -> str:
+    task = {"task_id": "t1", "run": 1, "bucket": resources.content_bucket, "key": "clip.mp4"}
+    return encode(Want(holder, token, f"arn:exec:{holder}", {"task": task, "operation": "labels"}))
+
+
+def test_slot_dispatcher_starts_the_job_itself_with_the_holder_as_token(dispatcher, resources, rekognition):
+    # GIVEN limit 1 and two wants
+    dispatcher.handler(_event(encode(SetLimit(1))), FakeLambdaContext())
+    # WHEN both are dispatched
+    result = dispatcher.handler(_event(_want("h-A", "tok-A", resources), _want("h-B", "tok-B", resources)),
+                                FakeLambdaContext())
+    # THEN one job runs, tagged with its holder, and the other waits
+    assert result == {"batchItemFailures": []}
+    snap = dispatcher.store.load()
+    assert set(snap.holders) == {"h-A"} and set(snap.waiters) == {"h-B"}
+    job = rekognition.jobs[snap.holders["h-A"].job_id]
+    assert job.job_tag == "h-A"
+    assert rekognition.running_jobs() == 1
+    assert dispatcher.store.header() == {"limit": 1, "holders": 1, "waiters": 1, "version": snap.header.version}
+
+
+def test_slot_dispatcher_done_resumes_and_grants_the_next(dispatcher, resources, rekognition):
+    # GIVEN A runs and B waits at limit 1
+    dispatcher.handler(_event(encode(SetLimit(1)), _want("h-A", "tok-A", resources), _want("h-B", "tok-B", resources)),
+                       FakeLambdaContext())
+    job_a = dispatcher.store.load().holders["h-A"].job_id
+    rekognition.complete_job(job_a, "SUCCEEDED")
+    # WHEN A's notice arrives twice
+    done = encode(Done("h-A", job_a, "SUCCEEDED"))
+    dispatcher.handler(_event(done, done), FakeLambdaContext())
+    # THEN A's token got the job's id, B holds, and one slot is in use
+    assert dispatcher.world.sfn.outputs["tok-A"] == {"jobId": job_a, "status": "SUCCEEDED", "statusMessage": ""}
+    assert set(dispatcher.store.load().holders) == {"h-B"}
+
+
+def test_slot_dispatcher_tick_finds_a_lost_notice_with_get(dispatcher, resources, rekognition):
+    # GIVEN A's job ended but its notice never came
+    dispatcher.handler(_event(encode(SetLimit(1)), _want("h-A", "tok-A", resources)), FakeLambdaContext())
+    rekognition.complete_job(dispatcher.store.load().holders["h-A"].job_id, "SUCCEEDED")
+    # WHEN the tick runs
+    dispatcher.handler(_event(encode(Tick("2026-12-01T13:00:00Z"))), FakeLambdaContext())
+    # THEN Get* freed the slot and resumed A
+    assert dispatcher.store.load().holders == {}
+    assert dispatcher.world.sfn.outputs["tok-A"]["status"] == "SUCCEEDED"
+
+
+def test_slot_dispatcher_quarantines_a_bad_message_and_goes_on(dispatcher, resources):
+    # GIVEN a body that is no slot message, then a valid want
+    # WHEN both are dispatched
+    result = dispatcher.handler(_event('{"kind": "grab"}', _want("h-A", "tok-A", resources)), FakeLambdaContext())
+    # THEN the bad one is quarantined and acknowledged, and the want is applied
+    assert result == {"batchItemFailures": []}
+    assert [q["id"] for q in dispatcher.store.quarantined()] == ["m-0"]
+    assert "h-A" in dispatcher.store.load().holders
+
+
+def test_slot_dispatcher_throttled_heartbeat_defers_the_grant_to_the_next_message(dispatcher, resources):
+    # GIVEN Step Functions throttles the liveness heartbeat that precedes the grant, then a tick follows
+    dispatcher.world.sfn.throttle_next = 1
+    # WHEN the batch is dispatched
+    result = dispatcher.handler(_event(_want("h-A", "tok-A", resources), encode(Tick("t"))), FakeLambdaContext())
+    # THEN nothing failed: the want parked, and the tick granted it
+    assert result == {"batchItemFailures": []}
+    assert set(dispatcher.store.load().holders) == {"h-A"}
+
+
+def test_slot_dispatcher_store_failure_fails_the_message_and_those_after_it(dispatcher, resources, monkeypatch):
+    # GIVEN the slot table refuses writes
+    def refuse(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "busy"}},
+                          "TransactWriteItems")
+
+    monkeypatch.setattr(dispatcher.store.client, "transact_write_items", refuse)
+    # WHEN two messages are dispatched
+    # THEN the whole batch fails (the store itself failed), so SQS redelivers both in order
+    with pytest.raises(BatchProcessingError):
+        dispatcher.handler(_event(_want("h-A", "tok-A", resources), encode(Tick("t"))), FakeLambdaContext())
+    assert dispatcher.store.load().waiters == {}
+
+
+def test_slot_dispatcher_later_failure_hands_back_it_and_the_rest(dispatcher, resources, monkeypatch):
+    # GIVEN the first message applies, then the store starts refusing writes
+    dispatcher.handler(_event(_want("h-A", "tok-A", resources)), FakeLambdaContext())
+    calls = {"n": 0}
+    real = dispatcher.store.client.transact_write_items
+
+    def refuse_after_one(**kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "TransactWriteItems")
+        return real(**kwargs)
+
+    monkeypatch.setattr(dispatcher.store.client, "transact_write_items", refuse_after_one)
+    # WHEN three messages come in one batch
+    result = dispatcher.handler(
+        _event(encode(SetLimit(3)), _want("h-B", "tok-B", resources), encode(Tick("t"))), FakeLambdaContext()
+    )
+    # THEN the first applied and the failed one and every later one are handed back, in order
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m-1"}, {"itemIdentifier": "m-2"}]}
+    assert dispatcher.store.load().header.limit == 3
