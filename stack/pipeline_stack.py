@@ -16,6 +16,7 @@ from rekpipe_shared.constants import (
     RATE_LIMIT_TABLE_NAME_ENV,
     REKOGNITION_ROLE_ARN_ENV,
     SEMAPHORE_TABLE_NAME_ENV,
+    SLOT_QUEUE_URL_ENV,
     TASK_TABLE_NAME_ENV,
     VIDEO_QUEUE_URL_ENV,
     VIDEO_SLOT_LIMIT_ENV,
@@ -113,6 +114,7 @@ class RekognitionPipelineStack(cdk.Stack):
             VIDEO_STATE_MACHINE_ARN_ENV: self.videos.state_machine_arn,
             VIDEO_TOPIC_ARN_ENV: self.videos.topic.topic_arn,
             REKOGNITION_ROLE_ARN_ENV: self.videos.rekognition_role.role_arn,
+            SLOT_QUEUE_URL_ENV: self.videos.slots.queue.queue_url,
         }.items():
             self.functions.set_environment(name, value)
 
@@ -123,6 +125,7 @@ class RekognitionPipelineStack(cdk.Stack):
             "RouteTaskFailures": self.ingestion.route_failures,
             "JobCompletedDlq": self.videos.job_completed_dlq,
             "VideoEventsDlq": self.videos.events_dlq,
+            "SlotDlq": self.videos.slots.dlq,
         }
         self.monitoring = Monitoring(
             self, "Monitoring", dead_letter_queues=self.dead_letter_queues,
@@ -131,6 +134,7 @@ class RekognitionPipelineStack(cdk.Stack):
             state_machine=self.videos.state_machine, image_function=self.images.analyze_image.function,
             stuck_task_metrics={name: (self.recovery.metrics[name], description)
                                 for name, description in STUCK_METRICS.items()},
+            threshold_metrics=self.videos.slots.alarm_metrics,
         )
         self._outputs()
 
@@ -160,6 +164,9 @@ class RekognitionPipelineStack(cdk.Stack):
             "JobCompletedQueueUrl": (videos.job_completed_queue.queue_url, "Rekognition completion notices"),
             "JobCompletedDlqUrl": (videos.job_completed_dlq.queue_url, "Completion notices given up on"),
             "VideoEventsDlqUrl": (videos.events_dlq.queue_url, "Slot clean-up events given up on"),
+            "SlotQueueUrl": (videos.slots.queue.queue_url,
+                             "The slot dispatcher's FIFO queue (`rekpipe slots --limit N` sends set_limit here)"),
+            "SlotDlqUrl": (videos.slots.dlq.queue_url, "Slot messages the dispatcher gave up on"),
             "VideoStateMachineArn": (videos.state_machine.state_machine_arn, "One execution per video"),
             "VideoTopicArn": (videos.topic.topic_arn, "Rekognition Video completion notices"),
             "RekognitionRoleArn": (videos.rekognition_role.role_arn, "Role Rekognition publishes notices with"),

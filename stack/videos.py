@@ -25,11 +25,13 @@ from constructs import Construct
 
 from rekpipe_shared.constants import ASYNC_OUTPUT_PREFIX
 from rekpipe_shared.job_tokens import JOB_ID_INDEX
+from rekpipe_shared.tasks import IN_FLIGHT_INDEX
 from stack.ingestion import READ_OBJECT_ACTIONS
 from stack.nag import acknowledge, acknowledge_objects, acknowledge_resource, wildcard_resource
 from stack.paths import VIDEO_ASL_PATH
 from stack.permissions import REKOGNITION_STAR_REASON, object_statement, rekognition_statements
 from stack.queues import WorkQueue, failure_destination_queue
+from stack.slots import SlotDispatch
 from stack.storage import DELETE_ITEM, PUT_ITEM, QUERY, READ_ITEM, UPDATE_ITEM, grant_table
 
 if TYPE_CHECKING:
@@ -378,6 +380,29 @@ class VideoAnalysis(Construct):
             targets=[targets.LambdaFunction(reconcile_slots.function, dead_letter_queue=self.events_dlq,
                                             retry_attempts=EVENT_RETRY_ATTEMPTS, max_event_age=EVENT_MAX_AGE)],
         )
+
+        # --- the slots' single writer (issue 11) ---------------------------------------------------
+        self.slots = SlotDispatch(self, "Slots", factory=factory, state_machine_arn=self.state_machine_arn,
+                                  events_dlq=self.events_dlq)
+        dispatcher = self.slots.dispatcher
+        grant_table(dispatcher.function, storage.semaphore_table, READ_ITEM + QUERY + PUT_ITEM + DELETE_ITEM)
+        # Admission claims QUEUED video tasks (oldest first, from the in_flight index) and starts their executions.
+        grant_table(dispatcher.function, storage.task_table, READ_ITEM + UPDATE_ITEM + QUERY, indexes=[IN_FLIGHT_INDEX])
+        machine_ref.grant_start_execution(dispatcher.function)
+        machine_ref.grant_task_response(dispatcher.function)  # SendTaskSuccess, SendTaskFailure, SendTaskHeartbeat
+        dispatcher.add_to_policy(
+            *rekognition_statements(self, operations, starts=True, gets=True, face_collection_id=face_collection_id),
+            iam.PolicyStatement(actions=["iam:PassRole"], resources=[role.role_arn],
+                                conditions={"StringEquals": {"iam:PassedToService": "rekognition.amazonaws.com"}}),
+        )
+        if operations:
+            acknowledge(dispatcher.role, wildcard_resource("*"), REKOGNITION_STAR_REASON)
+        for bucket in storage.content_buckets:  # Rekognition reads the video with the caller's permissions
+            dispatcher.add_to_policy(object_statement(READ_OBJECT_ACTIONS, bucket.bucket_arn))
+            acknowledge_objects(dispatcher.role, bucket.bucket_arn,
+                                "The slot dispatcher starts each Rekognition Video job, and Rekognition reads the "
+                                "video with the caller's permissions; any key of this one bucket "
+                                "(GetObject/GetObjectVersion only).")
 
     @property
     def topic(self) -> sns.Topic:

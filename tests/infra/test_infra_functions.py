@@ -13,7 +13,7 @@ from .template_queries import getatt_id, pipeline_functions, resources
 EXPECTED_FUNCTIONS = {
     "ingest_s3", "ingest_batch", "route_task", "analyze_image", "start_video_workflow", "acquire_slot",
     "release_slot", "start_job", "check_job", "collect_results", "record_outcome", "job_completed",
-    "release_execution_slots", "reconcile_slots", "find_stuck_tasks",
+    "release_execution_slots", "reconcile_slots", "find_stuck_tasks", "slot_dispatcher",
 }
 ENV_NAMES = {value for name, value in vars(constants).items() if name.endswith("_ENV")}
 

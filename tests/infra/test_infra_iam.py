@@ -36,7 +36,7 @@ STAR_ALLOWED = XRAY_ACTIONS | VENDED_LOGS_ACTIONS | {"dynamodb:ListStreams"} | R
 X-Ray tracing (every function, the state machine), Step Functions' vended log delivery, DynamoDB
 ListStreams (stream event source) and Rekognition's Detect*/Start*/Get* APIs that have no resource type."""
 TASK_RESPONDERS = {"acquire_slot", "release_slot", "release_execution_slots", "reconcile_slots", "job_completed",
-                   "start_job"}
+                   "start_job", "slot_dispatcher"}
 RELEASERS = {"release_slot", "release_execution_slots", "reconcile_slots"}
 """Semaphore users that release slots: a wake-up with a dead token makes them DescribeExecution."""
 EXECUTION_CHECKERS = RELEASERS | {"find_stuck_tasks"}
@@ -102,11 +102,15 @@ def test_pass_role_only_rekognition_role_only_to_rekognition(template):
     # GIVEN every statement allowing iam:PassRole
     passing = [s for s in _all_statements(template) if "iam:PassRole" in as_list(s["Action"])]
     rekognition_role = getatt_id(template["Outputs"]["RekognitionRoleArn"]["Value"])
-    # WHEN / THEN only start_job has one, for the Rekognition role, passed to Rekognition only
-    assert passing == [s for s in function_statements(template, "start_job") if "iam:PassRole" in as_list(s["Action"])]
-    (statement,) = passing
-    assert getatt_id(statement["Resource"]) == rekognition_role
-    assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "rekognition.amazonaws.com"}}
+    # WHEN / THEN only the two that call Start* (start_job, slot_dispatcher) have one each, for the
+    # Rekognition role, passed to Rekognition only
+    starters = [s for name in ("start_job", "slot_dispatcher") for s in function_statements(template, name)
+                if "iam:PassRole" in as_list(s["Action"])]
+    assert sorted(map(str, passing)) == sorted(map(str, starters))
+    assert len(passing) == 2
+    for statement in passing:
+        assert getatt_id(statement["Resource"]) == rekognition_role
+        assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "rekognition.amazonaws.com"}}
 
 
 def test_task_responses_granted_to_exactly_the_responders(template):
