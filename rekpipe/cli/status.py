@@ -70,6 +70,8 @@ class PipelineStatus:
     """Non-terminal status -> ``{"older_than_seconds", "tasks"}``."""
     queues: list[QueueDepth] = field(default_factory=list)
     semaphore: dict[str, Any] | None = None
+    slots: dict[str, int] | None = None
+    """The slot dispatcher's header: the one stored limit, holders, waiters (``rekpipe slots``)."""
     executions: dict[str, Any] | None = None
     failures: list[Failure] = field(default_factory=list)
 
@@ -114,6 +116,9 @@ def do_cli(options: GlobalOptions, *, as_json: bool = False, failures: int = DEF
     result.queues = _queue_depths(clients, outputs)
     if outputs.semaphore_table_name:
         result.semaphore = _semaphore(clients, outputs.semaphore_table_name)
+        from rekpipe.cli.slots import read_slots
+
+        result.slots = read_slots(clients, outputs.semaphore_table_name)
     if outputs.video_state_machine_arn:
         result.executions = _running_executions(clients, outputs.video_state_machine_arn)
     if as_json:
@@ -228,6 +233,8 @@ def _print_tables(result: PipelineStatus) -> None:
         limit = result.semaphore["limit"]
         video_rows.append(("Slots in use", f"{result.semaphore['in_use']} / {limit if limit is not None else '?'}"))
         video_rows.append(("Waiting for a slot", f"{result.semaphore['waiting']:,}"))
+    if result.slots is not None:
+        video_rows.append(("Slot limit (stored, `rekpipe slots --limit N`)", str(result.slots["limit"])))
     if result.executions is not None:
         running = result.executions["running"]
         video_rows.append(("Running executions", f"{running:,}+" if result.executions["capped"] else f"{running:,}"))

@@ -163,9 +163,9 @@ class DynamoDBSlotStore(SlotStore):
         item = self.client.get_item(
             TableName=self.table_name, Key={PK_ATTR: {"S": self.pk}, SK_ATTR: {"S": HEADER_SK}}, ConsistentRead=True
         ).get("Item")
-        if not item:
+        if not item:  # never written: the limit the dispatcher was deployed with
             return {"limit": self.default_limit, "holders": 0, "waiters": 0, "version": 0}
-        return {name: int(item[name]["N"]) for name in ("limit", "holders", "waiters", "version") if name in item}
+        return {name: int(item[name]["N"]) for name in ("limit", "holders", "waiters", "version")}
 
 
 # --- item codecs -------------------------------------------------------------------------------
