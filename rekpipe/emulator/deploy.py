@@ -19,6 +19,10 @@ properties once the stack exists:
    events, so the runtime's watchers invoke the rule's targets (see :mod:`rekpipe.emulator.runtime`).
 7. ``AWS::S3::Bucket`` ``VersioningConfiguration`` (ignored by moto's CloudFormation) is applied
    with ``PutBucketVersioning``, so tasks are keyed by version as in AWS.
+8. ``AWS::SQS::Queue`` with ``FifoQueue`` and no ``QueueName`` gets ``<logical id>.fifo``: CloudFormation
+   generates a name with the ``.fifo`` suffix (AWS::SQS::Queue, "QueueName": "If you don't specify a name,
+   AWS CloudFormation generates a unique physical ID ... for FIFO queues ... the .fifo suffix"), moto's
+   generates one without it and then refuses the queue.
 """
 
 from __future__ import annotations
@@ -52,7 +56,10 @@ TEMPLATE_REWRITES = (
     "AWS::StepFunctions::StateMachine also created through the API with its definition substituted",
     "AWS::Events::Rule for Step Functions status changes and schedules; targets invoked by the runtime",
     "AWS::S3::Bucket VersioningConfiguration applied with PutBucketVersioning",
+    "AWS::SQS::Queue FIFO without a QueueName named <logical id>.fifo, as CloudFormation names it",
 )
+FIFO_SUFFIX = ".fifo"
+MAX_QUEUE_NAME = 80
 
 
 class DeployError(RuntimeError):
@@ -135,6 +142,7 @@ def deploy(
     for logical_id in [lid for lid, r in deployable["Resources"].items() if r["Type"] in REMOVED_TYPES]:
         del deployable["Resources"][logical_id]
     _drop_dangling_depends_on(deployable)
+    _name_fifo_queues(deployable)
     cfn.create_stack(
         StackName=stack_name,
         TemplateBody=json.dumps(deployable),
@@ -205,6 +213,14 @@ def _zip_dir(folder: Path) -> bytes:
             if path.is_file() and "__pycache__" not in path.parts:
                 archive.write(path, path.relative_to(folder).as_posix())
     return buffer.getvalue()
+
+
+def _name_fifo_queues(template: dict[str, Any]) -> None:
+    """Give each unnamed FIFO queue a name ending in ``.fifo`` (rewrite 8)."""
+    for logical_id, resource in resources_of_type(template, "AWS::SQS::Queue").items():
+        props = resource.setdefault("Properties", {})
+        if props.get("FifoQueue") and "QueueName" not in props:
+            props["QueueName"] = logical_id[: MAX_QUEUE_NAME - len(FIFO_SUFFIX)] + FIFO_SUFFIX
 
 
 def _drop_dangling_depends_on(template: dict[str, Any]) -> None:
