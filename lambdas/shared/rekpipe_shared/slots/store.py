@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
@@ -42,7 +41,7 @@ class MemorySlotStore(SlotStore):
         self.commits = 0
 
     def load(self) -> Snapshot:
-        return copy.deepcopy(self._snapshot)
+        return _copy(self._snapshot)
 
     def commit(self, base: Snapshot, changes: Changes) -> Snapshot:
         if self.before_commit is not None:
@@ -51,4 +50,12 @@ class MemorySlotStore(SlotStore):
             raise FenceError(base.header.version)
         self._snapshot = changes.apply(self._snapshot)
         self.commits += 1
-        return copy.deepcopy(self._snapshot)
+        return _copy(self._snapshot)
+
+
+def _copy(snapshot: Snapshot) -> Snapshot:
+    """A snapshot whose dicts the caller may not change ours through (the items themselves are frozen)."""
+    return Snapshot(
+        header=snapshot.header, holders=dict(snapshot.holders), waiters=dict(snapshot.waiters),
+        finished=dict(snapshot.finished), tombstones=dict(snapshot.tombstones),
+    )
