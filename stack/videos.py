@@ -385,6 +385,8 @@ class VideoAnalysis(Construct):
         self.slots = SlotDispatch(self, "Slots", factory=factory, state_machine_arn=self.state_machine_arn,
                                   events_dlq=self.events_dlq)
         dispatcher = self.slots.dispatcher
+        # job_completed turns the notice of a job the dispatcher started into `done` (JobTag = holder).
+        self.slots.queue.grant_send_messages(job_completed.function)
         grant_table(dispatcher.function, storage.semaphore_table, READ_ITEM + QUERY + PUT_ITEM + DELETE_ITEM)
         # Admission claims QUEUED video tasks (oldest first, from the in_flight index) and starts their executions.
         grant_table(dispatcher.function, storage.task_table, READ_ITEM + UPDATE_ITEM + QUERY, indexes=[IN_FLIGHT_INDEX])

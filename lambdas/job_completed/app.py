@@ -22,11 +22,17 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from botocore.exceptions import ClientError
 
 from rekpipe_shared.aws import DEFAULT_CONFIG, error_code
-from rekpipe_shared.constants import JOB_TOKEN_TABLE_NAME_ENV, METRICS_NAMESPACE
+from rekpipe_shared.constants import (
+    JOB_TOKEN_TABLE_NAME_ENV,
+    METRICS_NAMESPACE,
+    SLOT_MESSAGE_GROUP,
+    SLOT_QUEUE_URL_ENV,
+)
 from rekpipe_shared.get_calls import GetCaller, default_limiter, get_client
 from rekpipe_shared.job_tokens import CLOSED_TOKEN_ERRORS, JobTokenStore
 from rekpipe_shared.operations import operation
 from rekpipe_shared.settings import PipelineSettings
+from rekpipe_shared.slots.messages import Done, done_deduplication_id, encode, is_holder_id
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -43,6 +49,7 @@ tokens = JobTokenStore(os.environ[JOB_TOKEN_TABLE_NAME_ENV])
 sfn = boto3.client("stepfunctions", config=DEFAULT_CONFIG)
 sqs = boto3.client("sqs", config=DEFAULT_CONFIG)
 settings = PipelineSettings.from_environment()
+SLOT_QUEUE_URL = os.environ[SLOT_QUEUE_URL_ENV]
 rekognition = get_client()
 limiter = default_limiter(settings.video_get_tps_quota)
 STATUS_MESSAGE_ATTEMPTS = 3
@@ -70,6 +77,9 @@ def resume(record: SQSRecord) -> None:
     notice = parse_notice(record.body)
     job_id, tag, status = notice.get("JobId"), notice.get("JobTag"), notice.get("Status")
     logger.append_keys(job_id=job_id, job_tag=tag)
+    if is_holder_id(tag) and job_id and status:
+        _send_done(str(tag), str(job_id), str(status))
+        return
     item = tokens.find(tag=tag, job_id=job_id)
     if item is None:
         logger.warning("Notice for a job this pipeline did not start; ignored", extra={"status": status})
@@ -96,6 +106,15 @@ def resume(record: SQSRecord) -> None:
                     "harmless", extra={"status": status, "error_code": error_code(error)})
     tokens.mark_notified(item["job_tag"], token, str(status))
     logger.info("Job notice delivered", extra={"status": status, "task_id": item.get("task_id")})
+
+
+def _send_done(holder: str, job_id: str, status: str) -> None:
+    """A job the slot dispatcher started: tell the single writer, which resumes the holder's token and
+    frees its slot. A failed send raises, so the notice is redelivered; a duplicate is dropped by SQS's
+    deduplication ID within 5 minutes, and is a no-op for the rules after it."""
+    sqs.send_message(QueueUrl=SLOT_QUEUE_URL, MessageBody=encode(Done(holder, job_id, status)),
+                     MessageGroupId=SLOT_MESSAGE_GROUP, MessageDeduplicationId=done_deduplication_id(job_id))
+    logger.info("Job notice sent to the slot dispatcher", extra={"status": status, "holder": holder})
 
 
 def _redeliver_soon(record: SQSRecord) -> None:

@@ -31,6 +31,7 @@ class PipelineResources:
     video_queue_url: str
     task_stream_arn: str
     video_topic_arn: str
+    slot_queue_url: str = ""
 
     def environment(self, settings: PipelineSettings | None = None) -> dict[str, str]:
         """The common environment the stack gives every function."""
@@ -44,6 +45,7 @@ class PipelineResources:
             c.VIDEO_QUEUE_URL_ENV: self.video_queue_url,
             c.VIDEO_TOPIC_ARN_ENV: self.video_topic_arn,
             c.REKOGNITION_ROLE_ARN_ENV: "arn:aws:iam::123456789012:role/RekognitionServiceRole",
+            c.SLOT_QUEUE_URL_ENV: self.slot_queue_url,
             c.PIPELINE_SETTINGS_ENV: (settings or PipelineSettings()).to_json(),
         }
 
@@ -112,4 +114,7 @@ def create_resources(template: dict[str, Any]) -> PipelineResources:
         video_queue_url=sqs.create_queue(QueueName="rekpipe-videos")["QueueUrl"],
         task_stream_arn=stream_arn,
         video_topic_arn=topic_arn,
+        slot_queue_url=sqs.create_queue(
+            QueueName="rekpipe-slots.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+        )["QueueUrl"],
     )

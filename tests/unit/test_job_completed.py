@@ -151,3 +151,21 @@ def test_start_job_resume_sends_first_then_claims(load_handler, notices, rekogni
     # AND once claimed, a repeat of the check sends nothing more
     app._resume_if_finished("GetLabelDetection", job_id, TOKEN, TAG)
     assert len(app.sfn.sent) == 1
+
+
+def test_job_completed_notice_of_a_dispatcher_job_becomes_done_for_the_slot_queue(load_handler, resources):
+    # GIVEN a notice whose JobTag is a slot holder (the dispatcher started the job)
+    app = load_handler("job_completed")
+    notice = {"JobId": "job-77", "Status": "SUCCEEDED", "API": "StartLabelDetection", "JobTag": "h-0123abc"}
+    record = type("Record", (), {"body": json.dumps({"Type": "Notification", "Message": json.dumps(notice)})})()
+    # WHEN it is handled twice (SNS delivers at least once)
+    app.resume(record)
+    app.resume(record)
+    # THEN one done message waits in the slot group, deduplicated on the JobId
+    messages = boto3.client("sqs").receive_message(QueueUrl=resources.slot_queue_url, MaxNumberOfMessages=10,
+                                                   AttributeNames=["All"])["Messages"]
+    assert [json.loads(m["Body"]) for m in messages] == [
+        {"holder": "h-0123abc", "job_id": "job-77", "kind": "done", "message": "", "status": "SUCCEEDED"}
+    ]
+    assert messages[0]["Attributes"]["MessageDeduplicationId"] == "done-job-77"
+    assert messages[0]["Attributes"]["MessageGroupId"] == "video-slots"

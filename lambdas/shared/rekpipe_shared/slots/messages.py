@@ -7,6 +7,7 @@ Every decision about slots is one of these messages, handled one at a time by th
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -58,6 +59,22 @@ class SetLimit:
 
     limit: int
     kind: str = "set_limit"
+
+
+_HOLDER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def is_holder_id(job_tag: str | None) -> bool:
+    """True for a JobTag the dispatcher wrote (a holder: ClientRequestToken's 1-64 ``[a-zA-Z0-9-_]``).
+
+    The old StartJob path's tags contain dots (``<task>.<run>.<operation>``), so the two never meet.
+    """
+    return bool(job_tag and _HOLDER_ID.match(job_tag))
+
+
+def done_deduplication_id(job_id: str) -> str:
+    """``done-<JobId>``: the notice and the tick's Get* check of one job collapse into one message."""
+    return f"done-{job_id}"
 
 
 Message = Want | Done | Cancel | Tick | SetLimit
