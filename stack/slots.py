@@ -1,11 +1,12 @@
 """The video slots' single writer: a FIFO queue with one message group, the slot_dispatcher that
 consumes it, the tick's schedule, the execution status-change rule that sends ``cancel``, and their alarms.
 
-Lambda hands a FIFO message group to one batch at a time (Lambda Developer Guide, "Using Lambda with
-Amazon SQS", FIFO queues: "messages in a group are processed in order, one batch at a time"), which
-serialises every slot decision; the rules' version fence covers the rare second writer (a redrive).
-EventBridge and Scheduler send no deduplication ID to a FIFO target, so the queue deduplicates on
-content (EventBridge User Guide, "Amazon SQS FIFO queue targets").
+Messages of one FIFO message group "are always processed one at a time, in strict order" (SQS Developer
+Guide, https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/using-messagegroupid-property.html),
+which serialises every slot decision; the rules' version fence covers the rare second writer (a redrive).
+A Scheduler or EventBridge target on a FIFO queue needs content-based deduplication on the queue
+(EventBridge Scheduler API Reference, https://docs.aws.amazon.com/scheduler/latest/APIReference/API_SqsParameters.html;
+EventBridge's Target.SqsParameters says the same).
 """
 
 from __future__ import annotations

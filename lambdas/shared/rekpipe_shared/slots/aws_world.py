@@ -4,8 +4,9 @@ Rekognition, and admission of QUEUED video tasks from the task table.
 Start* carries ``ClientRequestToken = JobTag = holder``: a replay returns the same JobId (Rekognition
 Developer Guide, "Calling Amazon Rekognition Video operations": ClientRequestToken "prevents the same
 job from being accidentally started more than once"), and the notice's JobTag names the holder.
-SendTaskHeartbeat adds no history event (Step Functions API Reference, "SendTaskHeartbeat"), which is
-what keeps a wait O(1) however long it lasts.
+SendTaskHeartbeat "does not in itself create an event in the execution history" (Step Functions API
+Reference, https://docs.aws.amazon.com/step-functions/latest/apireference/API_SendTaskHeartbeat.html),
+which is what keeps a wait O(1) however long it lasts.
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 waiter, finished holder and cancel tombstone, and a quarantine item per message that broke a rule.
 
 A commit is one TransactWriteItems whose header Put carries ``version = :expected``; if another writer
-moved the version, DynamoDB cancels the whole transaction with ConditionalCheckFailed (DynamoDB API
-Reference, "TransactWriteItems": a transaction holds at most 100 actions and is cancelled when any
-condition fails). The rules keep every commit far below that (one message touches a handful of items).
+moved the version, DynamoDB cancels the whole transaction: TransactionCanceledException, whose reasons
+name ConditionalCheckFailed, "when a condition in one of the condition expressions is not met" (DynamoDB
+API Reference, https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html,
+which also caps a transaction at 100 actions). The rules keep every commit far below that (one message touches a handful of items).
 """
 
 from __future__ import annotations
