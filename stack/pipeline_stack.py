@@ -23,7 +23,6 @@ from rekpipe_shared.constants import (
     VIDEO_TOPIC_ARN_ENV,
 )
 from stack.backfill import Backfill
-from stack.feature_flags import FEATURE_FLAGS
 from stack.functions import FunctionFactory
 from stack.images import ANALYZE_IMAGE_TIMEOUT, ImageAnalysis
 from stack.ingestion import Ingestion
@@ -58,9 +57,6 @@ class RekognitionPipelineStack(cdk.Stack):
     def __init__(self, scope: Construct, id_: str, *, settings: PipelineSettings, **kwargs: Any) -> None:
         kwargs.setdefault("description", "Analyses images and videos in S3 with Amazon Rekognition")
         super().__init__(scope, id_, **kwargs)
-        for flag, value in FEATURE_FLAGS.items():  # before any child reads them; the app's own values win
-            if self.node.try_get_context(flag) is None:
-                self.node.set_context(flag, value)
         self.settings = settings
 
         self.storage = Storage(self, "Storage", output_retention_days=settings.output_retention_days)

@@ -118,27 +118,33 @@ def test_outputs_name_everything_the_cli_needs(template):
     assert outputs["ManifestBucketName"]["Value"] == outputs["InventoryBucketName"]["Value"]
 
 
-def test_cdk_json_feature_flags_match_stack_defaults():
-    # GIVEN cdk.json's feature flags and the ones the stack applies when an app sets none
-    from stack.feature_flags import FEATURE_FLAGS
-
+def test_every_app_carries_cdk_json_feature_flags(tmp_path):
+    # GIVEN cdk.json's feature flags
     flags = {k: v for k, v in cdk_app.cdk_json_context().items() if k.startswith("@aws-cdk")}
-    # WHEN / THEN they are the same, so the CLI and a bare App synthesize one template
-    assert flags == FEATURE_FLAGS
+    assert len(flags) > 50
+    # WHEN the app is built the one way there is (the CLI, the tests and the runtime all use it)
+    stack = cdk_app.build(cdk_app.new_app(outdir=tmp_path, bundling=False), checks=False,
+                          settings=PipelineSettings())
+    # THEN the stack sees every flag with cdk.json's value
+    assert {flag: stack.node.try_get_context(flag) for flag in flags} == flags
 
 
-def test_stack_in_bare_app_synthesizes_same_template(synth):
-    # GIVEN the stack built directly in an App without cdk.json (as the emulator and other tests do)
-    from aws_cdk.assertions import Template
+def test_embedded_runtime_synthesizes_the_template_cdk_app_produces(synth, tmp_path):
+    # GIVEN the template the embedded runtime deploys (its own settings object, no bootstrap rule)
+    from rekpipe.emulator.deploy import synthesize
 
-    from stack.pipeline_stack import RekognitionPipelineStack
-
-    app = cdk.App(context={"aws:cdk:bundling-stacks": []})
-    stack = RekognitionPipelineStack(app, cdk_app.STACK_ID, settings=PipelineSettings())
-    # WHEN it is synthesized
-    bare = Template.from_stack(stack).to_json()
+    outdir = synthesize(tmp_path, settings=PipelineSettings())
+    emulated = json.loads((outdir / f"{cdk_app.STACK_ID}.template.json").read_text())
+    # WHEN the bootstrap version check, which only a real CloudFormation evaluates, is set aside
+    produced = dict(synth.json)
+    for template in (emulated, produced):
+        for section, name in (("Rules", "CheckBootstrapVersion"), ("Parameters", "BootstrapVersion")):
+            rest = {k: v for k, v in template.get(section, {}).items() if k != name}
+            template.pop(section, None)
+            if rest:
+                template[section] = rest
     # THEN it is the template cdk_app.py produces (code and ASL may be edited between the two syntheses)
-    assert _without_sources(bare) == _without_sources(synth.json)
+    assert _without_sources(emulated) == _without_sources(produced)
 
 
 def _without_sources(template):

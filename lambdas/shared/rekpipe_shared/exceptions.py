@@ -20,10 +20,6 @@ class SettingsError(PipelineError, ValueError):
         super().__init__(f"setting {setting!r} {problem}{shown}")
 
 
-class UnsupportedObjectError(PipelineError):
-    """The object is not something the pipeline analyses (folder marker, unknown type)."""
-
-
 class TaskNotFoundError(PipelineError):
     """A task id has no item in the task table."""
 
@@ -55,10 +51,6 @@ class JobRejectedError(PipelineError):
     def __init__(self, code: str, message: str) -> None:
         self.code = code
         super().__init__(f"{code}: {message}")
-
-
-class JobFailedError(PipelineError):
-    """A Rekognition job ended FAILED or ERROR; the message is Rekognition's StatusMessage."""
 
 
 class RekognitionBusyError(PipelineError):
