@@ -230,6 +230,8 @@ class StreamReader:
     The position is kept as a count of records read and every read asks for a fresh
     ``AT_SEQUENCE_NUMBER`` iterator: moto 5.2.5 replaces a table's stream shard object when it rolls
     back a cancelled transaction, which strands any iterator held across calls.
+    Upstream: docs/upstream/dynamodb-transact-rollback-replaces-table.md (same root cause as the
+    ``TransactWriteItems`` fix in moto_fixes.py; still in moto at 0af643a, 2026-08-22).
     """
 
     def __init__(self, stream_arn: str, client: Any = None, *, region: str | None = None) -> None:
