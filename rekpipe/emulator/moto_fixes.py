@@ -15,6 +15,8 @@ patched functions still exist with the expected signatures, so a moto upgrade fa
    half way. Atomicity across threads comes from the adapter's DynamoDB lock.
 4. Every backend lookup takes a process-wide lock and scans all backend dicts; a lookup of an
    account backend that exists skips both (a performance fix, no behaviour change).
+5. S3 checksums: a real CRC64NVME without ``awscrt``, and the CRC64NVME S3 adds to an upload that
+   carries no checksum (``rekpipe.emulator.s3_checksums``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from __future__ import annotations
 import copy
 import time
 from typing import TYPE_CHECKING, Any
+
+from rekpipe.emulator.s3_checksums import s3_checksums_as_aws
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -198,7 +202,7 @@ def _backend_lookup_without_global_lock() -> Callable[[], None]:
 
 
 FIXES = (_s3_notices_carry_version, _send_task_failure_keeps_cause, _transactions_keep_tables,
-         _backend_lookup_without_global_lock)
+         _backend_lookup_without_global_lock, s3_checksums_as_aws)
 
 
 def install() -> Callable[[], None]:

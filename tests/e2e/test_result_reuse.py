@@ -217,3 +217,71 @@ def test_reuse_forced_task_is_analysed_again_and_replaces_the_indexed_result(res
     again = _drain(resources, analyze.handler, [third])
     assert again[third]["reused"]["DetectLabels"]["source_task_id"] == second
     assert rekognition.stats.calls["DetectLabels"] == 2
+
+
+def test_reuse_multipart_upload_of_the_same_bytes_is_recognised_by_its_full_object_checksum(
+        resources, rekognition, load_handler):
+    # GIVEN the emulator's S3 checksums as AWS computes them (moto alone has no real CRC64NVME), and a
+    # JPEG just over 5 MiB uploaded in one part with no checksum (S3 adds CRC64NVME)
+    from botocore.config import Config
+
+    from rekpipe.emulator.s3_checksums import s3_checksums_as_aws
+
+    undo = s3_checksums_as_aws()
+    try:
+        image = jpeg_bytes(47, (200, 150))
+        body = image + b"\0" * (5 * 1024 * 1024 + 1000 - len(image))  # decoders stop at the JPEG's end marker
+        plain = boto3.client("s3", config=Config(request_checksum_calculation="when_required"))
+        bucket = resources.content_bucket
+        plain.put_object(Bucket=bucket, Key="single.jpg", Body=body)
+        first = _queue(resources, bucket, "single.jpg",
+                       version_id=boto3.client("s3").head_object(Bucket=bucket, Key="single.jpg")["VersionId"])
+        analyze = load_handler("analyze_image")
+        _drain(resources, analyze.handler, [first])
+        # WHEN the same bytes arrive as a two-part upload with a full-object CRC64NVME (a multipart ETag)
+        upload = plain.create_multipart_upload(Bucket=bucket, Key="multi.jpg", ChecksumAlgorithm="CRC64NVME",
+                                               ChecksumType="FULL_OBJECT")
+        parts = [{"PartNumber": n, "ETag": plain.upload_part(Bucket=bucket, Key="multi.jpg", PartNumber=n,
+                                                              UploadId=upload["UploadId"], Body=chunk)["ETag"]}
+                 for n, chunk in ((1, body[:5 * 1024 * 1024]), (2, body[5 * 1024 * 1024:]))]
+        version = plain.complete_multipart_upload(Bucket=bucket, Key="multi.jpg", UploadId=upload["UploadId"],
+                                                  MultipartUpload={"Parts": parts})["VersionId"]
+        second = _queue(resources, bucket, "multi.jpg", version_id=version)
+        done = _drain(resources, analyze.handler, [second])
+    finally:
+        undo()
+
+    # THEN the multipart copy reused the first analysis through the checksum: Rekognition was paid once
+    assert done[second]["etag"].endswith("-2")
+    assert done[second]["status"] == "SUCCEEDED"
+    assert done[second]["reused"]["DetectLabels"]["source_task_id"] == first
+    assert rekognition.stats.calls["DetectLabels"] == 1
+
+
+def test_reuse_composite_multipart_upload_is_analysed_again(resources, rekognition, load_handler):
+    # GIVEN an image analysed once, and the same bytes uploaded in two parts with a COMPOSITE SHA256
+    # (a checksum of the parts' checksums, so no identity of the whole object)
+    image = jpeg_bytes(48, (200, 150))
+    body = image + b"\0" * (5 * 1024 * 1024 + 1000 - len(image))
+    bucket = resources.content_bucket
+    first = _queue(resources, bucket, "whole.jpg", body)
+    analyze = load_handler("analyze_image")
+    _drain(resources, analyze.handler, [first])
+    s3 = boto3.client("s3")
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="parts.jpg", ChecksumAlgorithm="SHA256",
+                                        ChecksumType="COMPOSITE")
+    parts = []
+    for n, chunk in ((1, body[:5 * 1024 * 1024]), (2, body[5 * 1024 * 1024:])):
+        response = s3.upload_part(Bucket=bucket, Key="parts.jpg", PartNumber=n, UploadId=upload["UploadId"],
+                                  Body=chunk, ChecksumAlgorithm="SHA256")
+        parts.append({"PartNumber": n, "ETag": response["ETag"], "ChecksumSHA256": response["ChecksumSHA256"]})
+    version = s3.complete_multipart_upload(Bucket=bucket, Key="parts.jpg", UploadId=upload["UploadId"],
+                                           MultipartUpload={"Parts": parts})["VersionId"]
+
+    # WHEN it is analysed
+    second = _queue(resources, bucket, "parts.jpg", version_id=version)
+    done = _drain(resources, analyze.handler, [second])
+
+    # THEN nothing vouched for the whole object, so it was analysed as usual
+    assert done[second]["status"] == "SUCCEEDED" and "reused" not in done[second]
+    assert rekognition.stats.calls["DetectLabels"] == 2
