@@ -19,6 +19,8 @@ patched functions still exist with the expected signatures, so a moto upgrade fa
 4. Every backend lookup takes a process-wide lock and scans all backend dicts; a lookup of an
    account backend that exists skips both (a performance fix, no behaviour change).
    Upstream: docs/upstream/backend-dict-lookup-lock.md (lock still in moto at 0af643a, 2026-08-22).
+5. S3 checksums: a real CRC64NVME without ``awscrt``, and the CRC64NVME S3 adds to an upload that
+   carries no checksum (``rekpipe.emulator.s3_checksums``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from __future__ import annotations
 import copy
 import time
 from typing import TYPE_CHECKING, Any
+
+from rekpipe.emulator.s3_checksums import s3_checksums_as_aws
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -204,7 +208,7 @@ def _backend_lookup_without_global_lock() -> Callable[[], None]:
 
 
 FIXES = (_s3_notices_carry_version, _send_task_failure_keeps_cause, _transactions_keep_tables,
-         _backend_lookup_without_global_lock)
+         _backend_lookup_without_global_lock, s3_checksums_as_aws)
 
 
 def install() -> Callable[[], None]:

@@ -54,6 +54,16 @@ def test_settings_context_override_per_setting():
     assert settings.image_max_concurrency == PipelineSettings().image_max_concurrency
 
 
+def test_settings_context_turns_result_reuse_off():
+    # GIVEN reuse on by default, and -c reuse_results=false (a string, as the CLI passes it)
+    assert PipelineSettings().reuse_results is True
+    app = cdk.App(context={**cdk_app.cdk_json_context(), "reuse_results": "false"})
+    # WHEN / THEN the setting is read as a boolean, and reaches the functions' settings
+    settings = settings_from_context(app.node)
+    assert settings.reuse_results is False
+    assert json.loads(settings.to_json())["reuse_results"] is False
+
+
 def test_settings_context_whole_settings_as_json():
     # GIVEN -c settings='{...}' (a string, as the CLI passes it)
     app = cdk.App(context={"settings": json.dumps({"max_labels": 12})})
@@ -62,7 +72,8 @@ def test_settings_context_whole_settings_as_json():
 
 
 @pytest.mark.parametrize(("name", "value"), [("image_batch_size", "11"), ("log_retention_days", "8"),
-                                             ("video_operations", "labels,ppe"), ("image_max_concurrency", "many")])
+                                             ("video_operations", "labels,ppe"), ("image_max_concurrency", "many"),
+                                             ("reuse_results", "maybe")])
 def test_settings_context_bad_value_names_setting(name, value):
     # GIVEN a bad value for one setting
     app = cdk.App(context={name: value})
