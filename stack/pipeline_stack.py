@@ -15,6 +15,7 @@ from rekpipe_shared.constants import (
     PIPELINE_SETTINGS_ENV,
     RATE_LIMIT_TABLE_NAME_ENV,
     REKOGNITION_ROLE_ARN_ENV,
+    RESULT_INDEX_TABLE_NAME_ENV,
     SEMAPHORE_TABLE_NAME_ENV,
     SLOT_QUEUE_URL_ENV,
     TASK_TABLE_NAME_ENV,
@@ -24,7 +25,6 @@ from rekpipe_shared.constants import (
     VIDEO_TOPIC_ARN_ENV,
 )
 from stack.backfill import Backfill
-from stack.feature_flags import FEATURE_FLAGS
 from stack.functions import FunctionFactory
 from stack.images import ANALYZE_IMAGE_TIMEOUT, ImageAnalysis
 from stack.ingestion import Ingestion
@@ -59,9 +59,6 @@ class RekognitionPipelineStack(cdk.Stack):
     def __init__(self, scope: Construct, id_: str, *, settings: PipelineSettings, **kwargs: Any) -> None:
         kwargs.setdefault("description", "Analyses images and videos in S3 with Amazon Rekognition")
         super().__init__(scope, id_, **kwargs)
-        for flag, value in FEATURE_FLAGS.items():  # before any child reads them; the app's own values win
-            if self.node.try_get_context(flag) is None:
-                self.node.set_context(flag, value)
         self.settings = settings
 
         self.storage = Storage(self, "Storage", output_retention_days=settings.output_retention_days)
@@ -108,6 +105,7 @@ class RekognitionPipelineStack(cdk.Stack):
             SEMAPHORE_TABLE_NAME_ENV: self.storage.semaphore_table.table_name,
             JOB_TOKEN_TABLE_NAME_ENV: self.storage.job_token_table.table_name,
             RATE_LIMIT_TABLE_NAME_ENV: self.storage.rate_limit_table.table_name,
+            RESULT_INDEX_TABLE_NAME_ENV: self.storage.result_index_table.table_name,
             OUTPUT_BUCKET_ENV: self.storage.output_bucket.bucket_name,
             IMAGE_QUEUE_URL_ENV: self.ingestion.image_queue.queue_url,
             VIDEO_QUEUE_URL_ENV: self.ingestion.video_queue.queue_url,
@@ -155,6 +153,8 @@ class RekognitionPipelineStack(cdk.Stack):
             "JobTokenTableName": (storage.job_token_table.table_name, "Task tokens by Rekognition JobTag"),
             "RateLimitTableName": (storage.rate_limit_table.table_name,
                                    "Per-second Get* call counts shared under the TPS quota"),
+            "ResultIndexTableName": (storage.result_index_table.table_name,
+                                     "Stored results by content identity, operation and options (reuse)"),
             "ImageQueueUrl": (ingestion.image_queue.queue_url, "Image tasks"),
             "VideoQueueUrl": (ingestion.video_queue.queue_url, "Video tasks"),
             "ImageDlqUrl": (ingestion.image_dlq.queue_url, "Image tasks given up on"),

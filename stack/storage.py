@@ -4,7 +4,8 @@ Removal policies: the buckets and the task table hold data a person cares about 
 results, manifests, reports, logs, the record of what was analysed and billed), so they are
 RETAINED when the stack is deleted. The semaphore, job-token and rate-limit tables hold only
 short-lived coordination state (slot holders, task tokens, per-second call counts with a TTL) that means nothing without the stack's
-state machine, so they are DESTROYED with it.
+state machine, so they are DESTROYED with it. The result index is DESTROYED too: it only points at
+results in the (retained) output bucket, and losing it costs a second analysis, never a result.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from rekpipe_shared.get_calls import RATE_KEY_ATTR, RATE_TTL_ATTR
+from rekpipe_shared.result_index import REUSE_KEY_ATTR
 from rekpipe_shared.tasks import ATTENTION_INDEX, IN_FLIGHT_ATTR, IN_FLIGHT_INDEX, TASK_ID_ATTR
 from stack.nag import acknowledge
 
@@ -70,6 +72,8 @@ class Storage(Construct):
     ----------
     content_bucket, existing_content_bucket, inventory_bucket, output_bucket: s3.Bucket
     task_table, semaphore_table, job_token_table, rate_limit_table: dynamodb.Table
+    result_index_table: dynamodb.Table
+        Stored results by (content identity, operation, options): ``rekpipe_shared.result_index``.
     """
 
     def __init__(self, scope: Construct, id_: str, *, output_retention_days: int) -> None:
@@ -162,6 +166,12 @@ class Storage(Construct):
             "RateLimitTable",
             partition_key=dynamodb.Attribute(name=RATE_KEY_ATTR, type=dynamodb.AttributeType.STRING),
             time_to_live_attribute=RATE_TTL_ATTR,
+            **_table_defaults(cdk.RemovalPolicy.DESTROY),
+        )
+        self.result_index_table = dynamodb.Table(
+            self,
+            "ResultIndexTable",
+            partition_key=dynamodb.Attribute(name=REUSE_KEY_ATTR, type=dynamodb.AttributeType.STRING),
             **_table_defaults(cdk.RemovalPolicy.DESTROY),
         )
         self.job_token_table.add_global_secondary_index(

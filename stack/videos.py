@@ -274,6 +274,7 @@ class VideoAnalysis(Construct):
         start_workflow.function.add_event_source(sources.SqsEventSource(queue, report_batch_item_failures=True))
         grant_table(start_workflow.function, storage.task_table, READ_ITEM + UPDATE_ITEM)
         machine_ref.grant_start_execution(start_workflow.function)
+        self._grant_reuse(storage, start_workflow, collect_results, record_outcome)
 
         # --- the semaphore -------------------------------------------------------------------------
         for function in (acquire_slot, release_slot, release_execution_slots, reconcile_slots):
@@ -405,6 +406,34 @@ class VideoAnalysis(Construct):
                                 "The slot dispatcher starts each Rekognition Video job, and Rekognition reads the "
                                 "video with the caller's permissions; any key of this one bucket "
                                 "(GetObject/GetObjectVersion only).")
+
+    def _grant_reuse(self, storage: Storage, start_workflow: PipelineFunction, collect_results: PipelineFunction,
+                     record_outcome: PipelineFunction) -> None:
+        """Result reuse for videos: start_video_workflow reads the video's checksum (HeadObject), looks
+        results up and copies them (ListBucket of one result folder, CopyObject = GetObject + PutObject,
+        all under async/), and may finish the task with its manifest; collect_results indexes each
+        finished result (PutItem); record_outcome counts what was reused (UpdateItem)."""
+        output_arn = storage.output_bucket.bucket_arn
+        async_prefix = f"{ASYNC_OUTPUT_PREFIX}/"
+        for bucket in storage.content_buckets:
+            start_workflow.add_to_policy(object_statement(READ_OBJECT_ACTIONS, bucket.bucket_arn))
+            acknowledge_objects(start_workflow.role, bucket.bucket_arn,
+                                "start_video_workflow reads the checksum of each video (HeadObject with "
+                                "ChecksumMode, authorised as s3:GetObject/GetObjectVersion) to reuse the results of "
+                                "identical content; the keys are whatever is uploaded or backfilled.")
+        start_workflow.add_to_policy(
+            object_statement(["s3:GetObject", "s3:PutObject"], output_arn, async_prefix),
+            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[output_arn],
+                                conditions={"StringLike": {"s3:prefix": [f"{async_prefix}*"]}}),
+        )
+        acknowledge_objects(start_workflow.role, output_arn,
+                            "A reused video result is copied (CopyObject reads the source, writes the copy) from "
+                            "another video's async/<bucket>/<key>/<version>/run-<n>/<API>/ folder into this one's, "
+                            "and the manifest and latest.json of a fully reused video are written; keys known only "
+                            "at run time, only under async/.", async_prefix)
+        grant_table(start_workflow.function, storage.result_index_table, READ_ITEM + UPDATE_ITEM + DELETE_ITEM)
+        grant_table(collect_results.function, storage.result_index_table, PUT_ITEM)
+        grant_table(record_outcome.function, storage.result_index_table, UPDATE_ITEM)
 
     @property
     def topic(self) -> sns.Topic:

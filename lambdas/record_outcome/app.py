@@ -18,6 +18,7 @@ from rekpipe_shared.aws import DEFAULT_CONFIG
 from rekpipe_shared.constants import (
     METRICS_NAMESPACE,
     OUTPUT_BUCKET_ENV,
+    RESULT_INDEX_TABLE_NAME_ENV,
     STATUS_FAILED,
     STATUS_IN_PROGRESS,
     STATUS_PARTIAL,
@@ -28,6 +29,7 @@ from rekpipe_shared.constants import (
 from rekpipe_shared.exceptions import TaskNotFoundError
 from rekpipe_shared.operations import operation
 from rekpipe_shared.outputs import ResultsLayout, write_latest_pointer, write_manifest
+from rekpipe_shared.result_index import ResultIndex
 from rekpipe_shared.tasks import TaskTable
 
 if TYPE_CHECKING:
@@ -41,6 +43,8 @@ metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 tasks = TaskTable(os.environ[TASK_TABLE_NAME_ENV])
 OUTPUT_BUCKET = os.environ[OUTPUT_BUCKET_ENV]
 s3 = boto3.client("s3", config=DEFAULT_CONFIG)
+reuse_index = (ResultIndex(os.environ[RESULT_INDEX_TABLE_NAME_ENV]) if os.environ.get(RESULT_INDEX_TABLE_NAME_ENV)
+               else None)
 
 
 def outcome_of(results: list[dict[str, Any]]) -> tuple[str, dict[str, str], dict[str, dict[str, str]]]:
@@ -82,13 +86,16 @@ def record(event: dict[str, Any]) -> dict[str, Any]:
     if task is None:
         raise TaskNotFoundError(task_id)
     status, outputs, errors = outcome_of(event.get("results") or [])
+    # Operations copied from an identical video before the execution started (start_video_workflow).
+    reused: dict[str, dict[str, Any]] = dict(task.get("reused") or {})
+    outputs = {**{api: uri for api, uri in (task.get("outputs") or {}).items() if api in reused}, **outputs}
     if task["status"] in TERMINAL_STATUSES:
         logger.info("Outcome already recorded", extra={"status": task["status"]})
         return {"status": task["status"], "manifestUri": task.get("manifest_uri")}
     # The run of this execution (the task's own run cannot move while it is IN_PROGRESS).
     layout = ResultsLayout.for_task({**task, "run": event["task"].get("run") or task.get("run")}, video=True)
     manifest_uri = write_manifest(s3, OUTPUT_BUCKET, task=task, layout=layout, status=status, outputs=outputs,
-                                  errors=errors)
+                                  errors=errors, reused=reused)
     write_latest_pointer(s3, OUTPUT_BUCKET, task=task, layout=layout, status=status, manifest_uri=manifest_uri)
     first_error = next(iter(errors.values()), None)
     recorded = tasks.finish(
@@ -99,6 +106,9 @@ def record(event: dict[str, Any]) -> dict[str, Any]:
     )
     if recorded is None:
         raise RuntimeError(f"task {task_id} left IN_PROGRESS while its execution ran; not overwriting it")
+    if reused and reuse_index is not None:
+        reuse_index.count_reuse(task_id, operations=len(reused),
+                                saved_usd=sum(float(entry.get("saved_usd") or 0) for entry in reused.values()))
     metrics.add_metric(name="VideosAnalysed", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name=f"Videos{status.capitalize()}", unit=MetricUnit.Count, value=1)
     logger.info("Video outcome recorded", extra={"status": status, "errors": list(errors)})

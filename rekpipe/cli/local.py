@@ -28,6 +28,7 @@ import click
 
 from rekpipe.cli.exceptions import UserException
 from rekpipe.cli.stack import EMULATOR_FILE
+from rekpipe_shared.constants import TERMINAL_STATUSES
 
 if TYPE_CHECKING:
     import threading
@@ -295,7 +296,6 @@ def do_run_cli(
                                   lost_notice_rate=lost_notice_rate, tps_quotas=tps_quotas, job_seconds=job_seconds)
     if out.exists() and not out.is_dir():
         raise UserException(f"--out {out} is a file: pass a folder for the outputs")
-    _ensure_project_importable()
     note(f"Local run of {described}: {plural(len(sources), 'file')} -> {out}")
     note(f"Settings: image operations {', '.join(run_settings.image_operations) or 'none'}; video operations "
          f"{', '.join(run_settings.video_operations) or 'none'}; video job wait {run_settings.video_job_wait_seconds} s")
@@ -347,7 +347,7 @@ def _run(runtime: EmbeddedRuntime, sources: list[_Source], *, out: Path, log_pat
     simulator = runtime.simulator
     result = LocalRunResult(
         objects=outcomes, counts=table.counts(), out=out, log_path=log_path, copied=copied,
-        lost=[o for o in outcomes if o.analysed and o.status not in _terminal()], timings=timings,
+        lost=[o for o in outcomes if o.analysed and o.status not in TERMINAL_STATUSES], timings=timings,
         simulator_calls=simulator.stats.snapshot(), video_jobs=list(simulator.jobs.values()),
         lost_notices=simulator.lost_notices, peak_running_jobs=simulator.peak_running_jobs,
         semaphore_holders=_semaphore_holders(outputs), content_bucket=content_bucket, output_bucket=output_bucket,
@@ -384,12 +384,6 @@ def _write_report(output_bucket: str, folder: Path) -> Path | None:
     except ReportError as error:
         note(f"No HTML report: {error.format_message()}")
         return None
-
-
-def _terminal() -> frozenset[str]:
-    from rekpipe_shared.constants import TERMINAL_STATUSES
-
-    return TERMINAL_STATUSES
 
 
 def _sources(folder: Path | None, images: int | None, videos: int | None, seed: int) -> tuple[list[_Source], str]:
@@ -476,7 +470,7 @@ def _wait_for_tasks(table: Any, outcomes: list[ObjectOutcome], *, deadline: floa
     from rekpipe.cli.console import Progress
     from rekpipe_shared.constants import ALL_STATUSES
 
-    terminal = _terminal()
+    terminal = TERMINAL_STATUSES
     pending = {o.task_id: o for o in outcomes if o.analysed}
     expected = len(pending)
     known_final = 0
@@ -545,7 +539,7 @@ def _result_text(outcome: ObjectOutcome, output_bucket: str, out: Path) -> str:
     if outcome.status in ("FAILED", "PARTIAL"):
         failure = _failure(outcome.task)
         parts.append(f"{failure.error_code}: {failure.error_message}")
-    elif outcome.status not in _terminal():
+    elif outcome.status not in TERMINAL_STATUSES:
         parts.append(f"still {outcome.status}")
     return _shorten("; ".join(parts))
 
@@ -680,7 +674,6 @@ def do_up_cli(
     run_settings = _local_settings(settings_json, None)
     simulator = _simulator_config(seed=seed, throttle_rate=throttle_rate, failed_job_rate=failed_job_rate,
                                   lost_notice_rate=lost_notice_rate, tps_quotas=tps_quotas, job_seconds=job_seconds)
-    _ensure_project_importable()
     note(f"Starting the emulator on 127.0.0.1:{port or '<free port>'} (synthesizing and deploying the stack)...")
     note(_describe_simulator(simulator))
     stop = stop or threading.Event()
@@ -876,31 +869,6 @@ def _describe_simulator(config: SimulatorConfig) -> str:
             f"{config.lost_notice_rate:g}, TPS quotas {quotas}")
 
 
-def _ensure_project_importable() -> None:
-    """The emulator synthesizes ``stack/`` and runs ``lambdas/``, which live in the project checkout beside
-    the ``rekpipe`` package (they are not installed); put the checkout on ``sys.path`` when needed."""
-    import importlib.util
-    import sys
-
-    def importable() -> bool:
-        try:
-            return (importlib.util.find_spec("stack.pipeline_stack") is not None
-                    and importlib.util.find_spec("lambdas.ingest_s3.app") is not None)
-        except ModuleNotFoundError:
-            return False
-
-    if importable():
-        return
-    import rekpipe
-
-    root = Path(rekpipe.__file__).resolve().parent.parent
-    if (root / "stack" / "pipeline_stack.py").is_file() and (root / "lambdas").is_dir():
-        sys.path.insert(0, str(root))
-        importlib.invalidate_caches()
-        if importable():
-            return
-    raise UserException(f"rekpipe local needs the project's stack/ and lambdas/ folders next to the rekpipe package "
-                        f"(looked in {root}): install rekpipe from a checkout with `pip install -e .`")
 
 
 def _point_handler(handler: Any, stream: IO[str]) -> Any:

@@ -3,7 +3,8 @@
 Task counts come from the task table's status counters (16 reads, never a scan), failures
 from its sparse ``attention`` index, tasks in flight longer than expected from its sparse
 ``in_flight`` index, queue depths from SQS attributes, video slots from the
-semaphore item, and running executions from Step Functions (counted up to a cap).
+semaphore item, running executions from Step Functions (counted up to a cap), and the objects
+served from the result index with the Rekognition price they did not pay (its 8 counter items).
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ class PipelineStatus:
     """The slot dispatcher's header: the one stored limit, holders, waiters (``rekpipe slots``)."""
     executions: dict[str, Any] | None = None
     failures: list[Failure] = field(default_factory=list)
+    reuse: dict[str, float] | None = None
+    """``reused_objects``, ``reused_operations`` and ``saved_usd`` (list price) from the result index."""
 
 
 def do_cli(options: GlobalOptions, *, as_json: bool = False, failures: int = DEFAULT_FAILURES,
@@ -114,6 +117,11 @@ def do_cli(options: GlobalOptions, *, as_json: bool = False, failures: int = DEF
 
         result.in_flight_too_long = task_count_older_than(clients, outputs, older_than=older_than)
     result.queues = _queue_depths(clients, outputs)
+    if outputs.raw.get("ResultIndexTableName"):
+        from rekpipe_shared.result_index import ResultIndex
+
+        result.reuse = ResultIndex(outputs.raw["ResultIndexTableName"],
+                                   boto3_client=clients.client("dynamodb")).stats()
     if outputs.semaphore_table_name:
         result.semaphore = _semaphore(clients, outputs.semaphore_table_name)
         from rekpipe.cli.slots import read_slots
@@ -228,6 +236,11 @@ def _print_tables(result: PipelineStatus) -> None:
         print_table("Queues", ("Queue", "Waiting", "In flight"),
                     [(q.name, f"{q.visible:,}", f"{q.in_flight:,}") for q in result.queues],
                     right=("Waiting", "In flight"))
+    if result.reuse is not None:
+        print_table("Results reused from identical content", ("What", "So far"),
+                    [("Objects reused", f"{int(result.reuse['reused_objects']):,}"),
+                     ("Operations reused", f"{int(result.reuse['reused_operations']):,}"),
+                     ("Rekognition saved (list price)", f"${result.reuse['saved_usd']:,.2f}")], right=("So far",))
     video_rows = []
     if result.semaphore is not None:
         limit = result.semaphore["limit"]

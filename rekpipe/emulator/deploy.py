@@ -48,16 +48,6 @@ BOOTSTRAP_VERSION_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
 BOOTSTRAP_VERSION = "21"
 ACCOUNT_ID = "123456789012"
 REMOVED_TYPES = ("Custom::S3BucketNotifications", "AWS::Lambda::EventSourceMapping", "AWS::SNS::Subscription")
-TEMPLATE_REWRITES = (
-    "bootstrap version SSM parameter created; file assets zipped and uploaded to the bootstrap bucket",
-    "Custom::S3BucketNotifications removed; applied with PutBucketNotificationConfiguration",
-    "AWS::Lambda::EventSourceMapping removed; run by the runtime's batching pollers",
-    "AWS::SNS::Subscription removed (moto skips it); applied with Subscribe",
-    "AWS::StepFunctions::StateMachine also created through the API with its definition substituted",
-    "AWS::Events::Rule for Step Functions status changes and schedules; targets invoked by the runtime",
-    "AWS::S3::Bucket VersioningConfiguration applied with PutBucketVersioning",
-    "AWS::SQS::Queue FIFO without a QueueName named <logical id>.fifo, as CloudFormation names it",
-)
 FIFO_SUFFIX = ".fifo"
 MAX_QUEUE_NAME = 80
 
@@ -111,19 +101,13 @@ class DeployedStack:
 
 def synthesize(outdir: Path, *, settings: Any = None, stack_name: str = "RekognitionPipeline") -> Path:
     """Synthesize the app into ``outdir`` without bundling (the code runs in-process); returns the dir."""
-    import aws_cdk as cdk
-
+    import cdk_app
     from rekpipe_shared.settings import PipelineSettings
-    from stack.pipeline_stack import RekognitionPipelineStack
 
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-    app = cdk.App(outdir=str(outdir), context={"aws:cdk:bundling-stacks": []})
-    RekognitionPipelineStack(
-        app,
-        stack_name,
-        settings=settings or PipelineSettings(),
-        synthesizer=cdk.DefaultStackSynthesizer(generate_bootstrap_version_rule=False),
-    )
+    app = cdk_app.new_app(outdir=outdir, bundling=False)
+    cdk_app.build(app, checks=False, settings=settings or PipelineSettings(), stack_name=stack_name,
+                  bootstrap_rule=False)
     app.synth()
     return outdir
 

@@ -32,8 +32,10 @@ Not fixed here, because they are interpreter faults rather than mock-config ones
 
 * a Catch whose ``Next`` is the failing state itself is ignored and the state's own ``Next`` is followed
   (``State._set_next`` reads "next == own name" as "not overridden");
+  upstream: docs/upstream/sfn-catch-next-self.md (still in moto at 0af643a, 2026-08-22);
 * ``States.ALL`` catches ``States.Runtime``, which AWS never does, so a missing mocked response shows up as a
-  caught ``States.Runtime`` task failure instead of failing the execution.
+  caught ``States.Runtime`` task failure instead of failing the execution;
+  upstream: docs/upstream/sfn-states-all-catches-runtime.md (still in moto at 0af643a, 2026-08-22).
 
 These are private moto internals. moto is pinned; :func:`check_moto_compatibility` runs on every entry and raises
 :class:`MockConfigIncompatibleError` naming what changed, so an upgrade fails loudly instead of silently running

@@ -4,8 +4,10 @@ Each fix is applied only while the embedded runtime runs, and ``tests/emulator``
 patched functions still exist with the expected signatures, so a moto upgrade fails loudly.
 
 1. S3 notices omit ``versionId`` (AWS sends it for versioned buckets; task ids are keyed on it).
+   Upstream: docs/upstream/s3-notification-version-id.md (still in moto at 0af643a, 2026-08-22).
 2. ``SendTaskFailure`` drops ``cause`` before it reaches the execution (AWS keeps it; the video
    outcome records Rekognition's StatusMessage from it).
+   Upstream: docs/upstream/sfn-send-task-failure-cause.md (still in moto at 0af643a, 2026-08-22).
 3. ``TransactWriteItems`` deep-copies every table it touches before each transaction and, when
    one is cancelled (ConditionalCheckFailed, which the task table uses on purpose for idempotent
    transitions), puts the *copy* back in place of the table. The copy has a new stream shard, so
@@ -13,8 +15,12 @@ patched functions still exist with the expected signatures, so a moto upgrade fa
    replacement checks every condition first and writes only when all hold (DynamoDB's
    all-or-nothing semantics), restoring the touched items and stream records if a write fails
    half way. Atomicity across threads comes from the adapter's DynamoDB lock.
+   Upstream: docs/upstream/dynamodb-transact-rollback-replaces-table.md (still in moto at 0af643a, 2026-08-22).
 4. Every backend lookup takes a process-wide lock and scans all backend dicts; a lookup of an
    account backend that exists skips both (a performance fix, no behaviour change).
+   Upstream: docs/upstream/backend-dict-lookup-lock.md (lock still in moto at 0af643a, 2026-08-22).
+5. S3 checksums: a real CRC64NVME without ``awscrt``, and the CRC64NVME S3 adds to an upload that
+   carries no checksum (``rekpipe.emulator.s3_checksums``).
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from __future__ import annotations
 import copy
 import time
 from typing import TYPE_CHECKING, Any
+
+from rekpipe.emulator.s3_checksums import s3_checksums_as_aws
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -178,6 +186,8 @@ def _backend_lookup_without_global_lock() -> Callable[[], None]:
     handler threads that lock is the emulator's hottest spot (58 % of busy samples in a 1,000-object
     backfill). An account backend, once created, is never replaced, so a lookup that finds it needs
     neither the lock nor the scan; creating one still goes through moto's locked path.
+
+    Upstream: docs/upstream/backend-dict-lookup-lock.md (still in moto at 0af643a, 2026-08-22).
     """
     from moto.core.base_backend import BackendDict
 
@@ -198,7 +208,7 @@ def _backend_lookup_without_global_lock() -> Callable[[], None]:
 
 
 FIXES = (_s3_notices_carry_version, _send_task_failure_keeps_cause, _transactions_keep_tables,
-         _backend_lookup_without_global_lock)
+         _backend_lookup_without_global_lock, s3_checksums_as_aws)
 
 
 def install() -> Callable[[], None]:

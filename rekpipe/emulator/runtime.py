@@ -45,6 +45,9 @@ FAKE_CREDENTIALS = {
 ENFORCE_IAM_ENV = "REKPIPE_ENFORCE_IAM"
 DEFAULT_SQS_CONCURRENCY = 5
 """Pollers for a mapping without MaximumConcurrency (AWS would scale further)."""
+RULE_IDLE_POLL_SECONDS = 2.0
+"""The longest pause of the execution status watcher while no execution ends (a status change is then
+delivered within 2 s; EventBridge promises no delivery time either)."""
 
 
 @dataclass
@@ -62,7 +65,8 @@ class RuntimeOptions:
     port: int
         Port for the server (0 picks a free one).
     rule_poll_seconds: float
-        How often execution status changes are looked for (EventBridge delivers within seconds).
+        How often execution status changes are looked for (EventBridge delivers within seconds); while
+        none comes, the pause doubles up to ``RULE_IDLE_POLL_SECONDS``, so an idle runtime stays quiet.
     schedule_seconds: float | None
         Override of every scheduled rule's period (the reconciler), e.g. for tests.
     """
@@ -372,7 +376,9 @@ class EmbeddedRuntime:
     def _status_loop(self, functions: list[str], machines: list[str], statuses: list[str], rule_arn: str) -> None:
         """Act out EventBridge's "Step Functions Execution Status Change" rule."""
         sfn, lam = aws_client("stepfunctions", self.options.region), aws_client("lambda", self.options.region)
-        while not self._watchers.stop.wait(self.options.rule_poll_seconds):
+        pause = self.options.rule_poll_seconds
+        while not self._watchers.stop.wait(pause):
+            delivered = 0
             try:
                 for machine in machines:
                     for status in statuses:
@@ -381,15 +387,18 @@ class EmbeddedRuntime:
                         )
                         for page in pages:
                             for execution in page["executions"]:
-                                self._deliver_status(lam, functions, machine, execution, rule_arn)
+                                delivered += self._deliver_status(lam, functions, machine, execution, rule_arn)
             except Exception:
                 LOG.exception("execution status watcher failed")
+            # Quiet while nothing ends: the pause doubles up to RULE_IDLE_POLL_SECONDS, back at once on news.
+            pause = self.options.rule_poll_seconds if delivered else min(pause * 2, RULE_IDLE_POLL_SECONDS)
 
     def _deliver_status(self, lam: Any, functions: list[str], machine: str, execution: dict[str, Any],
-                        rule_arn: str = "") -> None:
+                        rule_arn: str = "") -> int:
+        """Deliver one execution's status change once; returns 1 when it was new."""
         arn = execution["executionArn"]
         if arn in self._watchers.seen_executions:
-            return
+            return 0
         self._watchers.seen_executions.add(arn)
         detail = {
             "executionArn": arn,
@@ -415,6 +424,7 @@ class EmbeddedRuntime:
         for function in functions:
             if self._may_invoke(function, "events.amazonaws.com", rule_arn):
                 invoke(lam, function, event)
+        return 1
 
 
 def _now() -> str:

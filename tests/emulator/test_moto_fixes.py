@@ -36,6 +36,10 @@ def test_moto_fixes_patched_functions_still_exist():
     assert callable(notifications._get_s3_event)
     assert callable(StepFunctionResponse.send_task_failure)
     assert "transact_write_items" in DynamoDBBackend.__dict__
+    from moto.s3 import models, responses, utils
+
+    assert all(callable(getattr(module, "compute_checksum", None)) for module in (utils, models, responses))
+    assert callable(responses.S3Response._get_checksum)
 
 
 def test_moto_fixes_s3_notice_carries_version_id(fixed):
@@ -96,3 +100,40 @@ def test_moto_fixes_cancelled_transaction_keeps_table_and_stream(fixed):
     # THEN both writes landed, each with its stream record
     assert ddb.get_item(TableName="t", Key={"id": {"S": "a"}})["Item"]["n"] == {"N": "2"}
     assert len(shard.items) == records + 2
+
+
+def test_moto_fixes_s3_checksums_crc64nvme_as_aws(aws):
+    # GIVEN the S3 checksum fix, a client that sends no checksum and the default client (CRC32)
+    from botocore.config import Config
+
+    from rekpipe.emulator.s3_checksums import crc64nvme, crc64nvme_base64, s3_checksums_as_aws
+
+    undo = s3_checksums_as_aws()
+    try:
+        plain = boto3.client("s3", config=Config(request_checksum_calculation="when_required"))
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="sums")
+        body = bytes(range(256)) * 20_481  # just over 5 MiB: two parts
+        # WHEN the bytes are uploaded in one part with no checksum, in two parts with a full-object
+        # CRC64NVME, and a small object with the default client
+        plain.put_object(Bucket="sums", Key="single", Body=body)
+        upload = plain.create_multipart_upload(Bucket="sums", Key="multi", ChecksumAlgorithm="CRC64NVME",
+                                               ChecksumType="FULL_OBJECT")
+        parts = [{"PartNumber": n, "ETag": plain.upload_part(Bucket="sums", Key="multi", UploadId=upload["UploadId"],
+                                                              PartNumber=n, Body=chunk)["ETag"]}
+                 for n, chunk in ((1, body[:5 * 1024 * 1024]), (2, body[5 * 1024 * 1024:]))]
+        plain.complete_multipart_upload(Bucket="sums", Key="multi", UploadId=upload["UploadId"],
+                                        MultipartUpload={"Parts": parts})
+        s3.put_object(Bucket="sums", Key="crc32", Body=b"abc")
+        heads = {key: s3.head_object(Bucket="sums", Key=key, ChecksumMode="ENABLED")
+                 for key in ("single", "multi", "crc32")}
+    finally:
+        undo()
+    # THEN the CRC-64/NVME is the real one (its published check value), S3 added it to the upload that
+    # carried none, and the multipart upload's full-object value is the same
+    assert crc64nvme(b"123456789") == 0xAE8B14860A799888
+    assert heads["single"]["ChecksumCRC64NVME"] == crc64nvme_base64(body)
+    assert heads["multi"]["ChecksumCRC64NVME"] == crc64nvme_base64(body)
+    assert heads["multi"]["ChecksumType"] == "FULL_OBJECT" and heads["multi"]["ETag"].endswith('-2"')
+    # AND an upload that carried a checksum keeps only its own
+    assert "ChecksumCRC64NVME" not in heads["crc32"] and heads["crc32"]["ChecksumCRC32"]

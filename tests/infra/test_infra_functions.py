@@ -97,6 +97,7 @@ def test_functions_environment_points_at_stack_resources(template):
     for variable, output in (("TASK_TABLE_NAME", "TaskTableName"), ("SEMAPHORE_TABLE_NAME", "SemaphoreTableName"),
                              ("JOB_TOKEN_TABLE_NAME", "JobTokenTableName"), ("OUTPUT_BUCKET", "OutputBucketName"),
                              ("RATE_LIMIT_TABLE_NAME", "RateLimitTableName"),
+                             ("RESULT_INDEX_TABLE_NAME", "ResultIndexTableName"),
                              ("IMAGE_QUEUE_URL", "ImageQueueUrl"), ("VIDEO_QUEUE_URL", "VideoQueueUrl"),
                              ("VIDEO_TOPIC_ARN", "VideoTopicArn"), ("REKOGNITION_ROLE_ARN", "RekognitionRoleArn")):
         assert variables[variable] == outputs[output]["Value"], variable

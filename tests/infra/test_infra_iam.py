@@ -198,7 +198,7 @@ def _tables(template):
     outputs = template["Outputs"]
     return {key: outputs[output]["Value"]["Ref"] for key, output in
             (("task", "TaskTableName"), ("semaphore", "SemaphoreTableName"), ("tokens", "JobTokenTableName"),
-             ("rate", "RateLimitTableName"))}
+             ("rate", "RateLimitTableName"), ("index", "ResultIndexTableName"))}
 
 
 def _table_actions(template, name, table_id):
@@ -220,6 +220,8 @@ def test_grants_follow_handler_code(template):
         if "TaskTable(" in source:
             assert {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"} & _table_actions(
                 template, name, tables["task"]), name
+        if "ResultIndex(" in source:
+            assert _table_actions(template, name, tables["index"]), name
         if "default_limiter(" in source:
             assert "dynamodb:UpdateItem" in _table_actions(template, name, tables["rate"]), name
         if "JobTokenStore(" in source:
@@ -236,5 +238,23 @@ def test_grants_follow_handler_code(template):
                                                                           "s3:PutObject")), name
         if "head_object" in source:
             assert "s3:GetObject" in actions, name
+        if "copy_object" in source or "ResultReuse(" in source:
+            assert any(mentions(r, output_bucket) for r in resources_for(function_statements(template, name),
+                                                                          "s3:GetObject")), name
         if 'boto3.client("rekognition"' in source:
             assert actions_of(function_statements(template, name), "rekognition:"), name
+
+
+def test_result_index_grants_are_least_privilege(template):
+    # GIVEN the result index table
+    table = _tables(template)["index"]
+    # WHEN each function's actions on it are read
+    # THEN only the functions that reuse or index results reach it, each with just what it calls
+    expected = {
+        "analyze_image": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"},
+        "start_video_workflow": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
+        "collect_results": {"dynamodb:PutItem"},
+        "record_outcome": {"dynamodb:UpdateItem"},
+    }
+    for name in pipeline_functions(template):
+        assert _table_actions(template, name, table) == expected.get(name, set()), name

@@ -155,8 +155,9 @@ def test_semaphore_and_job_token_tables_schema(synth):
 def test_tables_named_in_outputs(template):
     # GIVEN the table outputs
     tables = resources(template, "AWS::DynamoDB::Table")
-    # WHEN / THEN each names one of the four tables
+    # WHEN / THEN each names one of the five tables
     names = {template["Outputs"][o]["Value"]["Ref"]
-             for o in ("TaskTableName", "SemaphoreTableName", "JobTokenTableName", "RateLimitTableName")}
+             for o in ("TaskTableName", "SemaphoreTableName", "JobTokenTableName", "RateLimitTableName",
+                       "ResultIndexTableName")}
     assert names == set(tables)
     assert not mentions(template["Outputs"], "index/*")

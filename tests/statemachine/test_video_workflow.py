@@ -358,9 +358,10 @@ def test_video_workflow_rerun_writes_exactly_one_runs_pages_under_a_fresh_prefix
     first = wait_for_tasks(runtime, [task_id], during=complete(True))[task_id]
     assert first["status"] == "PARTIAL" and first["run"] == 1
 
-    # WHEN it is re-run (redrive --partial) and this time the jobs find 1,200 results (2 pages) and both succeed
+    # WHEN it is re-run (redrive --partial --force: without force the labels result of run 1 would be reused,
+    # issue 14) and this time the jobs find 1,200 results (2 pages) and both succeed
     sim.config.video_result_items = 1200
-    assert tasks(runtime).requeue(task_id, from_status="PARTIAL") is not None
+    assert tasks(runtime).requeue(task_id, from_status="PARTIAL", force=True) is not None
     second = wait_for_tasks(runtime, [task_id], during=complete(False), timeout=90)[task_id]
 
     # THEN run 2 SUCCEEDED and its prefix holds exactly its own pages: two label pages, not the third of run 1

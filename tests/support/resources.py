@@ -27,6 +27,7 @@ class PipelineResources:
     semaphore_table: str
     job_token_table: str
     rate_limit_table: str
+    result_index_table: str
     image_queue_url: str
     video_queue_url: str
     task_stream_arn: str
@@ -40,6 +41,7 @@ class PipelineResources:
             c.SEMAPHORE_TABLE_NAME_ENV: self.semaphore_table,
             c.JOB_TOKEN_TABLE_NAME_ENV: self.job_token_table,
             c.RATE_LIMIT_TABLE_NAME_ENV: self.rate_limit_table,
+            c.RESULT_INDEX_TABLE_NAME_ENV: self.result_index_table,
             c.OUTPUT_BUCKET_ENV: self.output_bucket,
             c.IMAGE_QUEUE_URL_ENV: self.image_queue_url,
             c.VIDEO_QUEUE_URL_ENV: self.video_queue_url,
@@ -110,6 +112,7 @@ def create_resources(template: dict[str, Any]) -> PipelineResources:
         semaphore_table=tables["SemaphoreTableName"]["TableName"],
         job_token_table=tables["JobTokenTableName"]["TableName"],
         rate_limit_table=tables["RateLimitTableName"]["TableName"],
+        result_index_table=tables["ResultIndexTableName"]["TableName"],
         image_queue_url=sqs.create_queue(QueueName="rekpipe-images")["QueueUrl"],
         video_queue_url=sqs.create_queue(QueueName="rekpipe-videos")["QueueUrl"],
         task_stream_arn=stream_arn,

@@ -92,6 +92,10 @@ class PipelineSettings:
         it for a backfill that queues more than a day of images) or IN_PROGRESS (images; a video
         counts only once its execution is no longer running) before it is reported stuck and alarmed
         (1-43200).
+    reuse_results: bool
+        Reuse the stored result of an identical object (same bytes by S3 checksum, same operation and
+        options) instead of calling Rekognition again (default on; ``rekpipe redrive --force`` analyses
+        an object again anyway).
     """
 
     image_operations: tuple[str, ...] = ("labels", "moderation")
@@ -116,6 +120,7 @@ class PipelineSettings:
     stuck_pending_minutes: int = 15
     stuck_queued_minutes: int = 1440
     stuck_in_progress_minutes: int = 60
+    reuse_results: bool = True
 
     def __post_init__(self) -> None:
         _check_operations("image_operations", self.image_operations, IMAGE_OPERATIONS, allow_empty=True)
@@ -206,6 +211,8 @@ def _coerce(name: str, type_name: Any, raw: Any) -> Any:
             return tuple(str(item) for item in items)
         if type_text.startswith("dict"):
             return _prefix_operations(raw)
+        if type_text == "bool":
+            return _boolean(raw)
         if type_text == "float":
             if isinstance(raw, bool):
                 raise TypeError
@@ -219,6 +226,15 @@ def _coerce(name: str, type_name: Any, raw: Any) -> Any:
     except (TypeError, ValueError, json.JSONDecodeError):
         raise SettingsError(name, f"must be of type {type_text}", raw) from None
     return raw
+
+
+def _boolean(raw: Any) -> bool:
+    """``true``/``false`` from JSON, or the strings ``-c name=true`` gives."""
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in ("true", "false"):
+        return raw.strip().lower() == "true"
+    raise TypeError
 
 
 def _split(raw: Any) -> list[Any]:

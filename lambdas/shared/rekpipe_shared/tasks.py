@@ -268,6 +268,25 @@ class TaskTable:
             ExpressionAttributeValues={":uri": {"S": uri}, ":now": {"S": now_iso()}},
         )
 
+    def record_reuse(self, task_id: str, api: str, uri: str, source: dict[str, Any]) -> None:
+        """Remember one output copied from an identical object's result, and where it came from."""
+        self.client.update_item(
+            TableName=self.table_name,
+            Key=_key(task_id),
+            UpdateExpression="SET outputs.#op = :uri, reused = if_not_exists(reused, :empty), updated_at = :now",
+            ConditionExpression="attribute_exists(task_id)",
+            ExpressionAttributeNames={"#op": api},
+            ExpressionAttributeValues={":uri": {"S": uri}, ":empty": {"M": {}}, ":now": {"S": now_iso()}},
+        )
+        self.client.update_item(
+            TableName=self.table_name,
+            Key=_key(task_id),
+            UpdateExpression="SET reused.#op = :source",
+            ConditionExpression="attribute_exists(task_id)",
+            ExpressionAttributeNames={"#op": api},
+            ExpressionAttributeValues={":source": _serializer.serialize(_plain(source))},
+        )
+
     def finish(
         self,
         task_id: str,
@@ -301,15 +320,19 @@ class TaskTable:
             removes.append("attention_status")
         return self._transition(task_id, from_status, status, set_=sets, remove=removes)
 
-    def requeue(self, task_id: str, from_status: str = STATUS_FAILED) -> dict[str, Any] | None:
-        """FAILED/PARTIAL -> PENDING, which the stream routes again: re-analysis without re-upload."""
-        if from_status not in ATTENTION_STATUSES:
-            raise ValueError(f"only {sorted(ATTENTION_STATUSES)} tasks can be re-queued")
-        return self._transition(
-            task_id, from_status, STATUS_PENDING,
-            set_={"requeued_at": now_iso(), "outputs": {}},
-            remove=["attention_status", "error_code", "error_message", "operation_errors", "manifest_uri"],
-        )
+    def requeue(self, task_id: str, from_status: str = STATUS_FAILED, *, force: bool = False) -> dict[str, Any] | None:
+        """FAILED/PARTIAL (or, with ``force``, SUCCEEDED) -> PENDING, which the stream routes again:
+        re-analysis without re-upload. ``force`` also stops the run from reusing an identical object's
+        result (``force_analysis``), e.g. after a model upgrade."""
+        if from_status not in ATTENTION_STATUSES and not (force and from_status == STATUS_SUCCEEDED):
+            raise ValueError(f"only {sorted(ATTENTION_STATUSES)} tasks can be re-queued (SUCCEEDED with force)")
+        sets: dict[str, Any] = {"requeued_at": now_iso(), "outputs": {}}
+        removes = ["attention_status", "error_code", "error_message", "operation_errors", "manifest_uri", "reused"]
+        if force:
+            sets["force_analysis"] = True
+        else:
+            removes.append("force_analysis")
+        return self._transition(task_id, from_status, STATUS_PENDING, set_=sets, remove=removes)
 
     def reset_stuck(self, task: dict[str, Any], reason: str, *, lease_must_be_expired: bool) -> dict[str, Any] | None:
         """IN_PROGRESS -> PENDING for a task whose attempt is known to be dead; the stream routes it again.
