@@ -80,6 +80,19 @@ class RuleSpec:
     """The rule's ARN: the ``aws:SourceArn`` EventBridge presents to the target's resource policy."""
     state_machine_arns: list[str] = field(default_factory=list)
     statuses: list[str] = field(default_factory=list)
+    queue_targets: list[QueueTarget] = field(default_factory=list)
+    """SQS targets (EventBridge rule targets, or a Scheduler schedule's target)."""
+
+
+@dataclass
+class QueueTarget:
+    """An SQS target of a rule or schedule: the message goes to ``queue_arn`` in ``message_group_id``."""
+
+    queue_arn: str
+    message_group_id: str | None = None
+    input: str | None = None
+    """The target's fixed ``Input`` (a schedule's may hold ``<aws.scheduler.*>`` context attributes);
+    None sends the event itself, as EventBridge does."""
 
 
 @dataclass
@@ -378,11 +391,16 @@ def _rules(template: dict[str, Any], resolver: Resolver, region: str = "us-east-
         name = resolver.refs.get(logical_id, logical_id)
         rule_arn = name if str(name).startswith("arn:") else f"arn:aws:events:{region}:{ACCOUNT_ID}:rule/{name}"
         functions = [t["Arn"].rsplit(":", 1)[-1] for t in props.get("Targets", []) if ":function:" in t["Arn"]]
-        if not functions or props.get("State", "ENABLED") != "ENABLED":
+        queues = [
+            QueueTarget(t["Arn"], (t.get("SqsParameters") or {}).get("MessageGroupId"), t.get("Input"))
+            for t in props.get("Targets", []) if str(t["Arn"]).startswith("arn:aws:sqs:")
+        ]
+        if not (functions or queues) or props.get("State", "ENABLED") != "ENABLED":
             continue
         schedule = props.get("ScheduleExpression")
         if schedule:
-            specs.append(RuleSpec(functions, schedule_seconds=_schedule_seconds(schedule), rule_arn=rule_arn))
+            specs.append(RuleSpec(functions, schedule_seconds=_schedule_seconds(schedule), rule_arn=rule_arn,
+                                  queue_targets=queues))
             continue
         pattern = props.get("EventPattern") or {}
         if "aws.states" in (pattern.get("source") or []):
@@ -393,8 +411,26 @@ def _rules(template: dict[str, Any], resolver: Resolver, region: str = "us-east-
                     state_machine_arns=list(detail.get("stateMachineArn", [])),
                     statuses=list(detail.get("status", [])),
                     rule_arn=rule_arn,
+                    queue_targets=queues,
                 )
             )
+    return specs + _schedules(template, resolver, region)
+
+
+def _schedules(template: dict[str, Any], resolver: Resolver, region: str) -> list[RuleSpec]:
+    """EventBridge Scheduler schedules with an SQS target, acted out like scheduled rules."""
+    specs = []
+    for logical_id, resource in resources_of_type(template, "AWS::Scheduler::Schedule").items():
+        props = resolver.resolve(resource["Properties"])
+        target = props.get("Target") or {}
+        if props.get("State", "ENABLED") != "ENABLED" or not str(target.get("Arn", "")).startswith("arn:aws:sqs:"):
+            continue
+        name = props.get("Name") or logical_id
+        queue = QueueTarget(target["Arn"], (target.get("SqsParameters") or {}).get("MessageGroupId"),
+                            target.get("Input"))
+        specs.append(RuleSpec([], schedule_seconds=_schedule_seconds(props["ScheduleExpression"]),
+                              rule_arn=f"arn:aws:scheduler:{region}:{ACCOUNT_ID}:schedule/default/{name}",
+                              queue_targets=[queue]))
     return specs
 
 

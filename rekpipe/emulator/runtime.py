@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rekpipe.emulator import moto_fixes
-from rekpipe.emulator.deploy import ACCOUNT_ID, DeployedStack, deploy, synthesize
+from rekpipe.emulator.deploy import ACCOUNT_ID, DeployedStack, QueueTarget, deploy, synthesize
 from rekpipe.emulator.event_sources import SqsEventSource, StreamEventSource, aws_client, invoke
 from rekpipe.emulator.iam import IamEnforcement
 from rekpipe.emulator.iam.simulator_access import SimulatorAccess
@@ -90,7 +90,8 @@ class RuntimeOptions:
 class _Watchers:
     threads: list[threading.Thread] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
-    seen_executions: set[str] = field(default_factory=set)
+    seen_executions: set[tuple[str, str]] = field(default_factory=set)
+    """(rule ARN, execution ARN) pairs delivered: each rule sees each ending once."""
 
 
 class EmbeddedRuntime:
@@ -245,7 +246,7 @@ class EmbeddedRuntime:
         assert self.stack is not None
         for rule in self.stack.rules:
             if rule.schedule_seconds is not None:
-                self._fire_schedule(rule.function_names, rule.rule_arn)
+                self._fire_schedule(rule.function_names, rule.rule_arn, rule.queue_targets)
 
     def operator_credentials(self) -> dict[str, str]:
         """The operator's keys (you, in the emulator), as boto3 session arguments."""
@@ -343,20 +344,21 @@ class EmbeddedRuntime:
             if rule.schedule_seconds is not None:
                 period = self.options.schedule_seconds or rule.schedule_seconds
                 target = self._schedule_loop
-                args: tuple[Any, ...] = (rule.function_names, period, rule.rule_arn)
+                args: tuple[Any, ...] = (rule.function_names, period, rule.rule_arn, rule.queue_targets)
             else:
                 target = self._status_loop
-                args = (rule.function_names, rule.state_machine_arns, rule.statuses, rule.rule_arn)
+                args = (rule.function_names, rule.state_machine_arns, rule.statuses, rule.rule_arn,
+                        rule.queue_targets)
             thread = threading.Thread(target=target, args=args, daemon=True, name="rekpipe-rule")
             thread.start()
             self._watchers.threads.append(thread)
 
-    def _schedule_loop(self, functions: list[str], period: float, rule_arn: str) -> None:
+    def _schedule_loop(self, functions: list[str], period: float, rule_arn: str, queues: list[QueueTarget]) -> None:
         while not self._watchers.stop.wait(period):
             with contextlib.suppress(Exception):
-                self._fire_schedule(functions, rule_arn)
+                self._fire_schedule(functions, rule_arn, queues)
 
-    def _fire_schedule(self, functions: list[str], rule_arn: str = "") -> None:
+    def _fire_schedule(self, functions: list[str], rule_arn: str = "", queues: list[QueueTarget] | None = None) -> None:
         lam = aws_client("lambda", self.options.region)
         event = {
             "version": "0",
@@ -372,8 +374,29 @@ class EmbeddedRuntime:
         for function in functions:
             if self._may_invoke(function, "events.amazonaws.com", rule_arn):
                 invoke(lam, function, event)
+        self._send_to_queues(queues or [], event)
 
-    def _status_loop(self, functions: list[str], machines: list[str], statuses: list[str], rule_arn: str) -> None:
+    def _send_to_queues(self, queues: list[QueueTarget], event: dict[str, Any]) -> None:
+        """Deliver an event to SQS targets as EventBridge and Scheduler do: the target's Input (its
+        ``<aws.scheduler.*>`` context attributes filled in) or else the event, in the target's group."""
+        if not queues:
+            return
+        sqs = aws_client("sqs", self.options.region)
+        for target in queues:
+            body = target.input if target.input is not None else json.dumps(event)
+            for attribute, value in (("<aws.scheduler.scheduled-time>", event["time"]),
+                                     ("<aws.scheduler.execution-id>", event["id"]),
+                                     ("<aws.scheduler.schedule-arn>", ",".join(event["resources"]))):
+                body = body.replace(attribute, value)
+            url = sqs.get_queue_url(QueueName=target.queue_arn.rsplit(":", 1)[-1])["QueueUrl"]
+            arguments: dict[str, Any] = {"QueueUrl": url, "MessageBody": body}
+            if target.message_group_id:
+                # The queue's content-based deduplication applies, as for both services' FIFO targets.
+                arguments["MessageGroupId"] = target.message_group_id
+            sqs.send_message(**arguments)
+
+    def _status_loop(self, functions: list[str], machines: list[str], statuses: list[str], rule_arn: str,
+                     queues: list[QueueTarget] | None = None) -> None:
         """Act out EventBridge's "Step Functions Execution Status Change" rule."""
         sfn, lam = aws_client("stepfunctions", self.options.region), aws_client("lambda", self.options.region)
         pause = self.options.rule_poll_seconds
@@ -387,19 +410,20 @@ class EmbeddedRuntime:
                         )
                         for page in pages:
                             for execution in page["executions"]:
-                                delivered += self._deliver_status(lam, functions, machine, execution, rule_arn)
+                                delivered += self._deliver_status(lam, functions, machine, execution, rule_arn,
+                                                                  queues or [])
             except Exception:
                 LOG.exception("execution status watcher failed")
             # Quiet while nothing ends: the pause doubles up to RULE_IDLE_POLL_SECONDS, back at once on news.
             pause = self.options.rule_poll_seconds if delivered else min(pause * 2, RULE_IDLE_POLL_SECONDS)
 
     def _deliver_status(self, lam: Any, functions: list[str], machine: str, execution: dict[str, Any],
-                        rule_arn: str = "") -> int:
-        """Deliver one execution's status change once; returns 1 when it was new."""
+                        rule_arn: str = "", queues: list[QueueTarget] | None = None) -> int:
+        """Deliver one execution's status change once per rule; returns 1 when it was new."""
         arn = execution["executionArn"]
-        if arn in self._watchers.seen_executions:
+        if (rule_arn, arn) in self._watchers.seen_executions:
             return 0
-        self._watchers.seen_executions.add(arn)
+        self._watchers.seen_executions.add((rule_arn, arn))
         detail = {
             "executionArn": arn,
             "stateMachineArn": machine,
@@ -424,6 +448,7 @@ class EmbeddedRuntime:
         for function in functions:
             if self._may_invoke(function, "events.amazonaws.com", rule_arn):
                 invoke(lam, function, event)
+        self._send_to_queues(queues or [], event)
         return 1
 
 
