@@ -23,7 +23,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from rekpipe_shared.constants import ASYNC_OUTPUT_PREFIX
+from rekpipe_shared.constants import ASYNC_OUTPUT_PREFIX, SLOT_MESSAGE_GROUP
 from rekpipe_shared.job_tokens import JOB_ID_INDEX
 from rekpipe_shared.tasks import IN_FLIGHT_INDEX
 from stack.ingestion import READ_OBJECT_ACTIONS
@@ -31,7 +31,7 @@ from stack.nag import acknowledge, acknowledge_objects, acknowledge_resource, wi
 from stack.paths import VIDEO_ASL_PATH
 from stack.permissions import REKOGNITION_STAR_REASON, object_statement, rekognition_statements
 from stack.queues import WorkQueue, failure_destination_queue
-from stack.slots import SlotDispatch
+from stack.slots import SLOT_HEARTBEAT_SECONDS, SlotDispatch
 from stack.storage import DELETE_ITEM, PUT_ITEM, QUERY, READ_ITEM, UPDATE_ITEM, grant_table
 
 if TYPE_CHECKING:
@@ -219,6 +219,12 @@ class VideoAnalysis(Construct):
                                 record_outcome, job_completed, release_execution_slots, reconcile_slots)
         }
 
+        # --- the slots' single writer (issue 11): the RunJob state sends its want to this queue ----
+        self.events_dlq = failure_destination_queue(self, "EventsDlq",
+                                                    used_by="the EventBridge rules and schedule of the slots")
+        self.slots = SlotDispatch(self, "Slots", factory=factory, state_machine_arn=self.state_machine_arn,
+                                  events_dlq=self.events_dlq)
+
         # --- state machine -------------------------------------------------------------------------
         log_group = logs.LogGroup(
             self, "StateMachineLogGroup",
@@ -227,19 +233,17 @@ class VideoAnalysis(Construct):
             removal_policy=cdk.RemovalPolicy.DESTROY,  # named: a retained one would block a re-deploy
         )
         invoked = {
-            "LambdaAcquireSlotFunction": acquire_slot,
-            "LambdaReleaseSlotFunction": release_slot,
-            "LambdaStartJobFunction": start_job,
-            "LambdaCheckJobFunction": check_job,
             "LambdaCollectResultsFunction": collect_results,
             "LambdaRecordOutcomeFunction": record_outcome,
         }
         self.substitutions: dict[str, str] = {
             **{key: function.function.function_arn for key, function in invoked.items()},
-            "SlotLimit": str(slot_limit),
-            "SlotWaitSeconds": str(slot_wait_seconds),
-            "JobWaitSeconds": str(job_wait_seconds),
-            "JobLimitRetrySeconds": str(job_limit_retry_seconds),
+            "SlotQueueUrl": self.slots.queue.queue_url,
+            "SlotMessageGroup": SLOT_MESSAGE_GROUP,
+            "SlotHeartbeatSeconds": str(SLOT_HEARTBEAT_SECONDS),
+            # The backstop: the longest wait for a slot, plus the longest job, plus one heartbeat period
+            # (TimeoutSeconds must exceed HeartbeatSeconds).
+            "RunJobTimeoutSeconds": str(slot_wait_seconds + job_wait_seconds + SLOT_HEARTBEAT_SECONDS),
             "GetRetrySeconds": str(get_retry_seconds),
             "MapMaxConcurrency": str(map_max_concurrency),
         }
@@ -254,6 +258,7 @@ class VideoAnalysis(Construct):
             tracing_enabled=True,
             comment="Analyses one stored video with Rekognition Video under a job-slot semaphore",
         )
+        self.slots.queue.grant_send_messages(self.state_machine)  # RunJob's want (SendMessage only)
         for function in invoked.values():
             function.function.grant_invoke(self.state_machine)
             acknowledge_resource(
@@ -359,8 +364,6 @@ class VideoAnalysis(Construct):
         )
 
         # --- clean-up: failed executions and the periodic reconciler ------------------------------
-        self.events_dlq = failure_destination_queue(self, "EventsDlq",
-                                                    used_by="the EventBridge rules that run the slot clean-up")
         events.Rule(
             self,
             "ReleaseExecutionSlotsRule",
@@ -383,8 +386,6 @@ class VideoAnalysis(Construct):
         )
 
         # --- the slots' single writer (issue 11) ---------------------------------------------------
-        self.slots = SlotDispatch(self, "Slots", factory=factory, state_machine_arn=self.state_machine_arn,
-                                  events_dlq=self.events_dlq)
         dispatcher = self.slots.dispatcher
         # job_completed turns the notice of a job the dispatcher started into `done` (JobTag = holder).
         self.slots.queue.grant_send_messages(job_completed.function)

@@ -24,6 +24,7 @@ from tests.support.runtime import (
     read_json,
     run_prefix,
     semaphore_holders,
+    slot_holders,
     tasks,
     upload,
     wait_for_tasks,
@@ -80,14 +81,13 @@ def test_video_workflow_happy_path_three_operations(make_runtime):
     task_id = upload(runtime, "videos/holiday clip.mp4", mp4_bytes(1))
     task = wait_for_tasks(runtime, [task_id])[task_id]
 
-    # THEN the execution succeeded through the semaphore, the job wait and the collection
+    # THEN the execution succeeded through one RunJob wait per operation and the collection
     assert task["status"] == "SUCCEEDED", task
     assert _final_status(task["execution_arn"]) == "SUCCEEDED"
     states = entered_states(execution_history(task["execution_arn"]))
-    for state in ("ValidateInput", "AcquireSlot", "StartJob", "ReleaseSlot", "CollectResults", "RecordOutcome"):
+    for state in ("ValidateInput", "RunJob", "CollectResults", "RecordOutcome"):
         assert state in states
-    assert states.count("StartJob") == 3
-    assert "CheckJob" not in states  # every notice arrived
+    assert states.count("RunJob") == 3  # one want each, every notice arrived
     # AND each operation's pages and summary are in the output bucket, with the manifest
     output = runtime.outputs["OutputBucketName"]
     prefix = run_prefix(task)
@@ -104,8 +104,8 @@ def test_video_workflow_happy_path_three_operations(make_runtime):
     manifest = read_json(output, f"{prefix}manifest.json")
     assert manifest["status"] == "SUCCEEDED"
     assert set(manifest["outputs"]) == {"StartLabelDetection", "StartContentModeration", "StartSegmentDetection"}
-    # AND the semaphore is empty again
-    assert semaphore_holders(runtime) == {}
+    # AND every slot is free again
+    assert slot_holders(runtime) == {}
 
 
 def test_video_workflow_failed_job_gives_partial(make_runtime):

@@ -79,6 +79,13 @@ def list_keys(bucket: str, prefix: str) -> list[str]:
     return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
 
 
+def slot_holders(runtime: EmbeddedRuntime) -> dict[str, Any]:
+    """The slot dispatcher's holders (one per running job of ours), from the slot table."""
+    from rekpipe_shared.slots.dynamodb import DynamoDBSlotStore
+
+    return dict(DynamoDBSlotStore(runtime.outputs["SemaphoreTableName"], default_limit=1).load().holders)
+
+
 def semaphore_holders(runtime: EmbeddedRuntime) -> dict[str, Any]:
     from rekpipe_shared.semaphore import VideoSemaphore
 
