@@ -30,7 +30,7 @@ from rekpipe_shared.constants import (
 )
 from rekpipe_shared.get_calls import GetCaller, default_limiter, get_client
 from rekpipe_shared.job_tokens import CLOSED_TOKEN_ERRORS, JobTokenStore
-from rekpipe_shared.operations import operation
+from rekpipe_shared.operations import CATALOGUE, operation
 from rekpipe_shared.settings import PipelineSettings
 from rekpipe_shared.slots.messages import Done, done_deduplication_id, encode, is_holder_id
 
@@ -78,7 +78,8 @@ def resume(record: SQSRecord) -> None:
     job_id, tag, status = notice.get("JobId"), notice.get("JobTag"), notice.get("Status")
     logger.append_keys(job_id=job_id, job_tag=tag)
     if is_holder_id(tag) and job_id and status:
-        _send_done(str(tag), str(job_id), str(status))
+        message = "" if status == "SUCCEEDED" else _status_message_for_api(notice.get("API"), job_id, status)
+        _send_done(str(tag), str(job_id), str(status), message)
         return
     item = tokens.find(tag=tag, job_id=job_id)
     if item is None:
@@ -108,11 +109,17 @@ def resume(record: SQSRecord) -> None:
     logger.info("Job notice delivered", extra={"status": status, "task_id": item.get("task_id")})
 
 
-def _send_done(holder: str, job_id: str, status: str) -> None:
+def _status_message_for_api(api: Any, job_id: str, status: str) -> str:
+    """Rekognition's reason for a failed job, found from the notice's ``API`` (its Start* name)."""
+    names = [name for name, op in CATALOGUE.items() if op.video_start_api == api]
+    return _status_message(names[0], job_id, status) if names else f"job {job_id} ended {status}"
+
+
+def _send_done(holder: str, job_id: str, status: str, message: str = "") -> None:
     """A job the slot dispatcher started: tell the single writer, which resumes the holder's token and
     frees its slot. A failed send raises, so the notice is redelivered; a duplicate is dropped by SQS's
     deduplication ID within 5 minutes, and is a no-op for the rules after it."""
-    sqs.send_message(QueueUrl=SLOT_QUEUE_URL, MessageBody=encode(Done(holder, job_id, status)),
+    sqs.send_message(QueueUrl=SLOT_QUEUE_URL, MessageBody=encode(Done(holder, job_id, status, message)),
                      MessageGroupId=SLOT_MESSAGE_GROUP, MessageDeduplicationId=done_deduplication_id(job_id))
     logger.info("Job notice sent to the slot dispatcher", extra={"status": status, "holder": holder})
 
