@@ -21,6 +21,9 @@ patched functions still exist with the expected signatures, so a moto upgrade fa
    Upstream: docs/upstream/backend-dict-lookup-lock.md (lock still in moto at 0af643a, 2026-08-22).
 5. S3 checksums: a real CRC64NVME without ``awscrt``, and the CRC64NVME S3 adds to an upload that
    carries no checksum (``rekpipe.emulator.s3_checksums``).
+6. ``StopExecution`` of an execution waiting on a task token leaves it RUNNING until the token's
+   timeout (AWS stops it at once): the stop now interrupts the execution's callback waits, so the
+   execution ends and its status change (the slot dispatcher's cancel) follows promptly.
 """
 
 from __future__ import annotations
@@ -207,7 +210,25 @@ def _backend_lookup_without_global_lock() -> Callable[[], None]:
     return restore
 
 
-FIXES = (_s3_notices_carry_version, _send_task_failure_keeps_cause, _transactions_keep_tables,
+def _stop_interrupts_token_waits() -> Callable[[], None]:
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+
+    original = Environment.set_stop
+
+    def set_stop(self: Any, stop_date: Any, cause: str | None, error: str | None) -> None:
+        original(self, stop_date=stop_date, cause=cause, error=error)
+        for endpoint in list(self.callback_pool_manager._pool.values()):
+            endpoint.interrupt_all()
+
+    Environment.set_stop = set_stop
+
+    def restore() -> None:
+        Environment.set_stop = original
+
+    return restore
+
+
+FIXES = (_stop_interrupts_token_waits, _s3_notices_carry_version, _send_task_failure_keeps_cause, _transactions_keep_tables,
          _backend_lookup_without_global_lock, s3_checksums_as_aws)
 
 

@@ -40,6 +40,9 @@ def test_moto_fixes_patched_functions_still_exist():
 
     assert all(callable(getattr(module, "compute_checksum", None)) for module in (utils, models, responses))
     assert callable(responses.S3Response._get_checksum)
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+
+    assert callable(Environment.set_stop)
 
 
 def test_moto_fixes_s3_notice_carries_version_id(fixed):
@@ -137,3 +140,29 @@ def test_moto_fixes_s3_checksums_crc64nvme_as_aws(aws):
     assert heads["multi"]["ChecksumType"] == "FULL_OBJECT" and heads["multi"]["ETag"].endswith('-2"')
     # AND an upload that carried a checksum keeps only its own
     assert "ChecksumCRC64NVME" not in heads["crc32"] and heads["crc32"]["ChecksumCRC32"]
+
+
+def test_moto_fixes_stop_ends_an_execution_waiting_on_a_task_token(fixed):
+    # GIVEN an execution parked on a task token for an hour (an SQS waitForTaskToken state)
+    import time
+
+    sqs, sfn = boto3.client("sqs"), boto3.client("stepfunctions")
+    queue = sqs.create_queue(QueueName="wants")["QueueUrl"]
+    definition = {"StartAt": "Wait", "States": {"Wait": {
+        "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken", "TimeoutSeconds": 3600,
+        "Parameters": {"QueueUrl": queue, "MessageBody": {"token.$": "$$.Task.Token"}}, "End": True}}}
+    machine = sfn.create_state_machine(name="m", definition=json.dumps(definition),
+                                       roleArn="arn:aws:iam::123456789012:role/sfn")["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+    deadline = time.monotonic() + 30
+    while not sqs.receive_message(QueueUrl=queue).get("Messages"):
+        assert time.monotonic() < deadline, "the execution never sent its message"
+
+    # WHEN it is stopped
+    sfn.stop_execution(executionArn=execution, error="Operator", cause="test")
+
+    # THEN it leaves RUNNING at once, not when the token's timeout fires
+    deadline = time.monotonic() + 30
+    while sfn.describe_execution(executionArn=execution)["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "the stopped execution stayed RUNNING"
+        time.sleep(0.05)
