@@ -258,7 +258,9 @@ class VideoAnalysis(Construct):
             tracing_enabled=True,
             comment="Analyses one stored video with Rekognition Video under a job-slot semaphore",
         )
-        self.slots.queue.grant_send_messages(self.state_machine)  # RunJob's want (SendMessage only)
+        # RunJob's want: SendMessage only (grant_send_messages would add GetQueueUrl/GetQueueAttributes).
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.slots.queue.queue_arn]))
         for function in invoked.values():
             function.function.grant_invoke(self.state_machine)
             acknowledge_resource(

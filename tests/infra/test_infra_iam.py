@@ -41,7 +41,8 @@ RELEASERS = {"release_slot", "release_execution_slots", "reconcile_slots"}
 """Semaphore users that release slots: a wake-up with a dead token makes them DescribeExecution."""
 EXECUTION_CHECKERS = RELEASERS | {"find_stuck_tasks"}
 """Functions that ask whether an execution still runs: the releasers, and the stuck-task finder."""
-STATE_MACHINE_TASKS = {"acquire_slot", "release_slot", "start_job", "check_job", "collect_results", "record_outcome"}
+STATE_MACHINE_TASKS = {"collect_results", "record_outcome"}
+"""The Lambda tasks of the video ASL; RunJob sends to the slot queue instead of invoking a function."""
 
 
 def _all_statements(template):
@@ -133,10 +134,15 @@ def test_state_machine_invokes_exactly_its_functions(template):
     statements = role_statements(template, getatt_id(machine["Properties"]["RoleArn"]))
     # WHEN the functions it may invoke are read
     invoked = {getatt_id(r) or getatt_id(r["Fn::Join"][1][0]) for r in resources_for(statements, "lambda:InvokeFunction")}
-    # THEN they are the six its definition names, and nothing else
+    # THEN they are the two its definition names, and nothing else
     functions = pipeline_functions(template)
     assert invoked == {functions[name] for name in STATE_MACHINE_TASKS}
     assert actions_of(statements, "lambda:") == {"lambda:InvokeFunction"}
+    # AND its one SQS action is RunJob's SendMessage, on the slot FIFO queue only
+    assert actions_of(statements, "sqs:") == {"sqs:SendMessage"}
+    (queue,) = resources_for(statements, "sqs:SendMessage")
+    assert getatt_id(queue) in resources(template, "AWS::SQS::Queue")
+    assert template["Resources"][getatt_id(queue)]["Properties"].get("FifoQueue") is True
 
 
 def test_releasers_describe_only_this_machines_executions(template):

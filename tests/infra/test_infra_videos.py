@@ -10,10 +10,6 @@ from stack.videos import asl_substitution_names
 from .template_queries import getatt_id, mentions, pipeline_functions, resources
 
 LAMBDA_SUBSTITUTIONS = {
-    "LambdaAcquireSlotFunction": "acquire_slot",
-    "LambdaReleaseSlotFunction": "release_slot",
-    "LambdaStartJobFunction": "start_job",
-    "LambdaCheckJobFunction": "check_job",
     "LambdaCollectResultsFunction": "collect_results",
     "LambdaRecordOutcomeFunction": "record_outcome",
 }
@@ -58,10 +54,14 @@ def test_state_machine_substitution_values(synth, template):
     # WHEN / THEN the Lambda placeholders are those functions' ARNs and the rest come from the settings
     for key, name in LAMBDA_SUBSTITUTIONS.items():
         assert substitutions[key] == {"Fn::GetAtt": [functions[name], "Arn"]}, key
-    assert substitutions["SlotLimit"] == str(settings.video_slot_limit)
-    assert substitutions["SlotWaitSeconds"] == str(settings.video_slot_wait_seconds)
-    assert substitutions["JobWaitSeconds"] == str(settings.video_job_wait_seconds)
-    assert substitutions["JobLimitRetrySeconds"] == str(settings.video_job_limit_retry_seconds)
+    from rekpipe_shared.constants import SLOT_MESSAGE_GROUP
+    from stack.slots import SLOT_HEARTBEAT_SECONDS
+
+    assert substitutions["SlotMessageGroup"] == SLOT_MESSAGE_GROUP
+    assert substitutions["SlotHeartbeatSeconds"] == str(SLOT_HEARTBEAT_SECONDS)
+    assert substitutions["RunJobTimeoutSeconds"] == str(
+        settings.video_slot_wait_seconds + settings.video_job_wait_seconds + SLOT_HEARTBEAT_SECONDS)
+    assert substitutions["SlotQueueUrl"]["Ref"] in resources(template, "AWS::SQS::Queue")
     assert substitutions["GetRetrySeconds"] == str(settings.video_get_retry_seconds)
     assert substitutions["MapMaxConcurrency"] == str(settings.video_max_concurrency)
 
