@@ -6,10 +6,10 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 
 from rekpipe_shared.constants import (
     IMAGE_QUEUE_URL_ENV,
-    JOB_TOKEN_TABLE_NAME_ENV,
     METRICS_NAMESPACE,
     OUTPUT_BUCKET_ENV,
     PIPELINE_SETTINGS_ENV,
@@ -87,13 +87,14 @@ class RekognitionPipelineStack(cdk.Stack):
         self.videos = VideoAnalysis(
             self, "Videos", factory=self.functions, storage=self.storage, queue=self.ingestion.video_queue,
             operations=settings.video_operations, face_collection_id=settings.face_collection_id,
-            slot_limit=settings.video_slot_limit, slot_wait_seconds=settings.video_slot_wait_seconds,
-            job_wait_seconds=settings.video_job_wait_seconds,
-            job_limit_retry_seconds=settings.video_job_limit_retry_seconds,
+            slot_wait_seconds=settings.video_slot_wait_seconds, job_wait_seconds=settings.video_job_wait_seconds,
             get_retry_seconds=settings.video_get_retry_seconds,
             map_max_concurrency=settings.video_max_concurrency,
             log_retention=self.functions.log_retention, log_key=self.functions.log_key,
         )
+        # route_task leaves videos in the backlog and nudges the slot dispatcher with a tick (SendMessage only).
+        self.ingestion.route_task.add_to_policy(
+            iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.videos.slots.queue.queue_arn]))
         self.recovery = StuckTaskWatch(self, "Recovery", factory=self.functions, storage=self.storage,
                                        executions_arn=self.videos.executions_arn)
         self.backfill = Backfill(self, "Backfill", ingest_batch=self.ingestion.ingest_batch.function,
@@ -103,7 +104,6 @@ class RekognitionPipelineStack(cdk.Stack):
         for name, value in {
             TASK_TABLE_NAME_ENV: self.storage.task_table.table_name,
             SEMAPHORE_TABLE_NAME_ENV: self.storage.semaphore_table.table_name,
-            JOB_TOKEN_TABLE_NAME_ENV: self.storage.job_token_table.table_name,
             RATE_LIMIT_TABLE_NAME_ENV: self.storage.rate_limit_table.table_name,
             RESULT_INDEX_TABLE_NAME_ENV: self.storage.result_index_table.table_name,
             OUTPUT_BUCKET_ENV: self.storage.output_bucket.bucket_name,
@@ -149,8 +149,7 @@ class RekognitionPipelineStack(cdk.Stack):
             "BatchReportPrefix": (BATCH_REPORT_PREFIX, "Key prefix for Batch Operations completion reports"),
             "OutputBucketName": (storage.output_bucket.bucket_name, "Analysis results and manifests"),
             "TaskTableName": (storage.task_table.table_name, "One item per object version"),
-            "SemaphoreTableName": (storage.semaphore_table.table_name, "Rekognition Video job slots"),
-            "JobTokenTableName": (storage.job_token_table.table_name, "Task tokens by Rekognition JobTag"),
+            "SemaphoreTableName": (storage.semaphore_table.table_name, "Rekognition Video job slots (the slot dispatcher's state)"),
             "RateLimitTableName": (storage.rate_limit_table.table_name,
                                    "Per-second Get* call counts shared under the TPS quota"),
             "ResultIndexTableName": (storage.result_index_table.table_name,
@@ -175,10 +174,9 @@ class RekognitionPipelineStack(cdk.Stack):
                                        "Function S3 Batch Operations invokes"),
             "IngestS3FunctionArn": (ingestion.ingest_s3.function.function_arn,
                                     "Function `rekpipe redrive --dlq` re-ingests failed S3 notices with"),
-            "ReleaseExecutionSlotsFunctionArn": (videos.functions["release_execution_slots"].function.function_arn,
-                                                 "Function `rekpipe redrive --dlq` re-runs failed slot clean-ups with"),
-            "ReconcileSlotsFunctionArn": (videos.functions["reconcile_slots"].function.function_arn,
-                                          "Function `rekpipe redrive --dlq` re-runs failed reconciler events with"),
+            "RecordEndedExecutionFunctionArn": (
+                videos.functions["record_ended_execution"].function.function_arn,
+                "Function `rekpipe redrive --dlq` re-runs failed records of ended video executions with"),
             "StuckTaskBounds": (json.dumps(self.settings.stuck_after_seconds, sort_keys=True),
                                 "Seconds after which a PENDING, QUEUED or IN_PROGRESS task counts as stuck"),
             "AlarmTopicArn": (self.monitoring.alarm_topic.topic_arn, "Subscribe to receive the pipeline's alarms"),

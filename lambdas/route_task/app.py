@@ -1,19 +1,25 @@
-"""route_task: reads the task table's stream and sends each task that became PENDING to its queue.
+"""route_task: reads the task table's stream and routes each task that became PENDING.
 
-A task becomes PENDING when it is created and again when an operator re-queues it. The message
-is sent first and the task marked QUEUED second: a crash in between sends a duplicate message,
-which the consumer's claim turns into a no-op; the other order could lose the task.
+A task becomes PENDING when it is created and again when an operator re-queues it.
+- An image is sent to the image queue first and marked QUEUED second: a crash in between sends a
+  duplicate message, which the consumer's claim turns into a no-op; the other order could lose it.
+- A video is marked QUEUED in the video backlog (``tasks.VIDEO_BACKLOG``), where it waits durably,
+  for any time, until the slot dispatcher's tick admits it; open executions then stay near the slot
+  limit for a backlog of any size. A tick is sent at once (one per minute at most, by the slot
+  queue's content-based deduplication), so a lone upload does not wait for the schedule.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from botocore.exceptions import BotoCoreError, ClientError
 
 from rekpipe_shared.aws import DEFAULT_CONFIG
 from rekpipe_shared.constants import (
@@ -21,11 +27,14 @@ from rekpipe_shared.constants import (
     MEDIA_IMAGE,
     MEDIA_VIDEO,
     METRICS_NAMESPACE,
+    SLOT_MESSAGE_GROUP,
+    SLOT_QUEUE_URL_ENV,
     STATUS_PENDING,
     TASK_TABLE_NAME_ENV,
     VIDEO_QUEUE_URL_ENV,
 )
 from rekpipe_shared.routing import send_to_queue
+from rekpipe_shared.slots.messages import Tick, encode
 from rekpipe_shared.tasks import TaskTable, from_stream_image, is_counter_id
 
 if TYPE_CHECKING:
@@ -42,6 +51,7 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire
 tasks = TaskTable(os.environ[TASK_TABLE_NAME_ENV])
 sqs = boto3.client("sqs", config=DEFAULT_CONFIG)
 QUEUES = {MEDIA_IMAGE: os.environ[IMAGE_QUEUE_URL_ENV], MEDIA_VIDEO: os.environ[VIDEO_QUEUE_URL_ENV]}
+SLOT_QUEUE_URL = os.environ[SLOT_QUEUE_URL_ENV]
 
 
 def needs_routing(record: DynamoDBRecord) -> dict[str, Any] | None:
@@ -66,11 +76,26 @@ def route(record: DynamoDBRecord) -> None:
     if task is None:
         return
     task_id = task["task_id"]
-    send_to_queue(sqs, QUEUES, task, run=int(task.get("run", 0)) + 1)
-    queued = tasks.mark_queued(task_id)
+    if task.get("media_type") == MEDIA_VIDEO:
+        queued = tasks.mark_queued(task_id, backlog=True)
+        nudge_dispatcher()
+    else:
+        send_to_queue(sqs, QUEUES, task, run=int(task.get("run", 0)) + 1)
+        queued = tasks.mark_queued(task_id)
     logger.info("Task routed" if queued else "Task already routed; duplicate stream record",
                 extra={"task_id": task_id, "media_type": task["media_type"]})
     metrics.add_metric(name="TasksRouted", unit=MetricUnit.Count, value=1)
+
+
+def nudge_dispatcher() -> None:
+    """Send this minute's extra tick, so the dispatcher admits the new backlog now. A failure is
+    only logged: the schedule's tick admits it within a minute anyway."""
+    body = encode(Tick(at=time.strftime("nudge-%Y-%m-%dT%H:%MZ", time.gmtime())))
+    try:
+        sqs.send_message(QueueUrl=SLOT_QUEUE_URL, MessageBody=body, MessageGroupId=SLOT_MESSAGE_GROUP)
+    except (BotoCoreError, ClientError) as error:  # the schedule is the guarantee; this is only latency
+        logger.warning("Could not nudge the slot dispatcher; the next scheduled tick admits the video",
+                       extra={"error": str(error)})
 
 
 @logger.inject_lambda_context

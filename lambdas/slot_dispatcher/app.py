@@ -26,11 +26,11 @@ from rekpipe_shared.constants import (
     REKOGNITION_ROLE_ARN_ENV,
     SEMAPHORE_TABLE_NAME_ENV,
     TASK_TABLE_NAME_ENV,
-    VIDEO_STATE_MACHINE_ARN_ENV,
+    VIDEO_QUEUE_URL_ENV,
     VIDEO_TOPIC_ARN_ENV,
 )
 from rekpipe_shared.settings import PipelineSettings
-from rekpipe_shared.slots import FenceError, SlotRules, TransientWorldError, decode
+from rekpipe_shared.slots import FenceError, SlotRules, SlotSettings, TransientWorldError, decode
 from rekpipe_shared.slots.admission import Admission
 from rekpipe_shared.slots.aws_world import AwsSlotWorld
 from rekpipe_shared.slots.dynamodb import DynamoDBSlotStore
@@ -50,14 +50,18 @@ processor = SqsFifoPartialProcessor()
 settings = PipelineSettings.from_environment()
 store = DynamoDBSlotStore(os.environ[SEMAPHORE_TABLE_NAME_ENV], default_limit=settings.video_slot_limit)
 sfn = boto3.client("stepfunctions", config=DEFAULT_CONFIG)
+sqs = boto3.client("sqs", config=DEFAULT_CONFIG)
 # Legacy retries: LimitExceededException must reach the rules at once (standard mode retries it as throttling).
 rekognition = boto3.client("rekognition", config=Config(retries={"mode": "legacy", "max_attempts": 3}))
 world = AwsSlotWorld(
     sfn=sfn, rekognition=rekognition, settings=settings, topic_arn=os.environ[VIDEO_TOPIC_ARN_ENV],
     role_arn=os.environ[REKOGNITION_ROLE_ARN_ENV],
-    admit=Admission(TaskTable(os.environ[TASK_TABLE_NAME_ENV]), sfn, os.environ[VIDEO_STATE_MACHINE_ARN_ENV]),
+    admit=Admission(TaskTable(os.environ[TASK_TABLE_NAME_ENV]), sqs, os.environ[VIDEO_QUEUE_URL_ENV]),
 )
-rules = SlotRules(store, world, clock=time.time)
+# The first pause after LimitExceededException is the operator's setting; the rest is the rules' tuning.
+_backoff = float(settings.video_job_limit_retry_seconds)
+rules = SlotRules(store, world, clock=time.time,
+                  settings=SlotSettings(backoff_base=_backoff, backoff_max=max(SlotSettings.backoff_max, _backoff)))
 RETRY_LATER = (TransientWorldError, FenceError, ClientError)
 """Failures of a call or of the store: the message is redelivered. Anything else is a broken rule."""
 

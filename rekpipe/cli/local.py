@@ -573,14 +573,14 @@ def _top_labels(outputs: dict[str, str], output_bucket: str, out: Path) -> str:
 
 
 def _semaphore_holders(outputs: dict[str, str]) -> dict[str, Any]:
-    """Video slots still held once the run is over (should be none)."""
-    from rekpipe_shared.semaphore import VideoSemaphore
+    """Video slots still held once the run is over (should be none): holder -> its JobId."""
+    from rekpipe_shared.slots.dynamodb import DynamoDBSlotStore
 
     table = outputs.get("SemaphoreTableName")
     if not table:
         return {}
-    # limit=1 only satisfies the constructor: snapshot() never acquires.
-    return dict(VideoSemaphore(table, limit=1).snapshot().holders)
+    # The limit only fills a header never written; holders are read, not granted.
+    return {name: holder.job_id for name, holder in DynamoDBSlotStore(table, default_limit=1).load().holders.items()}
 
 
 def _print_run(result: LocalRunResult) -> None:

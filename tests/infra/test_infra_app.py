@@ -19,7 +19,7 @@ from stack.context import settings_from_context
 
 CLI_OUTPUTS = {
     "ContentBucketName", "ExistingContentBucketName", "InventoryBucketName", "ManifestBucketName", "OutputBucketName",
-    "TaskTableName", "SemaphoreTableName", "JobTokenTableName", "RateLimitTableName", "ImageQueueUrl", "VideoQueueUrl", "ImageDlqUrl",
+    "TaskTableName", "SemaphoreTableName", "RateLimitTableName", "ImageQueueUrl", "VideoQueueUrl", "ImageDlqUrl",
     "VideoDlqUrl", "VideoStateMachineArn", "VideoTopicArn", "BatchOperationsRoleArn", "IngestBatchFunctionArn",
 }
 

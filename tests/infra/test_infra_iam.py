@@ -35,12 +35,10 @@ STAR_ALLOWED = XRAY_ACTIONS | VENDED_LOGS_ACTIONS | {"dynamodb:ListStreams"} | R
 """Actions with no resource-level permissions, for which AWS requires ``Resource: "*"``:
 X-Ray tracing (every function, the state machine), Step Functions' vended log delivery, DynamoDB
 ListStreams (stream event source) and Rekognition's Detect*/Start*/Get* APIs that have no resource type."""
-TASK_RESPONDERS = {"acquire_slot", "release_slot", "release_execution_slots", "reconcile_slots", "job_completed",
-                   "start_job", "slot_dispatcher"}
-RELEASERS = {"release_slot", "release_execution_slots", "reconcile_slots"}
-"""Semaphore users that release slots: a wake-up with a dead token makes them DescribeExecution."""
-EXECUTION_CHECKERS = RELEASERS | {"find_stuck_tasks"}
-"""Functions that ask whether an execution still runs: the releasers, and the stuck-task finder."""
+TASK_RESPONDERS = {"slot_dispatcher"}
+"""The single writer of the slots is the only function that resumes, fails or heartbeats RunJob's tokens."""
+EXECUTION_CHECKERS = {"find_stuck_tasks"}
+"""Functions that ask whether an execution still runs: the stuck-task finder."""
 STATE_MACHINE_TASKS = {"collect_results", "record_outcome"}
 """The Lambda tasks of the video ASL; RunJob sends to the slot queue instead of invoking a function."""
 
@@ -58,10 +56,10 @@ def test_policies_rekognition_actions_come_from_catalogue(synth, template):
     # THEN they are exactly the catalogue's, listed one by one
     assert actions_of(function_statements(template, "analyze_image"), "rekognition:") == set(
         iam_actions(images, images=True, videos=False))
-    assert actions_of(function_statements(template, "start_job"), "rekognition:") == starts | gets
-    for name in ("check_job", "collect_results", "job_completed"):
+    assert actions_of(function_statements(template, "slot_dispatcher"), "rekognition:") == starts | gets
+    for name in ("collect_results", "job_completed"):
         assert actions_of(function_statements(template, name), "rekognition:") == gets, name
-    for name in ("ingest_s3", "ingest_batch", "route_task", "record_outcome", "acquire_slot"):
+    for name in ("ingest_s3", "ingest_batch", "route_task", "record_outcome", "record_ended_execution"):
         assert actions_of(function_statements(template, name), "rekognition:") == set(), name
 
 
@@ -89,7 +87,7 @@ def test_rekognition_collection_and_project_version_apis_are_scoped(synth_with):
     variant = synth_with(image_operations="labels,face_search,custom_labels", video_operations="labels,face_search",
                          face_collection_id="staff", custom_labels_project_version_arn=arn)
     image_statements = function_statements(variant.json, "analyze_image")
-    start_statements = function_statements(variant.json, "start_job")
+    start_statements = function_statements(variant.json, "slot_dispatcher")
     # WHEN / THEN those APIs are allowed on that collection / project version, never on "*"
     for statements, action in ((image_statements, "rekognition:SearchFacesByImage"),
                                (start_statements, "rekognition:StartFaceSearch")):
@@ -103,12 +101,11 @@ def test_pass_role_only_rekognition_role_only_to_rekognition(template):
     # GIVEN every statement allowing iam:PassRole
     passing = [s for s in _all_statements(template) if "iam:PassRole" in as_list(s["Action"])]
     rekognition_role = getatt_id(template["Outputs"]["RekognitionRoleArn"]["Value"])
-    # WHEN / THEN only the two that call Start* (start_job, slot_dispatcher) have one each, for the
+    # WHEN / THEN only the one that calls Start* (slot_dispatcher) has one, for the
     # Rekognition role, passed to Rekognition only
-    starters = [s for name in ("start_job", "slot_dispatcher") for s in function_statements(template, name)
-                if "iam:PassRole" in as_list(s["Action"])]
+    starters = [s for s in function_statements(template, "slot_dispatcher") if "iam:PassRole" in as_list(s["Action"])]
     assert sorted(map(str, passing)) == sorted(map(str, starters))
-    assert len(passing) == 2
+    assert len(passing) == 1
     for statement in passing:
         assert getatt_id(statement["Resource"]) == rekognition_role
         assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "rekognition.amazonaws.com"}}
@@ -145,12 +142,12 @@ def test_state_machine_invokes_exactly_its_functions(template):
     assert template["Resources"][getatt_id(queue)]["Properties"].get("FifoQueue") is True
 
 
-def test_releasers_describe_only_this_machines_executions(template):
+def test_only_the_stuck_task_finder_describes_executions(template):
     # GIVEN the functions allowed to describe executions
     (machine,) = resources(template, "AWS::StepFunctions::StateMachine").values()
     describers = {name for name in pipeline_functions(template)
                   if "states:DescribeExecution" in actions_of(function_statements(template, name))}
-    # WHEN / THEN they are the semaphore's releasers and the stuck-task finder, on this machine's executions only
+    # WHEN / THEN it is the stuck-task finder alone, on this machine's executions only
     assert describers == EXECUTION_CHECKERS
     for name in describers:
         (resource,) = resources_for(function_statements(template, name), "states:DescribeExecution")
@@ -203,7 +200,7 @@ def _source(name):
 def _tables(template):
     outputs = template["Outputs"]
     return {key: outputs[output]["Value"]["Ref"] for key, output in
-            (("task", "TaskTableName"), ("semaphore", "SemaphoreTableName"), ("tokens", "JobTokenTableName"),
+            (("task", "TaskTableName"), ("semaphore", "SemaphoreTableName"),
              ("rate", "RateLimitTableName"), ("index", "ResultIndexTableName"))}
 
 
@@ -230,15 +227,14 @@ def test_grants_follow_handler_code(template):
             assert _table_actions(template, name, tables["index"]), name
         if "default_limiter(" in source:
             assert "dynamodb:UpdateItem" in _table_actions(template, name, tables["rate"]), name
-        if "JobTokenStore(" in source:
-            assert _table_actions(template, name, tables["tokens"]), name
-        if "VideoSemaphore(" in source:
-            assert _table_actions(template, name, tables["semaphore"]) >= {"dynamodb:GetItem", "dynamodb:UpdateItem"}
-            assert "states:SendTaskSuccess" in actions, name
+        if "DynamoDBSlotStore(" in source:
+            assert _table_actions(template, name, tables["semaphore"]) >= {"dynamodb:Query", "dynamodb:PutItem"}, name
         if "send_task_success" in source or "send_task_failure" in source:
             assert "states:SendTaskSuccess" in actions and "states:SendTaskFailure" in actions, name
         if "start_execution" in source:
             assert "states:StartExecution" in actions, name
+        if "SLOT_QUEUE_URL" in source:
+            assert "sqs:SendMessage" in actions, name
         if "OUTPUT_BUCKET" in source:
             assert any(mentions(r, output_bucket) for r in resources_for(function_statements(template, name),
                                                                           "s3:PutObject")), name

@@ -25,7 +25,6 @@ class PipelineResources:
     inventory_bucket: str
     task_table: str
     semaphore_table: str
-    job_token_table: str
     rate_limit_table: str
     result_index_table: str
     image_queue_url: str
@@ -39,7 +38,6 @@ class PipelineResources:
         return {
             c.TASK_TABLE_NAME_ENV: self.task_table,
             c.SEMAPHORE_TABLE_NAME_ENV: self.semaphore_table,
-            c.JOB_TOKEN_TABLE_NAME_ENV: self.job_token_table,
             c.RATE_LIMIT_TABLE_NAME_ENV: self.rate_limit_table,
             c.RESULT_INDEX_TABLE_NAME_ENV: self.result_index_table,
             c.OUTPUT_BUCKET_ENV: self.output_bucket,
@@ -110,7 +108,6 @@ def create_resources(template: dict[str, Any]) -> PipelineResources:
         inventory_bucket=buckets["inventory"],
         task_table=tables["TaskTableName"]["TableName"],
         semaphore_table=tables["SemaphoreTableName"]["TableName"],
-        job_token_table=tables["JobTokenTableName"]["TableName"],
         rate_limit_table=tables["RateLimitTableName"]["TableName"],
         result_index_table=tables["ResultIndexTableName"]["TableName"],
         image_queue_url=sqs.create_queue(QueueName="rekpipe-images")["QueueUrl"],

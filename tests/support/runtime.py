@@ -86,8 +86,3 @@ def slot_holders(runtime: EmbeddedRuntime) -> dict[str, Any]:
     return dict(DynamoDBSlotStore(runtime.outputs["SemaphoreTableName"], default_limit=1).load().holders)
 
 
-def semaphore_holders(runtime: EmbeddedRuntime) -> dict[str, Any]:
-    from rekpipe_shared.semaphore import VideoSemaphore
-
-    settings_limit = 1000
-    return VideoSemaphore(runtime.outputs["SemaphoreTableName"], limit=settings_limit).snapshot().holders

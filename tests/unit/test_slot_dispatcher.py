@@ -170,3 +170,79 @@ def test_slot_dispatcher_later_failure_hands_back_it_and_the_rest(dispatcher, re
     # THEN the first applied and the failed one and every later one are handed back, in order
     assert result == {"batchItemFailures": [{"itemIdentifier": "m-1"}, {"itemIdentifier": "m-2"}]}
     assert dispatcher.store.load().header.limit == 3
+
+
+def _backlog(resources: Any, count: int) -> list[str]:
+    """``count`` video tasks routed into the backlog, oldest first."""
+    from rekpipe_shared.tasks import NewTask, TaskTable
+
+    tasks, ids = TaskTable(resources.task_table), []
+    for index in range(count):
+        task = NewTask(bucket=resources.content_bucket, key=f"v{index}.mp4", version_id=None, etag=f"e{index}",
+                       size=10, media_type="video", operations=("labels",), source="s3-event")
+        tasks.create(task)
+        tasks.mark_queued(task.task_id, backlog=True)
+        ids.append(task.task_id)
+    return ids
+
+
+def _video_queue(resources: Any, *, drain: bool = False) -> list[dict[str, Any]]:
+    """The video queue's messages; with ``drain`` they are also deleted (PurgeQueue allows one call a minute)."""
+    sqs = boto3.client("sqs")
+    messages = sqs.receive_message(QueueUrl=resources.video_queue_url, MaxNumberOfMessages=10,
+                                   VisibilityTimeout=30 if drain else 0).get("Messages", [])
+    for message in messages if drain else []:
+        sqs.delete_message(QueueUrl=resources.video_queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return [json.loads(m["Body"]) for m in messages]
+
+
+def test_slot_dispatcher_tick_admits_limit_plus_headroom_from_the_backlog_oldest_first(dispatcher, resources):
+    # GIVEN limit 1 (headroom 2) and a backlog of 5 videos
+    ids = _backlog(resources, 5)
+    dispatcher.handler(_event(encode(SetLimit(1))), FakeLambdaContext())
+    # WHEN the tick runs
+    dispatcher.handler(_event(encode(Tick("2026-12-01T13:00:00Z"))), FakeLambdaContext())
+    # THEN the 3 oldest are sent to the video queue, as route_task would have sent them (run 1)
+    sent = _video_queue(resources)
+    assert [m["task_id"] for m in sent] == ids[:3]
+    assert {(m["media_type"], m["run"]) for m in sent} == {("video", 1)}
+
+
+def test_slot_dispatcher_tick_resends_unclaimed_admissions_instead_of_newer_ones(dispatcher, resources):
+    # GIVEN limit 1 and a backlog of 5, of which a tick admitted 3 that start_video_workflow has not claimed
+    from rekpipe_shared.tasks import TaskTable
+
+    ids = _backlog(resources, 5)
+    dispatcher.handler(_event(encode(SetLimit(1)), encode(Tick("t1"))), FakeLambdaContext())
+    assert len(_video_queue(resources, drain=True)) == 3
+    # WHEN the next tick runs before any claim
+    dispatcher.handler(_event(encode(Tick("t2"))), FakeLambdaContext())
+    # THEN the same 3 are sent again (their claim makes the duplicates no-ops), no newer one
+    assert sorted(m["task_id"] for m in _video_queue(resources, drain=True)) == sorted(ids[:3])
+    # AND once one is claimed (its execution starts), the next tick admits the next oldest in its place
+    TaskTable(resources.task_table).claim(ids[0], lease_seconds=60)
+    dispatcher.handler(_event(encode(Tick("t3"))), FakeLambdaContext())
+    assert sorted(m["task_id"] for m in _video_queue(resources)) == sorted(ids[1:4])
+
+
+def test_slot_dispatcher_admission_failure_of_one_video_does_not_stop_the_others(dispatcher, resources, monkeypatch):
+    # GIVEN a backlog of 3, and SQS refusing the first video's message
+    ids = _backlog(resources, 3)
+    dispatcher.handler(_event(encode(SetLimit(1))), FakeLambdaContext())
+    admission = dispatcher.world._admit
+    real_send = admission.sqs.send_message
+
+    def flaky(**kwargs: Any) -> dict[str, Any]:
+        if ids[0] in kwargs["MessageBody"]:
+            raise ClientError({"Error": {"Code": "InternalError", "Message": "boom"}}, "SendMessage")
+        return real_send(**kwargs)
+
+    monkeypatch.setattr(admission.sqs, "send_message", flaky)
+    # WHEN the tick runs
+    result = dispatcher.handler(_event(encode(Tick("t1"))), FakeLambdaContext())
+    # THEN the tick succeeds, the others are admitted, and the first stays in the backlog for the next tick
+    assert result == {"batchItemFailures": []}
+    assert sorted(m["task_id"] for m in _video_queue(resources)) == sorted(ids[1:])
+    from rekpipe_shared.tasks import TaskTable
+
+    assert ids[0] in [t["task_id"] for t in TaskTable(resources.task_table).iter_video_backlog()]

@@ -57,8 +57,6 @@ LONG_KEYS_SEGMENT = "_long-keys"
 MAX_S3_KEY_BYTES = 1024
 
 # --- video -------------------------------------------------------------------------------------
-JOB_TOKEN_TABLE_NAME_ENV = "JOB_TOKEN_TABLE_NAME"
-"""Table of task tokens keyed by JobTag (and JobId), written before each Start* call."""
 VIDEO_SLOT_LIMIT_ENV = "VIDEO_SLOT_LIMIT"
 RATE_LIMIT_TABLE_NAME_ENV = "RATE_LIMIT_TABLE_NAME"
 """Per-second call counters that every Get* caller shares, so together they stay under the TPS quota."""

@@ -64,14 +64,15 @@ class PipelineSettings:
     video_max_concurrency: int
         Operations of one video run in parallel by the Map (1-40).
     video_slot_wait_seconds: int
-        Fallback timeout of a parked AcquireSlot, which then re-checks in case a wake-up was lost
-        (5-86400; default 15 minutes). Waiting costs nothing; only this re-check is a transition.
+        Longest an admitted operation may wait for its slot (5-86400; default 1 day). With
+        ``video_job_wait_seconds`` it sets RunJob's TimeoutSeconds, a backstop behind the slot
+        dispatcher's heartbeats: waiting itself costs no transition however long it lasts.
     video_job_wait_seconds: int
-        How long to wait for a job's SNS notice before asking Rekognition with Get* (10-86400;
-        default 1 hour). A job still running is waited on again.
+        Longest a Rekognition job may run once started (10-86400; default 1 day). A lost notice is
+        found by the dispatcher's tick (Get*), not by this timeout.
     video_job_limit_retry_seconds: int
-        First retry interval when Start* meets LimitExceededException (another workload holds the
-        account's job quota); grows 1.5x per attempt, 40 attempts (1-3600).
+        First pause of the slot grants when Start* meets LimitExceededException (another workload
+        holds the account's job quota); doubles per refusal, at most 600 s (1-3600).
     video_get_tps_quota: float
         The account's TPS quota for each video Get* API (default 20, the quota in us-east-1, us-west-2
         and eu-west-1; 5 in most other regions). Every function that calls Get* shares it through the
@@ -108,8 +109,8 @@ class PipelineSettings:
     image_tps_quota: float = 50.0
     video_slot_limit: int = 20
     video_max_concurrency: int = 8
-    video_slot_wait_seconds: int = 900
-    video_job_wait_seconds: int = 3600
+    video_slot_wait_seconds: int = 86400
+    video_job_wait_seconds: int = 86400
     video_job_limit_retry_seconds: int = 30
     video_get_tps_quota: float = 20.0
     video_get_retry_seconds: int = 5

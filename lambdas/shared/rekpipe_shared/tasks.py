@@ -45,6 +45,10 @@ IN_FLIGHT_INDEX = "in_flight"
 ``in_flight_status``, so it stays as small as the work in progress while millions succeed, and the
 oldest task of each status is one query away."""
 IN_FLIGHT_ATTR = "in_flight_status"
+VIDEO_BACKLOG = "QUEUED#video"
+"""The ``in_flight_status`` of a QUEUED video that waits for the slot dispatcher's admission (no message
+was sent for it). Its own index partition keeps admission O(admitted) while millions of images are
+QUEUED, and keeps a long backlog out of the stuck-QUEUED scan: waiting there is normal."""
 COUNTER_PREFIX = "#COUNTS#"
 COUNTER_SHARDS = 16
 """Spreads counter writes so a busy backfill never makes one hot item."""
@@ -193,6 +197,10 @@ class TaskTable:
             for item in page.get("Items", []):
                 yield _from_item(item)
 
+    def iter_video_backlog(self) -> Iterator[dict[str, Any]]:
+        """QUEUED videos waiting for admission, oldest first (see :data:`VIDEO_BACKLOG`)."""
+        return self.iter_in_flight(VIDEO_BACKLOG)
+
     def count_in_flight(self, status: str, *, updated_before: str | None = None) -> int:
         """How many tasks of one non-terminal status were last updated before a time (index only)."""
         paginator = self.client.get_paginator("query")
@@ -200,7 +208,7 @@ class TaskTable:
                    for page in paginator.paginate(**self._in_flight_query(status, updated_before), Select="COUNT"))
 
     def _in_flight_query(self, status: str, updated_before: str | None) -> dict[str, Any]:
-        if status not in IN_FLIGHT_STATUSES:
+        if status not in (*IN_FLIGHT_STATUSES, VIDEO_BACKLOG):
             raise ValueError(f"only {sorted(IN_FLIGHT_STATUSES)} are indexed as in flight, not {status!r}")
         condition = "in_flight_status = :s"
         values: dict[str, Any] = {":s": {"S": status}}
@@ -220,9 +228,11 @@ class TaskTable:
         return self._insert(task, STATUS_FAILED, {"error_code": error_code, "error_message": error_message,
                                                    "attention_status": STATUS_FAILED})
 
-    def mark_queued(self, task_id: str) -> dict[str, Any] | None:
-        """PENDING -> QUEUED as the task is sent to its queue; counts the run."""
-        return self._transition(task_id, STATUS_PENDING, STATUS_QUEUED, add={"run": 1})
+    def mark_queued(self, task_id: str, *, backlog: bool = False) -> dict[str, Any] | None:
+        """PENDING -> QUEUED as the task is sent to its queue, or, with ``backlog``, as a video is left
+        for the slot dispatcher's admission (:data:`VIDEO_BACKLOG`); counts the run."""
+        return self._transition(task_id, STATUS_PENDING, STATUS_QUEUED, add={"run": 1},
+                                in_flight=VIDEO_BACKLOG if backlog else None)
 
     def claim(self, task_id: str, lease_seconds: int) -> dict[str, Any] | None:
         """Take a routed task (QUEUED, or PENDING if the router has not marked it yet) for analysis,
@@ -412,15 +422,17 @@ class TaskTable:
         add: dict[str, int] | None = None,
         remove: Iterable[str] = (),
         extra_condition: tuple[str, dict[str, Any]] | None = None,
+        in_flight: str | None = None,
     ) -> dict[str, Any] | None:
         """Move one task between statuses if (and only if) it is in ``from_status``.
 
-        ``in_flight_status`` follows the status: set while it is non-terminal, removed once it ends.
+        ``in_flight_status`` follows the status (or is ``in_flight``): set while it is non-terminal,
+        removed once it ends.
         """
         set_ = dict(set_ or {})
         remove = list(remove)
         if to_status in IN_FLIGHT_STATUSES:
-            set_[IN_FLIGHT_ATTR] = to_status
+            set_[IN_FLIGHT_ATTR] = in_flight or to_status
         else:
             remove.append(IN_FLIGHT_ATTR)
         names = {"#s": "status"}

@@ -18,7 +18,6 @@ from botocore import xform_name
 from botocore.exceptions import ClientError
 
 from rekpipe_shared.aws import error_code, error_message
-from rekpipe_shared.job_tokens import CLOSED_TOKEN_ERRORS
 from rekpipe_shared.operations import JOB_LIMIT_ERROR, PERMANENT_ERRORS, operation
 from rekpipe_shared.slots.exceptions import TransientWorldError
 from rekpipe_shared.slots.world import JobEnd, StartResult
@@ -30,6 +29,9 @@ if TYPE_CHECKING:
     from rekpipe_shared.slots.state import HolderItem
 
 _IN_PROGRESS = "IN_PROGRESS"
+CLOSED_TOKEN_ERRORS = frozenset({"TaskDoesNotExist", "TaskTimedOut", "InvalidToken"})
+"""SendTask* errors for a token that is closed (already resumed, timed out, aborted) or unknown: nothing
+is left to resume, so a second send is harmless (Step Functions API Reference, SendTaskSuccess errors)."""
 
 
 class AwsSlotWorld:

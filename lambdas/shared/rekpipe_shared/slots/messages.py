@@ -65,10 +65,7 @@ _HOLDER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def is_holder_id(job_tag: str | None) -> bool:
-    """True for a JobTag the dispatcher wrote (a holder: ClientRequestToken's 1-64 ``[a-zA-Z0-9-_]``).
-
-    The old StartJob path's tags contain dots (``<task>.<run>.<operation>``), so the two never meet.
-    """
+    """True for a JobTag the dispatcher wrote (a holder: ClientRequestToken's 1-64 ``[a-zA-Z0-9-_]``)."""
     return bool(job_tag and _HOLDER_ID.match(job_tag))
 
 

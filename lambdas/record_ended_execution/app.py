@@ -1,8 +1,10 @@
-"""Free the video slots and waiter items of an execution that failed, timed out or was aborted,
-and record its task as FAILED, so the video is listed for attention instead of staying IN_PROGRESS.
+"""record_ended_execution: records the task of a video execution that failed, timed out or was aborted
+as FAILED, so the video is listed for attention instead of staying IN_PROGRESS.
 
 Target of the EventBridge rule on "Step Functions Execution Status Change" events of the video state
-machine; such an execution never reaches its ReleaseSlot states.
+machine; such an execution never reaches RecordOutcome. Its slots are not this function's concern:
+the same status change reaches the slot dispatcher as ``cancel``, which keeps a slot until its job is
+known ended (a Rekognition job cannot be stopped).
 """
 
 from __future__ import annotations
@@ -14,27 +16,21 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 
-from rekpipe_shared.constants import (
-    METRICS_NAMESPACE,
-    STATUS_FAILED,
-    TASK_TABLE_NAME_ENV,
-)
-from rekpipe_shared.semaphore import semaphore_from_environment
+from rekpipe_shared.constants import METRICS_NAMESPACE, STATUS_FAILED, TASK_TABLE_NAME_ENV
 from rekpipe_shared.tasks import TaskTable, task_id_of_execution
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-SERVICE = "release_execution_slots"
+SERVICE = "record_ended_execution"
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 
-semaphore = semaphore_from_environment()
 tasks = TaskTable(os.environ[TASK_TABLE_NAME_ENV])
 
-ENDED_WITHOUT_RELEASE = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
-"""Statuses whose executions may hold slots; the EventBridge rule filters on the same list."""
+ENDED_WITHOUT_OUTCOME = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
+"""Statuses whose executions never ran RecordOutcome; the EventBridge rule filters on the same list."""
 
 
 class ExecutionStatusChangeEvent(EventBridgeEvent):
@@ -54,33 +50,21 @@ class ExecutionStatusChangeEvent(EventBridgeEvent):
 @metrics.log_metrics
 @event_source(data_class=ExecutionStatusChangeEvent)
 def handler(event: ExecutionStatusChangeEvent, context: LambdaContext) -> dict[str, Any]:
-    return release_execution_slots(event)
+    return record_ended_execution(event)
 
 
 @tracer.capture_method
-def release_execution_slots(event: ExecutionStatusChangeEvent) -> dict[str, Any]:
-    """Release the execution's holders and delete its waiter items.
+def record_ended_execution(event: ExecutionStatusChangeEvent) -> dict[str, Any]:
+    """Mark the execution's task FAILED with why; a task already finished is left alone.
 
     Returns
     -------
     dict
-        ``{"executionArn": str, "status": str, "released": [holder, ...]}``; other statuses are ignored.
+        ``{"executionArn": str, "status": str, "recorded": bool}``; other statuses are ignored.
     """
-    if event.status not in ENDED_WITHOUT_RELEASE:
-        logger.info("status needs no cleanup", extra={"execution_arn": event.execution_arn, "status": event.status})
-        return {"executionArn": event.execution_arn, "status": event.status, "released": []}
-    released = semaphore.release_execution(event.execution_arn)
-    logger.info(
-        "released slots of ended execution",
-        extra={"execution_arn": event.execution_arn, "status": event.status, "released": released},
-    )
-    metrics.add_metric(name="SlotReleasedByCleanup", unit=MetricUnit.Count, value=len(released))
-    record_ended_task(event)
-    return {"executionArn": event.execution_arn, "status": event.status, "released": released}
-
-
-def record_ended_task(event: ExecutionStatusChangeEvent) -> None:
-    """Mark the execution's task FAILED with why; a task already finished is left alone."""
+    if event.status not in ENDED_WITHOUT_OUTCOME:
+        logger.info("status needs no record", extra={"execution_arn": event.execution_arn, "status": event.status})
+        return {"executionArn": event.execution_arn, "status": event.status, "recorded": False}
     task_id = task_id_of_execution(event.execution_arn)
     detail = event.detail
     reason = ": ".join(str(part) for part in (detail.get("error"), detail.get("cause")) if part)
@@ -90,6 +74,9 @@ def record_ended_task(event: ExecutionStatusChangeEvent) -> None:
         error_code=f"Execution{event.status.title().replace('_', '')}",
         error_message=f"the video's execution ended {event.status} before recording an outcome"
         + (f" ({reason})" if reason else "") + "; re-run it with `rekpipe redrive --failed`",
-    )
+    ) is not None
     logger.info("task recorded as failed" if recorded else "task already finished; left as it is",
-                extra={"task_id": task_id})
+                extra={"task_id": task_id, "status": event.status})
+    if recorded:
+        metrics.add_metric(name="VideoExecutionsEndedWithoutOutcome", unit=MetricUnit.Count, value=1)
+    return {"executionArn": event.execution_arn, "status": event.status, "recorded": recorded}
