@@ -5,8 +5,8 @@ A task becomes PENDING when it is created and again when an operator re-queues i
   duplicate message, which the consumer's claim turns into a no-op; the other order could lose it.
 - A video is marked QUEUED in the video backlog (``tasks.VIDEO_BACKLOG``), where it waits durably,
   for any time, until the slot dispatcher's tick admits it; open executions then stay near the slot
-  limit for a backlog of any size. A tick is sent at once (one per minute at most, by the slot
-  queue's content-based deduplication), so a lone upload does not wait for the schedule.
+  limit for a backlog of any size. An admit-only tick is sent at once (one per 5 seconds at most,
+  by the slot queue's content-based deduplication), so a lone upload does not wait for the schedule.
 """
 
 from __future__ import annotations
@@ -87,10 +87,14 @@ def route(record: DynamoDBRecord) -> None:
     metrics.add_metric(name="TasksRouted", unit=MetricUnit.Count, value=1)
 
 
+NUDGE_BUCKET_SECONDS = 5
+"""Nudges within one 5-second bucket have one body, so the slot queue keeps one of them."""
+
+
 def nudge_dispatcher() -> None:
-    """Send this minute's extra tick, so the dispatcher admits the new backlog now. A failure is
-    only logged: the schedule's tick admits it within a minute anyway."""
-    body = encode(Tick(at=time.strftime("nudge-%Y-%m-%dT%H:%MZ", time.gmtime())))
+    """Ask the dispatcher to admit from the backlog now. A failure is only logged: the schedule's
+    tick admits the video within a minute anyway."""
+    body = encode(Tick(at=f"admit-{int(time.time() // NUDGE_BUCKET_SECONDS)}", admit_only=True))
     try:
         sqs.send_message(QueueUrl=SLOT_QUEUE_URL, MessageBody=body, MessageGroupId=SLOT_MESSAGE_GROUP)
     except (BotoCoreError, ClientError) as error:  # the schedule is the guarantee; this is only latency

@@ -45,7 +45,7 @@ def test_route_task_sends_new_tasks_to_their_queue(resources, load_handler, stre
     assert tasks.counts()["QUEUED"] == 2
     [tick] = boto3.client("sqs").receive_message(QueueUrl=resources.slot_queue_url, MaxNumberOfMessages=10,
                                                  AttributeNames=["All"])["Messages"]
-    assert json.loads(tick["Body"])["kind"] == "tick"
+    assert (json.loads(tick["Body"])["kind"], json.loads(tick["Body"])["admit_only"]) == ("tick", True)
     assert tick["Attributes"]["MessageGroupId"] == "video-slots"
 
 

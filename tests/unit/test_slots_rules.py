@@ -322,6 +322,23 @@ def test_rules_tick_admits_up_to_limit_plus_headroom() -> None:
     assert model.admitted == 3 + model.settings.headroom - 1
 
 
+def test_rules_admit_only_tick_admits_without_get_or_heartbeat() -> None:
+    # GIVEN limit 2 with one running job and one waiter, both due a check and a heartbeat
+    model = SlotModel(limit=2)
+    model.want("A#labels")
+    _drain(model)
+    model.now += model.settings.heartbeat_interval + 1
+    before = model.calls()
+    # WHEN route_task's nudge (an admit-only tick) is applied
+    model.queue.append(Tick("admit-1", admit_only=True))
+    _drain(model)
+    # THEN it asks for limit + headroom - (holders + waiters) executions, and made no Get* or heartbeat
+    assert model.admitted == 2 + model.settings.headroom - 1
+    after = model.calls()
+    assert (after.get("job_status", 0), after.get("heartbeat", 0)) == (before.get("job_status", 0),
+                                                                       before.get("heartbeat", 0))
+
+
 def test_rules_memory_store_starts_at_version_zero() -> None:
     # GIVEN a new store
     store = MemorySlotStore(4)

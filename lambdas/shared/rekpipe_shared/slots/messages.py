@@ -47,9 +47,13 @@ class Cancel:
 
 @dataclass(frozen=True)
 class Tick:
-    """The schedule's beat: reconcile a rotating subset, heartbeat, admit from the backlog."""
+    """The schedule's beat: reconcile a rotating subset, heartbeat, admit from the backlog.
+
+    ``admit_only`` is route_task's nudge when it adds to the backlog: admission alone, no Get* or heartbeat.
+    """
 
     at: str = ""
+    admit_only: bool = False
     kind: str = "tick"
 
 

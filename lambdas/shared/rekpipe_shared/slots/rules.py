@@ -109,7 +109,7 @@ class SlotRules:
         elif isinstance(message, Cancel):
             snap = self._cancel(snap, message)
         elif isinstance(message, Tick):
-            snap = self._tick(snap)
+            snap = self._admit(snap) if message.admit_only else self._tick(snap)
         elif isinstance(message, SetLimit):
             snap = self._commit(snap, Changes(header=replace(snap.header, limit=message.limit)))
         return self._fill(snap)
@@ -210,6 +210,10 @@ class SlotRules:
                 continue
             update = None if not alive else replace(current, heartbeat_at=now)
             snap = self._commit(snap, Changes(header=snap.header, waiters={waiter.holder: update}))
+        return self._admit(snap)
+
+    def _admit(self, snap: Snapshot) -> Snapshot:
+        """Start executions from the backlog up to ``limit + headroom`` operations holding or waiting."""
         wanted = snap.header.limit + self.settings.headroom - len(snap.holders) - len(snap.waiters)
         if wanted > 0:
             try:
