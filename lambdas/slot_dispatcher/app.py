@@ -73,7 +73,9 @@ def dispatch(record: SQSRecord) -> None:
         message = decode(record.body)
         logger.append_keys(kind=message.kind)
         snap = rules.handle(message)
-    except RETRY_LATER:
+    except RETRY_LATER as error:
+        logger.warning("Slot message failed; it is redelivered", extra={"message_id": record.message_id,
+                                                                          "error": f"{type(error).__name__}: {error}"})
         metrics.add_metric(name="SlotMessageRetries", unit=MetricUnit.Count, value=1)
         raise
     except Exception as error:  # the boundary: quarantine, never block the group

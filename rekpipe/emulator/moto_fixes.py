@@ -24,6 +24,13 @@ patched functions still exist with the expected signatures, so a moto upgrade fa
 6. ``StopExecution`` of an execution waiting on a task token leaves it RUNNING until the token's
    timeout (AWS stops it at once): the stop now interrupts the execution's callback waits, so the
    execution ends and its status change (the slot dispatcher's cancel) follows promptly.
+7. A long-polling ``ReceiveMessage`` on a FIFO queue reads which message groups are in flight once, when
+   it starts, so a message of a group that another consumer took meanwhile is handed out too: two
+   consumers then hold one group at once (SQS delivers a group's messages to one consumer at a time,
+   SQS Developer Guide, "Using the message group ID"). The slot dispatcher relies on that order. A FIFO
+   receive now checks the groups at every look, and one receive at a time per queue; an empty queue
+   still blocks on moto's condition variable, so an idle long poll stays quiet.
+   Upstream: docs/upstream/sqs-fifo-long-poll-stale-groups.md.
 """
 
 from __future__ import annotations
@@ -228,7 +235,47 @@ def _stop_interrupts_token_waits() -> Callable[[], None]:
     return restore
 
 
-FIXES = (_stop_interrupts_token_waits, _s3_notices_carry_version, _send_task_failure_keeps_cause, _transactions_keep_tables,
+_FIFO_BLOCKED_RECHECK_SECONDS = 0.05
+"""A FIFO receive whose visible messages all belong to in-flight groups looks again after this long."""
+
+
+def _fifo_receive_respects_groups_in_flight() -> Callable[[], None]:
+    import threading
+
+    from moto.sqs.models import SQSBackend
+
+    original = SQSBackend.receive_message
+    locks: dict[str, threading.Lock] = {}
+    guard = threading.Lock()
+
+    def receive_message(self: Any, queue_name: str, count: int, wait_seconds_timeout: int, visibility_timeout: int,
+                        message_attribute_names: list[str] | None = None) -> list[Any]:
+        queue = self.get_queue(queue_name)
+        if not queue.fifo_queue:
+            return original(self, queue_name, count, wait_seconds_timeout, visibility_timeout, message_attribute_names)
+        with guard:
+            lock = locks.setdefault(f"{id(self)}:{queue_name}", threading.Lock())
+        deadline = time.monotonic() + (wait_seconds_timeout or 0)
+        while True:
+            with lock:  # one look at a time: the pending groups cannot change under it
+                result = original(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
+            remaining = deadline - time.monotonic()
+            if result or remaining <= 0:
+                return result
+            if queue.messages:  # visible, but their groups are in flight: look again shortly
+                time.sleep(min(_FIFO_BLOCKED_RECHECK_SECONDS, remaining))
+            else:
+                queue.wait_for_messages(min(1.0, remaining))
+
+    SQSBackend.receive_message = receive_message
+
+    def restore() -> None:
+        SQSBackend.receive_message = original
+
+    return restore
+
+
+FIXES = (_fifo_receive_respects_groups_in_flight, _stop_interrupts_token_waits, _s3_notices_carry_version, _send_task_failure_keeps_cause, _transactions_keep_tables,
          _backend_lookup_without_global_lock, s3_checksums_as_aws)
 
 

@@ -43,6 +43,9 @@ def test_moto_fixes_patched_functions_still_exist():
     from moto.stepfunctions.parser.asl.eval.environment import Environment
 
     assert callable(Environment.set_stop)
+    from moto.sqs.models import SQSBackend
+
+    assert "receive_message" in SQSBackend.__dict__
 
 
 def test_moto_fixes_s3_notice_carries_version_id(fixed):
@@ -166,3 +169,44 @@ def test_moto_fixes_stop_ends_an_execution_waiting_on_a_task_token(fixed):
     while sfn.describe_execution(executionArn=execution)["status"] == "RUNNING":
         assert time.monotonic() < deadline, "the stopped execution stayed RUNNING"
         time.sleep(0.05)
+
+
+def _two_long_polls_on_one_group() -> list[list[str]]:
+    """Two consumers long-poll an empty FIFO queue; then two messages of one group arrive."""
+    import threading
+    import time
+
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName="slots.fifo", Attributes={"FifoQueue": "true",
+                                                               "ContentBasedDeduplication": "true"})["QueueUrl"]
+    got: list[list[str]] = []
+
+    def consume() -> None:
+        messages = boto3.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=3,
+                                                       VisibilityTimeout=30).get("Messages", [])
+        got.append([m["Body"] for m in messages])
+
+    consumers = [threading.Thread(target=consume) for _ in range(2)]
+    for consumer in consumers:
+        consumer.start()
+    time.sleep(0.3)  # both are inside their long poll, the queue empty
+    for body in ("first", "second"):
+        sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId="g")
+    for consumer in consumers:
+        consumer.join()
+    return got
+
+
+def test_moto_fixes_fifo_group_goes_to_one_consumer_at_a_time(fixed):
+    # GIVEN two consumers long-polling one FIFO queue
+    # WHEN two messages of one group arrive
+    got = _two_long_polls_on_one_group()
+    # THEN only one consumer gets a message: the group is in flight until that one is deleted
+    assert sorted(got) == [[], ["first"]]
+
+
+def test_moto_fixes_fifo_long_poll_bug_is_still_in_moto(aws):
+    # GIVEN moto without the fix / WHEN the same happens
+    got = _two_long_polls_on_one_group()
+    # THEN both consumers hold the group at once (this test fails when moto fixes it: drop fix 7 then)
+    assert sorted(got) == [["first"], ["second"]]
