@@ -17,6 +17,7 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -25,6 +26,7 @@ from rekpipe_shared.constants import (
     METRICS_NAMESPACE,
     REKOGNITION_ROLE_ARN_ENV,
     SEMAPHORE_TABLE_NAME_ENV,
+    SLOT_QUEUE_URL_ENV,
     TASK_TABLE_NAME_ENV,
     VIDEO_QUEUE_URL_ENV,
     VIDEO_TOPIC_ARN_ENV,
@@ -51,6 +53,7 @@ settings = PipelineSettings.from_environment()
 store = DynamoDBSlotStore(os.environ[SEMAPHORE_TABLE_NAME_ENV], default_limit=settings.video_slot_limit)
 sfn = boto3.client("stepfunctions", config=DEFAULT_CONFIG)
 sqs = boto3.client("sqs", config=DEFAULT_CONFIG)
+SLOT_QUEUE_URL = os.environ[SLOT_QUEUE_URL_ENV]
 # Legacy retries: LimitExceededException must reach the rules at once (standard mode retries it as throttling).
 rekognition = boto3.client("rekognition", config=Config(retries={"mode": "legacy", "max_attempts": 3}))
 world = AwsSlotWorld(
@@ -91,4 +94,31 @@ def dispatch(record: SQSRecord) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_partial_response(event=event, record_handler=dispatch, processor=processor, context=context)
+    try:
+        response = process_partial_response(event=event, record_handler=dispatch, processor=processor,
+                                            context=context)
+    except BatchProcessingError:  # every message failed: the whole batch returns, so bring it all back soon
+        redeliver_soon(event, {"batchItemFailures": [{"itemIdentifier": r.get("messageId")}
+                                                     for r in event.get("Records") or []]})
+        raise
+    redeliver_soon(event, response)
+    return response
+
+
+REDELIVERY_SECONDS = 5
+"""Visibility given to failed slot messages: the group is blocked while any of its messages is in flight, so
+waiting for the queue's visibility timeout (6 minutes) would stop every slot decision that long."""
+
+
+def redeliver_soon(event: dict[str, Any], response: dict[str, Any]) -> None:
+    """Make the batch's failed messages visible again in seconds (best effort: they return anyway)."""
+    failed = {item["itemIdentifier"] for item in response.get("batchItemFailures") or []}
+    for record in event.get("Records") or []:
+        if record.get("messageId") not in failed:
+            continue
+        try:
+            sqs.change_message_visibility(QueueUrl=SLOT_QUEUE_URL, ReceiptHandle=record["receiptHandle"],
+                                          VisibilityTimeout=REDELIVERY_SECONDS)
+        except ClientError as error:
+            logger.warning("Could not shorten a failed slot message's visibility; it returns after the queue's "
+                           "visibility timeout", extra={"message_id": record.get("messageId"), "error": str(error)})

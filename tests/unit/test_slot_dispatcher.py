@@ -70,6 +70,15 @@ def dispatcher(load_handler, resources, rekognition, monkeypatch) -> Any:
     return app
 
 
+def _record_visibility(dispatcher: Any, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """The ChangeMessageVisibility calls the handler makes (receipt handle, seconds); the fake event's
+    receipt handles are no real ones, so the calls are recorded instead of sent."""
+    calls: list[tuple[str, int]] = []
+    monkeypatch.setattr(dispatcher.sqs, "change_message_visibility",
+                        lambda **kw: calls.append((kw["ReceiptHandle"], kw["VisibilityTimeout"])))
+    return calls
+
+
 def _want(holder: str, token: str, resources: Any) -> str:
     task = {"task_id": "t1", "run": 1, "bucket": resources.content_bucket, "key": "clip.mp4"}
     return encode(Want(holder, token, f"arn:exec:{holder}", {"task": task, "operation": "labels"}))
@@ -145,9 +154,12 @@ def test_slot_dispatcher_store_failure_fails_the_message_and_those_after_it(disp
     monkeypatch.setattr(dispatcher.store.client, "transact_write_items", refuse)
     # WHEN two messages are dispatched
     # THEN the whole batch fails (the store itself failed), so SQS redelivers both in order
+    shortened = _record_visibility(dispatcher, monkeypatch)
     with pytest.raises(BatchProcessingError):
         dispatcher.handler(_event(_want("h-A", "tok-A", resources), encode(Tick("t"))), FakeLambdaContext())
     assert dispatcher.store.load().waiters == {}
+    # AND both come back in seconds, not after the queue's visibility timeout (the group is blocked meanwhile)
+    assert shortened == [("r-0", 5), ("r-1", 5)]
 
 
 def test_slot_dispatcher_later_failure_hands_back_it_and_the_rest(dispatcher, resources, monkeypatch):
@@ -163,13 +175,15 @@ def test_slot_dispatcher_later_failure_hands_back_it_and_the_rest(dispatcher, re
         return real(**kwargs)
 
     monkeypatch.setattr(dispatcher.store.client, "transact_write_items", refuse_after_one)
+    shortened = _record_visibility(dispatcher, monkeypatch)
     # WHEN three messages come in one batch
     result = dispatcher.handler(
         _event(encode(SetLimit(3)), _want("h-B", "tok-B", resources), encode(Tick("t"))), FakeLambdaContext()
     )
-    # THEN the first applied and the failed one and every later one are handed back, in order
+    # THEN the first applied and the failed one and every later one are handed back, in order, to return in seconds
     assert result == {"batchItemFailures": [{"itemIdentifier": "m-1"}, {"itemIdentifier": "m-2"}]}
     assert dispatcher.store.load().header.limit == 3
+    assert shortened == [("r-1", 5), ("r-2", 5)]
 
 
 def _backlog(resources: Any, count: int) -> list[str]:
