@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from aws_cdk.assertions import Match
-
 from stack.paths import VIDEO_ASL_PATH
 from stack.videos import asl_substitution_names
 

@@ -210,10 +210,15 @@ def _video_queue(resources: Any, *, drain: bool = False) -> list[dict[str, Any]]
     return [json.loads(m["Body"]) for m in messages]
 
 
+def _set_limit_before_the_backlog(dispatcher: Any, limit: int) -> None:
+    """Store the limit while the backlog is empty (set_limit admits from the backlog too)."""
+    dispatcher.handler(_event(encode(SetLimit(limit))), FakeLambdaContext())
+
+
 def test_slot_dispatcher_tick_admits_limit_plus_headroom_from_the_backlog_oldest_first(dispatcher, resources):
     # GIVEN limit 1 (headroom 2) and a backlog of 5 videos
+    _set_limit_before_the_backlog(dispatcher, 1)
     ids = _backlog(resources, 5)
-    dispatcher.handler(_event(encode(SetLimit(1))), FakeLambdaContext())
     # WHEN the tick runs
     dispatcher.handler(_event(encode(Tick("2026-12-01T13:00:00Z"))), FakeLambdaContext())
     # THEN the 3 oldest are sent to the video queue, as route_task would have sent them (run 1)
@@ -226,8 +231,9 @@ def test_slot_dispatcher_tick_resends_unclaimed_admissions_instead_of_newer_ones
     # GIVEN limit 1 and a backlog of 5, of which a tick admitted 3 that start_video_workflow has not claimed
     from rekpipe_shared.tasks import TaskTable
 
+    _set_limit_before_the_backlog(dispatcher, 1)
     ids = _backlog(resources, 5)
-    dispatcher.handler(_event(encode(SetLimit(1)), encode(Tick("t1"))), FakeLambdaContext())
+    dispatcher.handler(_event(encode(Tick("t1"))), FakeLambdaContext())
     assert len(_video_queue(resources, drain=True)) == 3
     # WHEN the next tick runs before any claim
     dispatcher.handler(_event(encode(Tick("t2"))), FakeLambdaContext())
@@ -241,8 +247,8 @@ def test_slot_dispatcher_tick_resends_unclaimed_admissions_instead_of_newer_ones
 
 def test_slot_dispatcher_admission_failure_of_one_video_does_not_stop_the_others(dispatcher, resources, monkeypatch):
     # GIVEN a backlog of 3, and SQS refusing the first video's message
+    _set_limit_before_the_backlog(dispatcher, 1)
     ids = _backlog(resources, 3)
-    dispatcher.handler(_event(encode(SetLimit(1))), FakeLambdaContext())
     admission = dispatcher.world._admit
     real_send = admission.sqs.send_message
 
@@ -260,3 +266,17 @@ def test_slot_dispatcher_admission_failure_of_one_video_does_not_stop_the_others
     from rekpipe_shared.tasks import TaskTable
 
     assert ids[0] in [t["task_id"] for t in TaskTable(resources.task_table).iter_video_backlog()]
+
+
+def test_slot_dispatcher_a_job_ending_refills_from_the_backlog_without_waiting_for_the_tick(dispatcher, resources,
+                                                                                           rekognition):
+    # GIVEN limit 1 with A running, and a backlog of 4 videos
+    _set_limit_before_the_backlog(dispatcher, 1)
+    dispatcher.handler(_event(_want("h-A", "tok-A", resources)), FakeLambdaContext())
+    ids = _backlog(resources, 4)
+    job_a = dispatcher.store.load().holders["h-A"].job_id
+    rekognition.complete_job(job_a, "SUCCEEDED")
+    # WHEN A's done arrives (no tick)
+    dispatcher.handler(_event(encode(Done("h-A", job_a, "SUCCEEDED"))), FakeLambdaContext())
+    # THEN the freed room is refilled at once: limit + headroom videos, oldest first
+    assert [m["task_id"] for m in _video_queue(resources)] == ids[:3]

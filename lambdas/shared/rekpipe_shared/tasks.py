@@ -182,7 +182,8 @@ class TaskTable:
             for item in page.get("Items", []):
                 yield _from_item(item)
 
-    def iter_in_flight(self, status: str, *, updated_before: str | None = None) -> Iterator[dict[str, Any]]:
+    def iter_in_flight(self, status: str, *, updated_before: str | None = None,
+                       page_size: int | None = None) -> Iterator[dict[str, Any]]:
         """Tasks of one non-terminal status, oldest first, from the sparse ``in_flight`` index.
 
         Parameters
@@ -193,13 +194,15 @@ class TaskTable:
             Only tasks whose ``updated_at`` (ISO 8601, UTC) is earlier than this.
         """
         paginator = self.client.get_paginator("query")
-        for page in paginator.paginate(**self._in_flight_query(status, updated_before)):
+        pages = {"PaginationConfig": {"PageSize": page_size}} if page_size else {}
+        for page in paginator.paginate(**self._in_flight_query(status, updated_before), **pages):
             for item in page.get("Items", []):
                 yield _from_item(item)
 
-    def iter_video_backlog(self) -> Iterator[dict[str, Any]]:
-        """QUEUED videos waiting for admission, oldest first (see :data:`VIDEO_BACKLOG`)."""
-        return self.iter_in_flight(VIDEO_BACKLOG)
+    def iter_video_backlog(self, *, page_size: int | None = None) -> Iterator[dict[str, Any]]:
+        """QUEUED videos waiting for admission, oldest first (see :data:`VIDEO_BACKLOG`); ``page_size``
+        bounds each read to about what the caller will use."""
+        return self.iter_in_flight(VIDEO_BACKLOG, page_size=page_size)
 
     def count_in_flight(self, status: str, *, updated_before: str | None = None) -> int:
         """How many tasks of one non-terminal status were last updated before a time (index only)."""

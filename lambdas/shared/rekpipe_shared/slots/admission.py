@@ -5,8 +5,10 @@ durably for any time, where SQS keeps a message 14 days at most).
 A video leaves the backlog only when start_video_workflow claims it (then starts its execution, or
 finishes it from reused results). Until then each tick sends it again, oldest first, instead of newer
 ones: a slow or failing start_video_workflow therefore admits nothing new, and the duplicates are
-no-ops for its claim. Two ticks within one start's latency (seconds) can admit one tick's worth twice;
-such extra executions only wait, as waiters, and are still bounded.
+no-ops for its claim. Admission runs on every tick and whenever room is made (a job ended, an execution
+was cancelled, the limit changed), so slots do not idle until the next tick while a backlog exists. Room
+made twice within one start's latency (a second or two, from claim to ``want``) can admit a video more than
+its share; such extra executions only wait, as waiters, and stay bounded.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ class Admission:
 
     def __call__(self, count: int) -> int:
         sent = 0
-        for task in self.tasks.iter_video_backlog():
+        for task in self.tasks.iter_video_backlog(page_size=max(1, min(count, 100))):
             if sent >= count:
                 break
             try:  # mark_queued counted this run already

@@ -112,7 +112,12 @@ class SlotRules:
             snap = self._admit(snap) if message.admit_only else self._tick(snap)
         elif isinstance(message, SetLimit):
             snap = self._commit(snap, Changes(header=replace(snap.header, limit=message.limit)))
-        return self._fill(snap)
+        snap = self._fill(snap)
+        if isinstance(message, (Done, Cancel, SetLimit)):
+            # Room was made (a job ended, waiters left, the limit changed): refill from the backlog now, so
+            # slot use does not wait for the tick while a backlog exists.
+            snap = self._admit(snap)
+        return snap
 
     # --- messages ------------------------------------------------------------------------------
     def _want(self, snap: Snapshot, msg: Want) -> Snapshot:
