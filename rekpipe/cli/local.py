@@ -195,7 +195,7 @@ class LocalRunResult:
     video_jobs: list[VideoJob] = field(default_factory=list)
     lost_notices: list[str] = field(default_factory=list)
     peak_running_jobs: int = 0
-    semaphore_holders: dict[str, Any] = field(default_factory=dict)
+    slot_holders: dict[str, Any] = field(default_factory=dict)
     content_bucket: str = ""
     output_bucket: str = ""
     access_refusals: list[str] = field(default_factory=list)
@@ -350,7 +350,7 @@ def _run(runtime: EmbeddedRuntime, sources: list[_Source], *, out: Path, log_pat
         lost=[o for o in outcomes if o.analysed and o.status not in TERMINAL_STATUSES], timings=timings,
         simulator_calls=simulator.stats.snapshot(), video_jobs=list(simulator.jobs.values()),
         lost_notices=simulator.lost_notices, peak_running_jobs=simulator.peak_running_jobs,
-        semaphore_holders=_semaphore_holders(outputs), content_bucket=content_bucket, output_bucket=output_bucket,
+        slot_holders=_slot_holders(outputs), content_bucket=content_bucket, output_bucket=output_bucket,
         access_refusals=_access_refusals(runtime),
         report=_write_report(output_bucket, out / REPORT_FOLDER) if report else None,
     )
@@ -572,7 +572,7 @@ def _top_labels(outputs: dict[str, str], output_bucket: str, out: Path) -> str:
     return f"{len(outputs)} outputs" if outputs else ""
 
 
-def _semaphore_holders(outputs: dict[str, str]) -> dict[str, Any]:
+def _slot_holders(outputs: dict[str, str]) -> dict[str, Any]:
     """Video slots still held once the run is over (should be none): holder -> its JobId."""
     from rekpipe_shared.slots.dynamodb import DynamoDBSlotStore
 
@@ -612,7 +612,7 @@ def _print_run(result: LocalRunResult) -> None:
         + (f", {len(result.lost)} without a final status" if result.lost else "")
         + f"; {statuses.get('SKIPPED', 0)} skipped by ingest.",
         f"Video jobs: {len(result.video_jobs)} ({failed_jobs} failed, {len(result.lost_notices)} notices lost, "
-        f"peak {result.peak_running_jobs} running); video slots still held: {len(result.semaphore_holders)}.",
+        f"peak {result.peak_running_jobs} running); video slots still held: {len(result.slot_holders)}.",
         f"Wall time {timings.get('wall', 0):.1f} s (emulator start {timings.get('start', 0):.1f} s, "
         f"upload {timings.get('upload', 0):.1f} s, analysis {timings.get('analysis', 0):.1f} s).",
         f"{plural(result.copied, 'output')} copied to {result.out}; function logs in {result.log_path}. "

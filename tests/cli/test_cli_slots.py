@@ -49,10 +49,14 @@ def test_slots_limit_sends_set_limit_that_the_dispatcher_applies(pipeline, slot_
     assert {m["Attributes"]["MessageGroupId"] for m in messages} == {"video-slots"}
     # AND applied by the rules, the stored limit becomes the last one, shown by `rekpipe slots`
     store = DynamoDBSlotStore(pipeline.semaphore_table, default_limit=20)
-    rules = SlotRules(store, world=None, clock=lambda: 0.0)  # set_limit with no waiters makes no AWS call
+    admitted: list[int] = []
+    # set_limit with no waiters makes no AWS call but admission from the (empty) backlog
+    no_backlog = type("NoBacklog", (), {"admit": lambda self, n: admitted.append(n) or 0})()
+    rules = SlotRules(store, world=no_backlog, clock=lambda: 0.0)
     for message in messages:
         rules.handle(decode(message["Body"]))
     assert "limit 5  in use 0  waiting 0" in CliRunner().invoke(main, ["slots"]).output
+    assert admitted == [7 + 2, 5 + 2]  # each new limit is filled from the backlog at once (headroom 2)
 
 
 def test_slots_limit_out_of_range_is_a_usage_error(pipeline, slot_queue):

@@ -114,7 +114,7 @@ def test_local_run_with_faults_ends_consistent_with_the_simulator(aws_env, tmp_p
         assert outcome.status == expected, outcome
         assert set(outcome.task.get("operation_errors") or {}) == failed_here
     # AND every video slot was given back
-    assert result.semaphore_holders == {}
+    assert result.slot_holders == {}
 
 
 def test_local_run_folder_shows_skipped_and_failed_files(aws_env, tmp_path):
