@@ -60,14 +60,18 @@ def test_runtime_reads_the_tick_schedule_and_the_cancel_rule_as_slot_queue_targe
 
 
 def test_a_tick_from_the_schedule_admits_a_queued_video(runtime):
-    # GIVEN a QUEUED video task in the table and nothing else (no upload, so no ingestion and no message
-    # on the video queue): only the tick's admission can start its execution
+    # GIVEN a video task in the backlog and nothing else: route_task is stubbed out, so it neither
+    # routes the task nor nudges the dispatcher, and only the tick's admission can start its execution
+    assert runtime.adapter is not None
+    runtime.adapter.register(runtime.function_name("route_task"), lambda event, context: {"batchItemFailures": []})
     bucket = runtime.outputs["ContentBucketName"]
     table = TaskTable(runtime.outputs["TaskTableName"])
     task = NewTask(bucket=bucket, key="backlog/a.mp4", version_id="v1", etag=None, size=10, media_type="video",
                    operations=("labels",), source="test")
     assert table.create(task)
-    assert table.mark_queued(task.task_id) is not None
+    assert table.mark_queued(task.task_id, backlog=True) is not None
+    time.sleep(1)
+    assert (table.get(task.task_id) or {}).get("status") == "QUEUED"  # nobody admitted it yet
     # WHEN the schedule fires (the runtime sends its tick to the slot queue)
     runtime.run_schedules_now()
     # THEN the dispatcher's admission claims the task and starts its execution
