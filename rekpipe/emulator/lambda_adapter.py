@@ -242,10 +242,13 @@ class ServiceNameResolver:
     clients and settings are rebuilt for the current moto backend and environment.
     """
 
-    def __init__(self, package: str = HANDLER_PACKAGE, module: str = "app", attribute: str = "handler"):
+    def __init__(self, package: str = HANDLER_PACKAGE, module: str = "app", attribute: str = "handler",
+                 on_load: dict[str, Callable[[ModuleType], None]] | None = None):
         self.package = package
         self.module = module
         self.attribute = attribute
+        self.on_load = dict(on_load or {})
+        """Service -> a function run on its module right after each (re)import (the runtime's clock hooks)."""
         self._modules: dict[str, ModuleType] = {}
 
     def __call__(self, function_name: str, environment: dict[str, str]) -> Handler:
@@ -271,6 +274,8 @@ class ServiceNameResolver:
                 self._modules[service] = importlib.reload(sys.modules[name])
             else:
                 self._modules[service] = importlib.import_module(name)
+            if service in self.on_load:
+                self.on_load[service](self._modules[service])
         return self._modules[service]
 
 

@@ -31,6 +31,11 @@ patched functions still exist with the expected signatures, so a moto upgrade fa
    receive now checks the groups at every look, and one receive at a time per queue; an empty queue
    still blocks on moto's condition variable, so an idle long poll stays quiet.
    Upstream: docs/upstream/sqs-fifo-long-poll-stale-groups.md.
+8. A Task state whose ``HeartbeatSeconds`` passed without a heartbeat fails with ``States.Timeout``; AWS
+   fails it with ``States.HeartbeatTimeout`` ("A Task state failed to send a heartbeat for a period longer
+   than the HeartbeatSeconds value", Step Functions Developer Guide, "Error names"), which RunJob retries
+   (a new want) while ``States.Timeout`` (its TimeoutSeconds backstop) is not.
+   Upstream: docs/upstream/sfn-heartbeat-timeout-error-name.md.
 """
 
 from __future__ import annotations
@@ -275,7 +280,36 @@ def _fifo_receive_respects_groups_in_flight() -> Callable[[], None]:
     return restore
 
 
-FIXES = (_fifo_receive_respects_groups_in_flight, _stop_interrupts_token_waits, _s3_notices_carry_version, _send_task_failure_keeps_cause, _transactions_keep_tables,
+def _heartbeat_timeout_is_its_own_error() -> Callable[[], None]:
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskTimedOutEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
+    from moto.stepfunctions.parser.asl.eval.callback.callback import HeartbeatTimeoutError
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    original = StateTask.__dict__["_from_error"]
+
+    def from_error(self: Any, env: Any, ex: Exception) -> Any:
+        if isinstance(ex, HeartbeatTimeoutError):
+            name = StatesErrorNameType.StatesHeartbeatTimeout
+            return FailureEvent(env=env, error_name=StatesErrorName(typ=name), event_type=HistoryEventType.TaskTimedOut,
+                                event_details=EventDetails(taskTimedOutEventDetails=TaskTimedOutEventDetails(
+                                    error=name.to_name())))
+        return original(self, env, ex)
+
+    StateTask._from_error = from_error
+
+    def restore() -> None:
+        StateTask._from_error = original
+
+    return restore
+
+
+FIXES = (_heartbeat_timeout_is_its_own_error, _fifo_receive_respects_groups_in_flight, _stop_interrupts_token_waits, _s3_notices_carry_version, _send_task_failure_keeps_cause, _transactions_keep_tables,
          _backend_lookup_without_global_lock, s3_checksums_as_aws)
 
 

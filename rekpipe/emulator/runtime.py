@@ -23,12 +23,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rekpipe.emulator import moto_fixes
+from rekpipe.emulator import moto_fixes, sim_timers
 from rekpipe.emulator.deploy import ACCOUNT_ID, DeployedStack, QueueTarget, deploy, synthesize
 from rekpipe.emulator.event_sources import SqsEventSource, StreamEventSource, aws_client, invoke
 from rekpipe.emulator.iam import IamEnforcement
 from rekpipe.emulator.iam.simulator_access import SimulatorAccess
-from rekpipe.emulator.lambda_adapter import InProcessLambdas
+from rekpipe.emulator.lambda_adapter import InProcessLambdas, ServiceNameResolver
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -82,6 +82,10 @@ class RuntimeOptions:
     enforce_iam: bool = field(default_factory=lambda: os.environ.get(ENFORCE_IAM_ENV, "1") != "0")
     """Authorize every call against the deployed policies, each caller acting with its own role
     (``REKPIPE_ENFORCE_IAM=0`` turns it off, to measure what it costs)."""
+    timers_on_simulated_clock: bool = False
+    """Run Step Functions' timeouts, heartbeats and retry waits, the schedules and the slot dispatcher's clock on
+    the simulator's clock (``SimulatorConfig.clock_scale``), so a day of waiting takes seconds
+    (:mod:`rekpipe.emulator.sim_timers`)."""
     template_mutator: Callable[[dict[str, Any]], None] | None = None
     """Edits the synthesized template before it is deployed (tests remove a grant to watch it fail)."""
 
@@ -110,6 +114,7 @@ class EmbeddedRuntime:
         self._server: Any = None
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         self._undo_moto_fixes: Any = None
+        self._undo_sim_timers: Any = None
         self._stopped = False
         self.iam: IamEnforcement | None = None
 
@@ -150,7 +155,12 @@ class EmbeddedRuntime:
         self.simulator = RekognitionSimulator(self.options.simulator or SimulatorConfig(), access=access)
         sim_endpoint = self.simulator.start()
         self._set_env({"AWS_ENDPOINT_URL_REKOGNITION": sim_endpoint})
-        self.adapter = InProcessLambdas(environment_overrides={"AWS_ENDPOINT_URL_REKOGNITION": sim_endpoint})
+        resolver = ServiceNameResolver()
+        if self.options.timers_on_simulated_clock:
+            clock = self.simulator.clock
+            self._undo_sim_timers = sim_timers.install(clock.scale)
+            resolver.on_load["slot_dispatcher"] = lambda module: setattr(module.rules, "clock", clock.now)
+        self.adapter = InProcessLambdas(resolver, environment_overrides={"AWS_ENDPOINT_URL_REKOGNITION": sim_endpoint})
         if self.iam is not None:
             enforcement = self.iam
             self.adapter.identity = lambda function: enforcement.function_session(function).credentials
@@ -204,6 +214,8 @@ class EmbeddedRuntime:
                 self.adapter.uninstall()
         if self.iam is not None:
             self.iam.uninstall()
+        if self._undo_sim_timers:
+            self._undo_sim_timers()
         if self._undo_moto_fixes:
             self._undo_moto_fixes()
         if self._server:
@@ -343,6 +355,8 @@ class EmbeddedRuntime:
         for rule in self.stack.rules:
             if rule.schedule_seconds is not None:
                 period = self.options.schedule_seconds or rule.schedule_seconds
+                if self.options.timers_on_simulated_clock and self.simulator is not None:
+                    period = sim_timers.scaled_period(period, self.simulator.clock.scale)
                 target = self._schedule_loop
                 args: tuple[Any, ...] = (rule.function_names, period, rule.rule_arn, rule.queue_targets)
             else:
@@ -366,7 +380,7 @@ class EmbeddedRuntime:
             "detail-type": "Scheduled Event",
             "source": "aws.events",
             "account": ACCOUNT_ID,
-            "time": _now(),
+            "time": self._schedule_time(),
             "region": self.options.region,
             "resources": [rule_arn] if rule_arn else [],
             "detail": {},
@@ -375,6 +389,13 @@ class EmbeddedRuntime:
             if self._may_invoke(function, "events.amazonaws.com", rule_arn):
                 invoke(lam, function, event)
         self._send_to_queues(queues or [], event)
+
+    def _schedule_time(self) -> str:
+        """A scheduled event's time: the simulated time when the schedules run on the simulator's clock, so
+        two ticks a few real seconds apart keep distinct bodies (the slot queue deduplicates on content)."""
+        if self.options.timers_on_simulated_clock and self.simulator is not None:
+            return _now(self.simulator.clock.now())
+        return _now()
 
     def _send_to_queues(self, queues: list[QueueTarget], event: dict[str, Any]) -> None:
         """Deliver an event to SQS targets as EventBridge and Scheduler do: the target's Input (its
@@ -452,8 +473,9 @@ class EmbeddedRuntime:
         return 1
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _now(epoch: float | None = None) -> str:
+    moment = datetime.now(UTC) if epoch is None else datetime.fromtimestamp(epoch, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _free_port() -> int:

@@ -210,3 +210,38 @@ def test_moto_fixes_fifo_long_poll_bug_is_still_in_moto(aws):
     got = _two_long_polls_on_one_group()
     # THEN both consumers hold the group at once (this test fails when moto fixes it: drop fix 7 then)
     assert sorted(got) == [["first"], ["second"]]
+
+
+def _heartbeat_silence_errors() -> list[str]:
+    """Run a token wait with HeartbeatSeconds 1 that nobody answers; the errors of its TaskTimedOut events."""
+    import time
+
+    sqs, sfn = boto3.client("sqs"), boto3.client("stepfunctions")
+    queue = sqs.create_queue(QueueName="tokens")["QueueUrl"]
+    definition = {"StartAt": "Wait", "States": {"Wait": {
+        "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+        "Parameters": {"QueueUrl": queue, "MessageBody": {"token.$": "$$.Task.Token"}},
+        "HeartbeatSeconds": 1, "TimeoutSeconds": 60,
+        "Retry": [{"ErrorEquals": ["States.HeartbeatTimeout"], "IntervalSeconds": 1, "MaxAttempts": 1}],
+        "End": True}}}
+    machine = sfn.create_state_machine(name="silent", definition=json.dumps(definition),
+                                       roleArn="arn:aws:iam::123456789012:role/r")["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+    deadline = time.monotonic() + 30
+    while sfn.describe_execution(executionArn=execution)["status"] == "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    events = sfn.get_execution_history(executionArn=execution)["events"]
+    return [e["taskTimedOutEventDetails"]["error"] for e in events if e["type"] == "TaskTimedOut"]
+
+
+def test_moto_fixes_heartbeat_timeout_is_states_heartbeat_timeout(fixed):
+    # GIVEN / WHEN a token wait whose heartbeats stop
+    # THEN it fails with States.HeartbeatTimeout, which its Retry matches: two attempts, both timed out so
+    assert _heartbeat_silence_errors() == ["States.HeartbeatTimeout", "States.HeartbeatTimeout"]
+
+
+def test_moto_fixes_heartbeat_timeout_bug_is_still_in_moto(aws):
+    # GIVEN moto without the fix / WHEN the same happens
+    # THEN it says States.Timeout and the Retry never matches (this fails once moto fixes it: drop fix 8 then)
+    assert _heartbeat_silence_errors() == ["States.Timeout"]

@@ -408,3 +408,36 @@ def test_video_workflow_get_throttled_half_the_time_for_a_minute_every_paid_job_
     assert throttled > 0
     assert state_machine_retries > 0
     assert set(named) <= {"RekognitionThrottledError"}
+
+
+def test_video_workflow_hours_of_waiting_on_the_simulated_clock_cost_one_wait(aws_env):
+    # GIVEN the runtime with every timer on the simulator's clock at x300 (HeartbeatSeconds 900 s = 3 real s,
+    # the tick every 60 s = 0.25 real s) and three videos whose jobs take 40 simulated minutes, against limit 1
+    from rekpipe.emulator.runtime import EmbeddedRuntime, RuntimeOptions
+
+    options = RuntimeOptions(
+        # The default waits (1 day each): RunJob's backstop TimeoutSeconds is 2 days and 900 s, simulated
+        settings=PipelineSettings.from_mapping({"video_operations": "labels", "video_slot_limit": 1}),
+        simulator=SimulatorConfig(seed=4, job_duration=(2400, 2400), clock_scale=300),
+        timers_on_simulated_clock=True,
+    )
+    with EmbeddedRuntime(options) as runtime:
+        clock = runtime.simulator.clock
+        started = clock.now()
+        task_ids = [upload(runtime, f"videos/long/clip {i}.mp4", mp4_bytes(200 + i)) for i in range(3)]
+
+        # WHEN they run one after the other (the last waits over an hour, simulated, for its slot)
+        found = wait_for_tasks(runtime, task_ids, timeout=120)
+        waited_hours = (clock.now() - started) / 3600
+
+        # THEN all succeed, each operation with one RunJob wait: the dispatcher's heartbeats (every 300 simulated
+        # seconds) kept every token alive across hours, and no timeout, retry or re-check added a state
+        assert {t["status"] for t in found.values()} == {"SUCCEEDED"}, [
+            (t.get("error_code"), t.get("error_message"), t.get("operation_errors")) for t in found.values()]
+        assert waited_hours >= 2
+        for task in found.values():
+            history = execution_history(task["execution_arn"])
+            assert entered_states(history).count("RunJob") == 1
+            assert not [e for e in history if e["type"] in ("TaskTimedOut", "TaskFailed")]
+        assert runtime.simulator.peak_running_jobs == 1
+        assert slot_holders(runtime) == {}
