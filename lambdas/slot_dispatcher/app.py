@@ -19,7 +19,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from rekpipe_shared.aws import DEFAULT_CONFIG
 from rekpipe_shared.constants import (
@@ -65,8 +65,9 @@ world = AwsSlotWorld(
 _backoff = float(settings.video_job_limit_retry_seconds)
 rules = SlotRules(store, world, clock=time.time,
                   settings=SlotSettings(backoff_base=_backoff, backoff_max=max(SlotSettings.backoff_max, _backoff)))
-RETRY_LATER = (TransientWorldError, FenceError, ClientError)
-"""Failures of a call or of the store: the message is redelivered. Anything else is a broken rule."""
+RETRY_LATER = (TransientWorldError, FenceError, ClientError, BotoCoreError)
+"""Failures of a call or of the store (an error answer, or no answer: a connection or read timeout): the message
+is redelivered. Anything else is a broken rule."""
 
 
 @tracer.capture_method

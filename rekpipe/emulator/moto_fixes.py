@@ -36,6 +36,11 @@ patched functions still exist with the expected signatures, so a moto upgrade fa
    than the HeartbeatSeconds value", Step Functions Developer Guide, "Error names"), which RunJob retries
    (a new want) while ``States.Timeout`` (its TimeoutSeconds backstop) is not.
    Upstream: docs/upstream/sfn-heartbeat-timeout-error-name.md.
+9. ``SendTaskHeartbeat``/``SendTaskSuccess``/``SendTaskFailure`` look for the token in every RUNNING
+   execution and fail with ``AttributeError`` (a 500) when one of them was just started and has no
+   evaluation environment yet; AWS answers for the token alone. Executions without an environment (no
+   token can be theirs yet) are now skipped.
+   Upstream: docs/upstream/sfn-task-token-calls-race-new-executions.md.
 """
 
 from __future__ import annotations
@@ -280,6 +285,23 @@ def _fifo_receive_respects_groups_in_flight() -> Callable[[], None]:
     return restore
 
 
+def _token_calls_skip_executions_not_yet_running() -> Callable[[], None]:
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original = StepFunctionsParserBackend.__dict__["_get_executions"]
+
+    def get_executions(self: Any, execution_status: Any = None) -> list[Any]:
+        return [execution for execution in original(self, execution_status)
+                if getattr(getattr(execution, "exec_worker", None), "env", None) is not None]
+
+    StepFunctionsParserBackend._get_executions = get_executions
+
+    def restore() -> None:
+        StepFunctionsParserBackend._get_executions = original
+
+    return restore
+
+
 def _heartbeat_timeout_is_its_own_error() -> Callable[[], None]:
     from moto.stepfunctions.parser.api import HistoryEventType, TaskTimedOutEventDetails
     from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
@@ -309,7 +331,7 @@ def _heartbeat_timeout_is_its_own_error() -> Callable[[], None]:
     return restore
 
 
-FIXES = (_heartbeat_timeout_is_its_own_error, _fifo_receive_respects_groups_in_flight, _stop_interrupts_token_waits, _s3_notices_carry_version, _send_task_failure_keeps_cause, _transactions_keep_tables,
+FIXES = (_token_calls_skip_executions_not_yet_running, _heartbeat_timeout_is_its_own_error, _fifo_receive_respects_groups_in_flight, _stop_interrupts_token_waits, _s3_notices_carry_version, _send_task_failure_keeps_cause, _transactions_keep_tables,
          _backend_lookup_without_global_lock, s3_checksums_as_aws)
 
 

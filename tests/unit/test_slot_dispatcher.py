@@ -4,6 +4,7 @@ holder, the DynamoDB store, and the per-message error boundary (quarantine, FIFO
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import boto3
@@ -227,7 +228,7 @@ def test_slot_dispatcher_tick_admits_limit_plus_headroom_from_the_backlog_oldest
     assert {(m["media_type"], m["run"]) for m in sent} == {("video", 1)}
 
 
-def test_slot_dispatcher_tick_resends_unclaimed_admissions_instead_of_newer_ones(dispatcher, resources):
+def test_slot_dispatcher_unclaimed_admissions_count_against_the_room(dispatcher, resources):
     # GIVEN limit 1 and a backlog of 5, of which a tick admitted 3 that start_video_workflow has not claimed
     from rekpipe_shared.tasks import TaskTable
 
@@ -237,12 +238,28 @@ def test_slot_dispatcher_tick_resends_unclaimed_admissions_instead_of_newer_ones
     assert len(_video_queue(resources, drain=True)) == 3
     # WHEN the next tick runs before any claim
     dispatcher.handler(_event(encode(Tick("t2"))), FakeLambdaContext())
-    # THEN the same 3 are sent again (their claim makes the duplicates no-ops), no newer one
-    assert sorted(m["task_id"] for m in _video_queue(resources, drain=True)) == sorted(ids[:3])
+    # THEN nothing is sent: the 3 admitted fill the room, and none is sent twice
+    assert _video_queue(resources) == []
     # AND once one is claimed (its execution starts), the next tick admits the next oldest in its place
     TaskTable(resources.task_table).claim(ids[0], lease_seconds=60)
     dispatcher.handler(_event(encode(Tick("t3"))), FakeLambdaContext())
-    assert sorted(m["task_id"] for m in _video_queue(resources)) == sorted(ids[1:4])
+    assert [m["task_id"] for m in _video_queue(resources)] == [ids[3]]
+
+
+def test_slot_dispatcher_admission_sends_again_a_video_left_unclaimed_for_minutes(dispatcher, resources):
+    # GIVEN limit 1 and 3 admitted videos whose messages were lost (nobody claims them)
+    _set_limit_before_the_backlog(dispatcher, 1)
+    ids = _backlog(resources, 4)
+    dispatcher.handler(_event(encode(Tick("t1"))), FakeLambdaContext())
+    assert len(_video_queue(resources, drain=True)) == 3
+    admission = dispatcher.world._admit
+    # WHEN a tick runs more than RESEND_AFTER_SECONDS later
+    from rekpipe_shared.slots.admission import RESEND_AFTER_SECONDS
+
+    admission.clock = lambda: time.time() + RESEND_AFTER_SECONDS + 1
+    dispatcher.handler(_event(encode(Tick("t2"))), FakeLambdaContext())
+    # THEN those 3 are sent again, still counted, and the fourth still waits in the backlog
+    assert sorted(m["task_id"] for m in _video_queue(resources)) == sorted(ids[:3])
 
 
 def test_slot_dispatcher_admission_failure_of_one_video_does_not_stop_the_others(dispatcher, resources, monkeypatch):

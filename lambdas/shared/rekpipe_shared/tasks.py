@@ -49,6 +49,9 @@ VIDEO_BACKLOG = "QUEUED#video"
 """The ``in_flight_status`` of a QUEUED video that waits for the slot dispatcher's admission (no message
 was sent for it). Its own index partition keeps admission O(admitted) while millions of images are
 QUEUED, and keeps a long backlog out of the stuck-QUEUED scan: waiting there is normal."""
+VIDEO_ADMITTED = "QUEUED#admitted"
+"""The ``in_flight_status`` of a QUEUED video the dispatcher sent to the video queue, until start_video_workflow
+claims it: admission counts these, so a slow start never makes it admit more."""
 COUNTER_PREFIX = "#COUNTS#"
 COUNTER_SHARDS = 16
 """Spreads counter writes so a busy backfill never makes one hot item."""
@@ -199,6 +202,17 @@ class TaskTable:
             for item in page.get("Items", []):
                 yield _from_item(item)
 
+    def mark_admitted(self, task_id: str, *, again: bool = False) -> dict[str, Any] | None:
+        """Backlog -> admitted once its message was sent (``again``: admitted -> admitted, a re-send, which
+        renews ``updated_at``); None when the task is no longer where the caller saw it."""
+        source = VIDEO_ADMITTED if again else VIDEO_BACKLOG
+        return self._transition(task_id, STATUS_QUEUED, STATUS_QUEUED, in_flight=VIDEO_ADMITTED,
+                                extra_condition=(f"{IN_FLIGHT_ATTR} = :source", {":source": source}))
+
+    def iter_video_admitted(self) -> Iterator[dict[str, Any]]:
+        """Videos sent to the video queue and not yet claimed, oldest admission first."""
+        return self.iter_in_flight(VIDEO_ADMITTED)
+
     def iter_video_backlog(self, *, page_size: int | None = None) -> Iterator[dict[str, Any]]:
         """QUEUED videos waiting for admission, oldest first (see :data:`VIDEO_BACKLOG`); ``page_size``
         bounds each read to about what the caller will use."""
@@ -211,7 +225,7 @@ class TaskTable:
                    for page in paginator.paginate(**self._in_flight_query(status, updated_before), Select="COUNT"))
 
     def _in_flight_query(self, status: str, updated_before: str | None) -> dict[str, Any]:
-        if status not in (*IN_FLIGHT_STATUSES, VIDEO_BACKLOG):
+        if status not in (*IN_FLIGHT_STATUSES, VIDEO_BACKLOG, VIDEO_ADMITTED):
             raise ValueError(f"only {sorted(IN_FLIGHT_STATUSES)} are indexed as in flight, not {status!r}")
         condition = "in_flight_status = :s"
         values: dict[str, Any] = {":s": {"S": status}}
