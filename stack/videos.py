@@ -336,9 +336,10 @@ class VideoAnalysis(Construct):
         # job_completed turns the notice of a job the dispatcher started into `done` (JobTag = holder).
         self.slots.queue.grant_send_messages(job_completed.function)
         grant_table(dispatcher.function, storage.semaphore_table, READ_ITEM + QUERY + PUT_ITEM + DELETE_ITEM)
-        # Admission reads the video backlog (a partition of the in_flight index) and sends those videos to the
-        # video queue; route_task nudges the dispatcher with an extra tick when it adds to the backlog.
-        grant_table(dispatcher.function, storage.task_table, QUERY, indexes=[IN_FLIGHT_INDEX])
+        # Admission reads the video backlog (a partition of the in_flight index), sends those videos to the video
+        # queue and marks each admitted (UpdateItem in a transaction, then GetItem); route_task nudges the
+        # dispatcher with an extra tick when it adds to the backlog.
+        grant_table(dispatcher.function, storage.task_table, QUERY + READ_ITEM + UPDATE_ITEM, indexes=[IN_FLIGHT_INDEX])
         dispatcher.add_to_policy(iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[queue.queue_arn]))
         role = self.notifications.rekognition_role
         machine_ref.grant_task_response(dispatcher.function)  # SendTaskSuccess, SendTaskFailure, SendTaskHeartbeat

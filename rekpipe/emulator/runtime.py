@@ -355,7 +355,8 @@ class EmbeddedRuntime:
         for rule in self.stack.rules:
             if rule.schedule_seconds is not None:
                 period = self.options.schedule_seconds or rule.schedule_seconds
-                if self.options.timers_on_simulated_clock and self.simulator is not None:
+                if self.options.timers_on_simulated_clock and self.simulator is not None and rule.queue_targets:
+                    # The slot tick; the stuck-task finder compares wall-clock times, so it keeps its period.
                     period = sim_timers.scaled_period(period, self.simulator.clock.scale)
                 target = self._schedule_loop
                 args: tuple[Any, ...] = (rule.function_names, period, rule.rule_arn, rule.queue_targets)

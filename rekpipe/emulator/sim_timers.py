@@ -5,8 +5,8 @@ real second). With ``RuntimeOptions(timers_on_simulated_clock=True)`` the rest o
 
 * moto's interpreter waits ``TimeoutSeconds`` and ``HeartbeatSeconds`` (every Task state, including RunJob's
   ``.waitForTaskToken``) and each ``Retry`` interval for ``seconds / scale`` real seconds;
-* every scheduled rule and schedule (the slot tick, the stuck-task finder) fires every ``period / scale`` real
-  seconds, at least every :data:`MIN_PERIOD_SECONDS`;
+* the slot tick (the schedule that targets the slot queue) fires every ``period / scale`` real seconds, at least
+  every :data:`MIN_PERIOD_SECONDS` (the stuck-task finder keeps its period: it compares wall-clock times);
 * the slot dispatcher's rules read the simulated clock (heartbeat interval, LimitExceeded backoff, the lifetimes of
   finished and cancelled items), so they heartbeat a token as often, in simulated time, as in AWS.
 
