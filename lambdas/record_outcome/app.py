@@ -33,8 +33,8 @@ from rekpipe_shared.content_identity import ContentIdentity
 from rekpipe_shared.exceptions import TaskNotFoundError
 from rekpipe_shared.operations import operation
 from rekpipe_shared.outputs import ResultsLayout, write_latest_pointer, write_manifest
-from rekpipe_shared.result_index import ResultIndex
-from rekpipe_shared.reuse import IDENTITY_ATTR, ResultReuse, wake_waiters
+from rekpipe_shared.result_index import ResultIndex, request_options, reuse_key
+from rekpipe_shared.reuse import IDENTITY_ATTR, wake_waiters
 from rekpipe_shared.settings import PipelineSettings
 from rekpipe_shared.tasks import TaskTable
 
@@ -51,9 +51,8 @@ OUTPUT_BUCKET = os.environ[OUTPUT_BUCKET_ENV]
 s3 = boto3.client("s3", config=DEFAULT_CONFIG)
 reuse_index = (ResultIndex(os.environ[RESULT_INDEX_TABLE_NAME_ENV]) if os.environ.get(RESULT_INDEX_TABLE_NAME_ENV)
                else None)
-reuse = (ResultReuse(reuse_index, s3, OUTPUT_BUCKET, PipelineSettings.from_environment())
-         if reuse_index is not None else None)
-s3_sqs = boto3.client("sqs", config=DEFAULT_CONFIG)
+settings = PipelineSettings.from_environment()
+sqs = boto3.client("sqs", config=DEFAULT_CONFIG)
 VIDEO_QUEUE_URL = os.environ.get(VIDEO_QUEUE_URL_ENV, "")
 
 
@@ -96,17 +95,19 @@ def release_failed_leads(task: dict[str, Any], results: list[dict[str, Any]]) ->
     Idempotent: a lead already withdrawn (or someone else's) is left alone.
     """
     failed = [result["operation"] for result in results if result.get("status") != "SUCCEEDED"]
-    if reuse is None or not failed:
+    tokens = task.get(IDENTITY_ATTR) or ()
+    if reuse_index is None or not failed or not tokens or not settings.reuse_results:
         return
-    identities = tuple(ContentIdentity.from_token(token) for token in task.get(IDENTITY_ATTR) or ())
+    identity = ContentIdentity.from_token(tokens[0])  # start_video_workflow claims under the first identity
     for name in failed:
-        plan = reuse.plan(task, operation(name), identities, video=True)
-        if plan is None:
+        op = operation(name)
+        api = op.video_start_api
+        if api is None:
             continue
-        api = plan.api
-        waiters = reuse.withdraw(plan, task["task_id"])
+        key = reuse_key(api, identity, request_options(op, settings, video=True))
+        waiters = reuse_index.withdraw(key, task["task_id"])
         if waiters:
-            wake_waiters(s3_sqs, VIDEO_QUEUE_URL, waiters)
+            wake_waiters(sqs, VIDEO_QUEUE_URL, waiters)
             metrics.add_metric(name="VideoWaitersWoken", unit=MetricUnit.Count, value=len(waiters))
             logger.info("Lead withdrawn; identical videos run their own analysis", extra={"api": api,
                                                                                          "waiters": waiters})
