@@ -226,7 +226,8 @@ def test_semaphore_asl_lost_wake_up_recovered_by_fallback_timeout(semaphore_prob
     # THEN the fallback timeout re-runs AcquireSlot, which finds the slot the execution already owns
     assert probe.wait_for([waiter], timeout=10) == {waiter: "SUCCEEDED"}
     events = _history(waiter)
-    assert _acquire_tasks_scheduled(events) == 2
+    # at least one re-run; a loaded machine lets the 1 s fallback fire again before the work ends
+    assert _acquire_tasks_scheduled(events) >= 2
     assert [e["type"] for e in events].count("TaskTimedOut") == 1
     entered = [e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")]
     assert entered == [
