@@ -267,7 +267,7 @@ class VideoAnalysis(Construct):
         start_workflow.function.add_event_source(sources.SqsEventSource(queue, report_batch_item_failures=True))
         grant_table(start_workflow.function, storage.task_table, READ_ITEM + UPDATE_ITEM)
         machine_ref.grant_start_execution(start_workflow.function)
-        self._grant_reuse(storage, start_workflow, collect_results, record_outcome)
+        self._grant_reuse(storage, queue, start_workflow, collect_results, record_outcome)
 
         # --- an execution that never recorded its outcome ---------------------------------------
         grant_table(record_ended.function, storage.task_table, READ_ITEM + UPDATE_ITEM)
@@ -357,12 +357,13 @@ class VideoAnalysis(Construct):
                                 "video with the caller's permissions; any key of this one bucket "
                                 "(GetObject/GetObjectVersion only).")
 
-    def _grant_reuse(self, storage: Storage, start_workflow: PipelineFunction, collect_results: PipelineFunction,
-                     record_outcome: PipelineFunction) -> None:
+    def _grant_reuse(self, storage: Storage, queue: sqs.IQueue, start_workflow: PipelineFunction,
+                     collect_results: PipelineFunction, record_outcome: PipelineFunction) -> None:
         """Result reuse for videos: start_video_workflow reads the video's checksum (HeadObject), looks
         results up and copies them (ListBucket of one result folder, CopyObject = GetObject + PutObject,
         all under async/), and may finish the task with its manifest; collect_results indexes each
-        finished result (PutItem); record_outcome counts what was reused (UpdateItem)."""
+        finished result (PutItem); record_outcome counts what was reused (UpdateItem) and withdraws a failed
+        operation's lead (DeleteItem). Each of the three may wake videos waiting on a lead (SendMessage)."""
         output_arn = storage.output_bucket.bucket_arn
         async_prefix = f"{ASYNC_OUTPUT_PREFIX}/"
         for bucket in storage.content_buckets:
@@ -383,7 +384,11 @@ class VideoAnalysis(Construct):
                             "at run time, only under async/.", async_prefix)
         grant_table(start_workflow.function, storage.result_index_table, READ_ITEM + UPDATE_ITEM + DELETE_ITEM)
         grant_table(collect_results.function, storage.result_index_table, PUT_ITEM)
-        grant_table(record_outcome.function, storage.result_index_table, UPDATE_ITEM)
+        grant_table(record_outcome.function, storage.result_index_table, UPDATE_ITEM + DELETE_ITEM)
+        # Races: a follower waits on the lead without a message; whoever ends the lead (a result indexed,
+        # a lead dropped) sends each waiter's message to the video queue again.
+        for function in (start_workflow, collect_results, record_outcome):
+            queue.grant_send_messages(function.function)
 
     @property
     def topic(self) -> sns.Topic:

@@ -6,6 +6,7 @@ and a 6-hour video is collected over as many invocations as it needs (15-minute 
 under the run's own prefix, so a re-run never mixes its pages with an earlier run's; a retried or
 resumed collection picks up from the saved token. Get* is paced under the shared quota and its
 throttling retried (``rekpipe_shared.get_calls``); only an error retrying cannot fix is final.
+A finished result is indexed for identical videos, and the ones waiting on it are woken.
 """
 
 from __future__ import annotations
@@ -20,14 +21,19 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
 from rekpipe_shared.aws import DEFAULT_CONFIG, error_code, error_message
-from rekpipe_shared.constants import METRICS_NAMESPACE, OUTPUT_BUCKET_ENV, RESULT_INDEX_TABLE_NAME_ENV
+from rekpipe_shared.constants import (
+    METRICS_NAMESPACE,
+    OUTPUT_BUCKET_ENV,
+    RESULT_INDEX_TABLE_NAME_ENV,
+    VIDEO_QUEUE_URL_ENV,
+)
 from rekpipe_shared.content_identity import ContentIdentity
 from rekpipe_shared.exceptions import ResultsUnreadableError
 from rekpipe_shared.get_calls import GetCaller, default_limiter, get_client
 from rekpipe_shared.operations import operation
 from rekpipe_shared.outputs import COLLECT_STATE_NAME, SUMMARY_NAME, ResultsLayout, put_json, s3_uri
 from rekpipe_shared.result_index import ResultIndex, model_version_of
-from rekpipe_shared.reuse import IDENTITY_ATTR, ResultReuse
+from rekpipe_shared.reuse import IDENTITY_ATTR, ResultReuse, wake_waiters
 from rekpipe_shared.settings import PipelineSettings
 from rekpipe_shared.video_summary import VideoSummary
 
@@ -44,6 +50,8 @@ settings = PipelineSettings.from_environment()
 rekognition = get_client()
 limiter = default_limiter(settings.video_get_tps_quota)
 s3 = boto3.client("s3", config=DEFAULT_CONFIG)
+sqs = boto3.client("sqs", config=DEFAULT_CONFIG)
+VIDEO_QUEUE_URL = os.environ.get(VIDEO_QUEUE_URL_ENV, "")
 reuse = ResultReuse(ResultIndex(os.environ[RESULT_INDEX_TABLE_NAME_ENV]) if os.environ.get(RESULT_INDEX_TABLE_NAME_ENV)
                     else None, s3, OUTPUT_BUCKET, settings)
 
@@ -109,7 +117,11 @@ def _index(task: dict[str, Any], op: Any, prefix: str, model_version: str | None
     identities = tuple(ContentIdentity.from_token(token) for token in task.get(IDENTITY_ATTR) or ())
     plan = reuse.plan(task, op, identities, video=True)
     if plan is not None:
-        reuse.record(plan, task["task_id"], s3_uri(OUTPUT_BUCKET, prefix), model_version)
+        waiters = reuse.record(plan, task["task_id"], s3_uri(OUTPUT_BUCKET, prefix), model_version)
+        if waiters:  # identical videos parked behind this analysis: they copy it now
+            wake_waiters(sqs, VIDEO_QUEUE_URL, waiters)
+            metrics.add_metric(name="VideoWaitersWoken", unit=MetricUnit.Count, value=len(waiters))
+            logger.info("Waiting identical videos woken", extra={"waiters": waiters, "api": op.video_start_api})
 
 
 def _save_state(prefix: str, state: dict[str, Any]) -> None:

@@ -7,6 +7,8 @@ Before it starts, every operation whose result an identical video already has (s
 checksum, same options: ``rekpipe_shared.reuse``) is copied into this task's layout and recorded
 as reused; only the others go to the state machine, so a reused operation takes no job slot and
 starts no Rekognition job. When all are reused, no execution starts and the task is finished here.
+When an identical video is being analysed right now, this task waits for it without an execution,
+a slot or a queue message (see ``reuse_stored_results``) and is sent again when that analysis ends.
 """
 
 from __future__ import annotations
@@ -28,18 +30,22 @@ from rekpipe_shared.constants import (
     STATUS_IN_PROGRESS,
     STATUS_SUCCEEDED,
     TASK_TABLE_NAME_ENV,
+    VIDEO_QUEUE_URL_ENV,
     VIDEO_STATE_MACHINE_ARN_ENV,
 )
 from rekpipe_shared.operations import operation
 from rekpipe_shared.outputs import SUMMARY_NAME, ResultsLayout, s3_uri, write_latest_pointer, write_manifest
 from rekpipe_shared.result_index import ResultIndex
-from rekpipe_shared.reuse import IDENTITY_ATTR, ResultReuse, reused_entry
+from rekpipe_shared.reuse import IDENTITY_ATTR, ResultReuse, reused_entry, wake_waiters
 from rekpipe_shared.settings import PipelineSettings
 from rekpipe_shared.tasks import TaskTable, execution_name
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from rekpipe_shared.result_index import Claim
+    from rekpipe_shared.reuse import ReusePlan
 
 SERVICE = "start_video_workflow"
 logger = Logger(service=SERVICE)
@@ -52,13 +58,18 @@ tasks = TaskTable(os.environ[TASK_TABLE_NAME_ENV])
 STATE_MACHINE_ARN = os.environ[VIDEO_STATE_MACHINE_ARN_ENV]
 sfn = boto3.client("stepfunctions", config=DEFAULT_CONFIG)
 s3 = boto3.client("s3", config=DEFAULT_CONFIG)
+sqs = boto3.client("sqs", config=DEFAULT_CONFIG)
+VIDEO_QUEUE_URL = os.environ.get(VIDEO_QUEUE_URL_ENV, "")
 OUTPUT_BUCKET = os.environ[OUTPUT_BUCKET_ENV]
 settings = PipelineSettings.from_environment()
 reuse = ResultReuse(ResultIndex(os.environ[RESULT_INDEX_TABLE_NAME_ENV]) if os.environ.get(RESULT_INDEX_TABLE_NAME_ENV)
                     else None, s3, OUTPUT_BUCKET, settings)
 
 VIDEO_LEASE_SECONDS = 7 * 24 * 3600
-"""A video task is owned by its execution; the lease only stops the image-style reclaim."""
+"""A video task is owned by its execution; the lease only stops the image-style reclaim. Its claims on
+the result index take the same lease: a leader that dies silently is found through its execution
+(``rekpipe_shared.stuck``), not by waiting for the lease."""
+MAX_CLAIM_ROUNDS = 5
 
 
 @tracer.capture_method
@@ -78,7 +89,7 @@ def start_workflow(record: SQSRecord) -> None:
     identities = reuse.identities(task)
     operations = reuse_stored_results(task, run, identities)
     if not operations:
-        return
+        return  # all reused (the task is finished), or parked behind an identical video's analysis
     execution_input = {
         "task": {
             "task_id": task_id,
@@ -103,22 +114,37 @@ def start_workflow(record: SQSRecord) -> None:
 
 
 def reuse_stored_results(task: dict[str, Any], run: int, identities: tuple[Any, ...]) -> list[str]:
-    """Copy what identical videos already have; return the operations still to analyse.
+    """Copy what identical videos already have, lead the rest; return the operations to analyse.
 
-    Idempotent: an operation copied by an earlier attempt is in the task's outputs and is skipped.
+    Per operation, in name order: a stored result is copied; otherwise this task claims the lead of
+    those bytes (conditional write, lease), unless another task leads them now. Then this task waits:
+    it drops the leads it took here (ordered claims, so two tasks never wait on each other), registers
+    in the leader's ``waiters``, parks its task QUEUED with ``waiting_for`` and returns [] (its message
+    is acknowledged: a video can take hours, longer than any visibility timeout). The leader sends its
+    message again when it indexes its result or withdraws its lead (collect_results, record_outcome).
+
+    Idempotent: an operation copied by an earlier attempt is in the task's outputs and is skipped; a
+    redelivered message re-claims its own leads and registers as the same waiter (a set).
     When nothing is left, the task is finished here (manifest, pointer, SUCCEEDED).
     """
     outputs: dict[str, str] = dict(task.get("outputs") or {})
     reused: dict[str, dict[str, Any]] = dict(task.get("reused") or {})
     layout = ResultsLayout.for_task({**task, "run": run}, video=True)
-    left = []
-    for name in task["operations"]:
+    left, led = [], []
+    for name in sorted(task["operations"]):
         op = operation(name)
         assert op.video_start_api is not None
         if op.video_start_api in reused:
             continue
         plan = reuse.plan(task, op, identities, video=True)
         found = reuse.find(plan) if plan is not None else None
+        if plan is not None and found is None and not plan.forced:
+            claim = _claim_or_wait(task, run, plan, led)
+            if claim is None:
+                return []  # waiting, or the task was taken meanwhile
+            if claim.lead:
+                led.append(plan)
+            found = claim.result
         prefix = layout.video_folder_prefix(op.video_start_api)
         if found is None or SUMMARY_NAME not in reuse.copy_folder(plan, found, prefix):
             left.append(name)
@@ -132,7 +158,39 @@ def reuse_stored_results(task: dict[str, Any], run: int, identities: tuple[Any, 
                     extra={"task_id": task["task_id"], "api": op.video_start_api, "source": found.source_task_id})
     if not left:
         _finish_reused(task, layout, outputs, reused)
-    return left
+    return [name for name in task["operations"] if name in left]
+
+
+def _claim_or_wait(task: dict[str, Any], run: int, plan: ReusePlan, led: list[ReusePlan]) -> Claim | None:
+    """Lead ``plan``'s bytes, or find their result; None when this task now waits on another's lead."""
+    task_id = task["task_id"]
+    for _ in range(MAX_CLAIM_ROUNDS):
+        claim = reuse.claim(plan, task_id, VIDEO_LEASE_SECONDS)
+        if claim.lead or claim.result is not None:
+            return claim
+        if claim.leader_task_id is None:
+            continue  # the lead moved while we looked: decide again
+        for mine in led:  # hold nothing while waiting: no two tasks ever wait on each other
+            _wake(reuse.withdraw(mine, task_id))
+        led.clear()
+        if tasks.park_waiting(task_id, {"reuse_key": plan.keys[0], "leader_task_id": claim.leader_task_id,
+                                        "api": plan.api}) is None:
+            return None  # not ours any more (finished or taken by another attempt)
+        if reuse.add_waiter(plan, claim.leader_task_id, task_id, run):
+            metrics.add_metric(name="VideoTasksWaiting", unit=MetricUnit.Count, value=1)
+            logger.info("Waiting for an identical video's analysis; the leader wakes this task",
+                        extra={"task_id": task_id, "api": plan.api, "leader": claim.leader_task_id})
+            return None
+        # The lead ended between the claim and the registration: take the task back and decide again.
+        if tasks.claim(task_id, lease_seconds=VIDEO_LEASE_SECONDS) is None:
+            return None
+    raise RuntimeError(f"task {task_id}: the lead of {plan.api} kept moving; the message is retried")
+
+
+def _wake(waiters: list[str]) -> None:
+    if waiters:
+        wake_waiters(sqs, VIDEO_QUEUE_URL, waiters)
+        metrics.add_metric(name="VideoWaitersWoken", unit=MetricUnit.Count, value=len(waiters))
 
 
 def _video_price(price_per_minute: float, prefix: str) -> float:

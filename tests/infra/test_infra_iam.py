@@ -256,7 +256,8 @@ def test_result_index_grants_are_least_privilege(template):
         "analyze_image": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"},
         "start_video_workflow": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
         "collect_results": {"dynamodb:PutItem"},
-        "record_outcome": {"dynamodb:UpdateItem"},
+        "record_outcome": {"dynamodb:UpdateItem", "dynamodb:DeleteItem"},
+        "find_stuck_tasks": {"dynamodb:GetItem"},
     }
     for name in pipeline_functions(template):
         assert _table_actions(template, name, table) == expected.get(name, set()), name

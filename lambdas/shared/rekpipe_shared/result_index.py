@@ -7,9 +7,13 @@ every request option that changes the answer (MinConfidence, MaxLabels, attribut
 types, collection, project version), so a task under other settings never matches.
 
 Races: the first task claims the key with a conditional write and a lease. Another task with the
-same bytes finds the lead and waits (its queue message comes back later); when the result lands it
-copies it. A lead whose task failed is withdrawn, and one whose Lambda died runs out: the follower
-then claims the key itself and runs its own analysis, so no task is lost.
+same bytes finds the lead and waits; when the result lands it copies it. An image follower's queue
+message comes back later. A video follower (whose leader may run for hours) registers in the lead's
+``waiters`` set, parks its task QUEUED with ``waiting_for`` and acknowledges its message; the leader
+wakes every waiter (sends its message again) when it indexes its result or withdraws its lead. A lead
+whose task failed is withdrawn, and one whose Lambda died runs out (or, for a video whose execution
+ended without a result, is broken by ``rekpipe redrive --stuck``): the follower then claims the key
+itself and runs its own analysis, so no task is lost.
 
 Counters (``#STATS#nn`` items, sharded) sum the objects and operations served from the index and
 the Rekognition list price they did not pay, so ``rekpipe status`` reads them without a scan.
@@ -42,6 +46,8 @@ if TYPE_CHECKING:
 REUSE_KEY_ATTR = "reuse_key"
 STATE_LEADING = "LEADING"
 STATE_DONE = "DONE"
+WAITERS_ATTR = "waiters"
+"""On a lead: the video followers (``<task id>:<run>``) to wake when it ends, with a result or without."""
 STATS_PREFIX = "#STATS#"
 STATS_SHARDS = 8
 MICRO_USD = 1_000_000
@@ -130,20 +136,25 @@ class ResultIndex:
         return None
 
     def claim(self, key: str, task_id: str, *, lease_seconds: int, identity: ContentIdentity, api: str) -> Claim:
-        """Lead the analysis of a key, unless a result exists or another task's lease is live."""
+        """Lead the analysis of a key, unless a result exists or another task's lease is live.
+
+        An update, not a put: the ``waiters`` a lead carries (video followers) survive a re-claim by the
+        same task (a redelivered message, a new run) or a take-over after the lease ran out.
+        """
         now = self._clock()
         for _ in range(3):
             try:
-                self.client.put_item(
-                    TableName=self.table_name,
-                    Item={REUSE_KEY_ATTR: {"S": key}, "state": {"S": STATE_LEADING}, "task_id": {"S": task_id},
-                          "lease_until": {"N": str(int(now + lease_seconds))}, "api": {"S": api},
-                          "identity": {"S": identity.token}, "claimed_at": {"S": now_iso()}},
+                self.client.update_item(
+                    TableName=self.table_name, Key={REUSE_KEY_ATTR: {"S": key}},
+                    UpdateExpression="SET #state = :leading, task_id = :me, lease_until = :lease, api = :api, "
+                                     "#identity = :identity, claimed_at = :at",
                     ConditionExpression="attribute_not_exists(reuse_key) OR (#state = :leading AND "
                                         "(lease_until < :now OR task_id = :me))",
-                    ExpressionAttributeNames={"#state": "state"},
+                    ExpressionAttributeNames={"#state": "state", "#identity": "identity"},
                     ExpressionAttributeValues={":leading": {"S": STATE_LEADING}, ":now": {"N": str(int(now))},
-                                               ":me": {"S": task_id}},
+                                               ":me": {"S": task_id}, ":lease": {"N": str(int(now + lease_seconds))},
+                                               ":api": {"S": api}, ":identity": {"S": identity.token},
+                                               ":at": {"S": now_iso()}},
                 )
                 return Claim(lead=True)
             except ClientError as error:
@@ -158,12 +169,64 @@ class ResultIndex:
                          leader_task_id=item["task_id"]["S"])
         return Claim(lead=False, wait_seconds=1.0)
 
+    def add_waiter(self, key: str, leader_task_id: str, waiter: str) -> bool:
+        """Register ``waiter`` (``<task id>:<run>``) on a live lead of ``leader_task_id``.
+
+        A set: a redelivered follower registers once. False when the lead is gone, done or another
+        task's now; the follower then decides again (reuse the result, or lead).
+        """
+        try:
+            self.client.update_item(
+                TableName=self.table_name, Key={REUSE_KEY_ATTR: {"S": key}},
+                UpdateExpression="ADD #waiters :me",
+                ConditionExpression="#state = :leading AND task_id = :leader",
+                ExpressionAttributeNames={"#state": "state", "#waiters": WAITERS_ATTR},
+                ExpressionAttributeValues={":leading": {"S": STATE_LEADING}, ":leader": {"S": leader_task_id},
+                                           ":me": {"SS": [waiter]}},
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def lead(self, key: str) -> dict[str, Any] | None:
+        """The item under a key, as plain values (``state``, ``task_id``, ``lease_until``, ``waiters``)."""
+        item = self._get(key)
+        if item is None:
+            return None
+        return {"state": item["state"]["S"], "task_id": item["task_id"]["S"],
+                "lease_until": int(item.get("lease_until", {}).get("N", 0)),
+                "claimed_at": item.get("claimed_at", {}).get("S"), "waiters": _waiters(item)}
+
+    def break_lead(self, key: str, leader_task_id: str, claimed_at: str | None) -> list[str] | None:
+        """Drop a lead whose leader is known dead (its execution ended without a result); returns its
+        waiters, or None when the lead changed meanwhile (the leader came back, or it finished)."""
+        condition = "#state = :leading AND task_id = :leader"
+        values = {":leading": {"S": STATE_LEADING}, ":leader": {"S": leader_task_id}}
+        if claimed_at:
+            condition += " AND claimed_at = :at"
+            values[":at"] = {"S": claimed_at}
+        try:
+            response = self.client.delete_item(
+                TableName=self.table_name, Key={REUSE_KEY_ATTR: {"S": key}}, ConditionExpression=condition,
+                ExpressionAttributeNames={"#state": "state"}, ExpressionAttributeValues=values,
+                ReturnValues="ALL_OLD",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return None
+        return _waiters(response.get("Attributes") or {})
+
     def record(self, keys: Iterable[str], *, task_id: str, api: str, result_uri: str, model_version: str | None,
-               options: dict[str, Any], identities: Iterable[ContentIdentity]) -> None:
+               options: dict[str, Any], identities: Iterable[ContentIdentity]) -> list[str]:
         """Store a finished analysis under every key of its object: later copies reuse it.
 
         Unconditional: a newer analysis (``redrive --force``, a model upgrade) replaces the older one.
+        Returns the waiters the replaced lead carried, for the caller to wake.
         """
+        waiters: list[str] = []
         tokens = [identity.token for identity in identities]
         for key, token in zip(keys, tokens, strict=True):
             item = {REUSE_KEY_ATTR: {"S": key}, "state": {"S": STATE_DONE}, "task_id": {"S": task_id},
@@ -172,20 +235,27 @@ class ResultIndex:
                     "recorded_at": {"S": now_iso()}}
             if model_version:
                 item["model_version"] = {"S": model_version}
-            self.client.put_item(TableName=self.table_name, Item=item)
+            old = self.client.put_item(TableName=self.table_name, Item=item, ReturnValues="ALL_OLD")
+            waiters += [w for w in _waiters(old.get("Attributes") or {}) if w not in waiters]
+        return waiters
 
-    def withdraw(self, key: str, task_id: str) -> None:
-        """Drop this task's lead (its analysis failed), so a waiting follower runs its own at once."""
+    def withdraw(self, key: str, task_id: str) -> list[str]:
+        """Drop this task's lead (its analysis failed), so a waiting follower runs its own at once.
+
+        Returns the waiters the lead carried (video followers), for the caller to wake."""
         try:
-            self.client.delete_item(
+            response = self.client.delete_item(
                 TableName=self.table_name, Key={REUSE_KEY_ATTR: {"S": key}},
                 ConditionExpression="#state = :leading AND task_id = :me",
                 ExpressionAttributeNames={"#state": "state"},
                 ExpressionAttributeValues={":leading": {"S": STATE_LEADING}, ":me": {"S": task_id}},
+                ReturnValues="ALL_OLD",
             )
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
+            return []
+        return _waiters(response.get("Attributes") or {})
 
     def forget(self, key: str, result_uri: str) -> None:
         """Drop a result whose stored output is gone (expired by the retention rule)."""
@@ -226,6 +296,10 @@ class ResultIndex:
         response = self.client.get_item(TableName=self.table_name, Key={REUSE_KEY_ATTR: {"S": key}},
                                         ConsistentRead=True)
         return response.get("Item")
+
+
+def _waiters(item: dict[str, Any]) -> list[str]:
+    return sorted(item.get(WAITERS_ATTR, {}).get("SS", []))
 
 
 def _result(item: dict[str, Any]) -> IndexedResult:

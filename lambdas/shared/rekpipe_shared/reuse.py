@@ -9,6 +9,7 @@ later. The switch is the ``reuse_results`` setting; a task re-queued with ``forc
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from botocore.exceptions import ClientError
 from rekpipe_shared.content_identity import read_identities
 from rekpipe_shared.outputs import s3_uri
 from rekpipe_shared.result_index import request_options, reuse_key
+from rekpipe_shared.tasks import WAITING_FOR_ATTR
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -108,14 +110,21 @@ class ResultReuse:
         return self.index.claim(plan.keys[0], task_id, lease_seconds=lease_seconds, identity=plan.identities[0],
                                 api=plan.api)
 
-    def record(self, plan: ReusePlan, task_id: str, result_uri: str, model_version: str | None) -> None:
+    def record(self, plan: ReusePlan, task_id: str, result_uri: str, model_version: str | None) -> list[str]:
+        """Index a finished result; returns the waiters of the lead it replaced (to wake)."""
         assert self.index is not None
-        self.index.record(plan.keys, task_id=task_id, api=plan.api, result_uri=result_uri,
+        return self.index.record(plan.keys, task_id=task_id, api=plan.api, result_uri=result_uri,
                           model_version=model_version, options=plan.options, identities=plan.identities)
 
-    def withdraw(self, plan: ReusePlan, task_id: str) -> None:
+    def withdraw(self, plan: ReusePlan, task_id: str) -> list[str]:
+        """Drop this task's lead; returns its waiters (to wake)."""
         assert self.index is not None
-        self.index.withdraw(plan.keys[0], task_id)
+        return self.index.withdraw(plan.keys[0], task_id)
+
+    def add_waiter(self, plan: ReusePlan, leader_task_id: str, task_id: str, run: int) -> bool:
+        """Wait on a live lead (see ``ResultIndex.add_waiter``)."""
+        assert self.index is not None
+        return self.index.add_waiter(plan.keys[0], leader_task_id, waiter_entry(task_id, run))
 
     def copy_file(self, plan: ReusePlan, found: IndexedResult, dest_key: str) -> str | None:
         """CopyObject one stored result to ``dest_key``; None (and the entry dropped) when it is gone."""
@@ -151,6 +160,29 @@ class ResultReuse:
             self.index.forget(key, found.result_uri)
 
 
+WAITING_ATTR = WAITING_FOR_ATTR
+"""On a QUEUED video task parked behind an identical video's analysis: ``{"reuse_key", "leader_task_id",
+"api"}``, so ``rekpipe_shared.stuck`` can tell a live wait from a lost one."""
+
+
+def waiter_entry(task_id: str, run: int) -> str:
+    return f"{task_id}:{run}"
+
+
+def wake_waiters(sqs: Any, queue_url: str, waiters: list[str]) -> int:
+    """Send each waiter's video queue message again, so it reuses the result or leads its own analysis.
+
+    A duplicate is harmless (the consumer's claim makes it a no-op); a lost one is found by the
+    stuck-task finder (``rekpipe_shared.stuck``).
+    """
+    for waiter in waiters:
+        task_id, _, run = waiter.rpartition(":")
+        sqs.send_message(QueueUrl=queue_url,
+                         MessageBody=json.dumps({"task_id": task_id, "run": int(run), "media_type": "video",
+                                                 "woken_by": "result-reuse"}))
+    return len(waiters)
+
+
 def reused_entry(found: IndexedResult) -> dict[str, Any]:
     """What a task and its manifest record about a reused output."""
     return {"source_task_id": found.source_task_id, "source_uri": found.result_uri,
@@ -162,4 +194,5 @@ def _split(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-__all__ = ["FORCE_ATTR", "IDENTITY_ATTR", "ResultReuse", "ReusePlan", "reused_entry"]
+__all__ = ["FORCE_ATTR", "IDENTITY_ATTR", "WAITING_ATTR", "ResultReuse", "ReusePlan", "reused_entry", "waiter_entry",
+           "wake_waiters"]

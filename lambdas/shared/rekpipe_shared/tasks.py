@@ -52,6 +52,8 @@ QUEUED, and keeps a long backlog out of the stuck-QUEUED scan: waiting there is 
 VIDEO_ADMITTED = "QUEUED#admitted"
 """The ``in_flight_status`` of a QUEUED video the dispatcher sent to the video queue, until start_video_workflow
 claims it: admission counts these, so a slow start never makes it admit more."""
+WAITING_FOR_ATTR = "waiting_for"
+"""On a QUEUED video task parked behind an identical video's analysis (``rekpipe_shared.reuse``)."""
 COUNTER_PREFIX = "#COUNTS#"
 COUNTER_SHARDS = 16
 """Spreads counter writes so a busy backfill never makes one hot item."""
@@ -267,7 +269,8 @@ class TaskTable:
             status = (current or {}).get("status")
             if status in (STATUS_PENDING, STATUS_QUEUED):
                 add = {"attempts": 1, "run": 1} if status == STATUS_PENDING else {"attempts": 1}
-                claimed = self._transition(task_id, status, STATUS_IN_PROGRESS, set_=sets, add=add)
+                claimed = self._transition(task_id, status, STATUS_IN_PROGRESS, set_=sets, add=add,
+                                           remove=[WAITING_FOR_ATTR])
             elif status == STATUS_IN_PROGRESS and int(current.get("lease_until") or 0) < now:
                 claimed = self._transition(
                     task_id, STATUS_IN_PROGRESS, STATUS_IN_PROGRESS, set_=sets, add={"attempts": 1},
@@ -283,6 +286,13 @@ class TaskTable:
         """IN_PROGRESS -> QUEUED so the queue's redelivery can try again."""
         return self._transition(task_id, STATUS_IN_PROGRESS, STATUS_QUEUED,
                                 set_={"last_retry_reason": reason, "lease_until": 0})
+
+    def park_waiting(self, task_id: str, waiting_for: dict[str, Any]) -> dict[str, Any] | None:
+        """IN_PROGRESS -> QUEUED for a video that waits on an identical video's analysis (``waiting_for``
+        says which); its message is acknowledged, and the leader sends it again when it ends."""
+        return self._transition(task_id, STATUS_IN_PROGRESS, STATUS_QUEUED,
+                                set_={WAITING_FOR_ATTR: waiting_for, "lease_until": 0,
+                                      "last_retry_reason": "waiting for identical content"})
 
     def record_output(self, task_id: str, operation: str, uri: str) -> None:
         """Remember one finished analysis at once, so a retry never pays for it again."""
