@@ -232,7 +232,7 @@ def test_reuse_video_race_leader_aborted_follower_is_found_by_the_stuck_path_and
     result = CliRunner().invoke(main, ["redrive", "--stuck", "--older-than", "0s"])
     assert result.exit_code == 0, result.output
     # AND the follower runs its own analysis and SUCCEEDED. The leader ends too: FAILED when
-    # release_execution_slots recorded its ended execution first, else re-run by the same redrive
+    # record_ended_execution recorded its ended execution first, else re-run by the same redrive
     # (IN_PROGRESS, execution ended), when it copies the follower's result. The aborted job was paid once more.
     done = {task_id: _wait_final(table, task_id) for task_id in (leader, follower)}
     assert done[follower]["status"] == "SUCCEEDED", done[follower]
