@@ -680,7 +680,7 @@ def do_up_cli(
     results = sys.stdout
     log_path = folder / UP_LOG_FILE
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("w", encoding="utf-8") as log, _function_output_to(log), _stop_on_sigterm(stop):
+    with log_path.open("w", encoding="utf-8") as log, _function_output_to(log), _stop_on_signals(stop):
         from rekpipe.emulator.batch_operations import BatchOperationsService
         from rekpipe.emulator.runtime import EmbeddedRuntime, RuntimeOptions, write_state_file
 
@@ -786,19 +786,24 @@ def _remove_state_file(state_path: Path, endpoint: str | None) -> None:
 
 
 @contextlib.contextmanager
-def _stop_on_sigterm(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM stops like Ctrl-C (only the main thread may install handlers)."""
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM and Ctrl-C (SIGINT) stop the emulator (only the main thread may install handlers).
+
+    SIGINT gets a handler of its own: a process started with SIGINT ignored (from a script's ``&``, ``nohup``,
+    or a test runner's worker) inherits that, and Python then raises no KeyboardInterrupt, so Ctrl-C did nothing.
+    """
     import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    previous = {number: signal.signal(number, lambda *_: stop.set()) for number in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 # --- shared helpers -----------------------------------------------------------------------------------
