@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=int, default=2000)
     parser.add_argument("--limit", type=int, default=20)
-    parser.add_argument("--scale", type=float, default=300.0)
+    parser.add_argument("--scale", type=float, default=100.0)
     parser.add_argument("--durations", type=float, nargs=2, default=(1200.0, 4800.0))
     parser.add_argument("--budget", type=float, default=300.0, help="real seconds before the run stops waiting")
     args = parser.parse_args(argv)

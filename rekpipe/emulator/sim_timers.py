@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-MAX_SCALE = 300.0
-"""The fastest clock the timers follow. The emulator spends tens of milliseconds on each slot message; at x300 that
-is still a few simulated seconds, far inside RunJob's heartbeat margin (HeartbeatSeconds 900 against a heartbeat
-every 300 s plus one tick); at x1000 ticks bunch and tokens time out although AWS would keep them alive."""
+MAX_SCALE = 100.0
+"""The fastest clock the timers follow. RunJob's HeartbeatSeconds (900 s) is then 9 real seconds, against a
+heartbeat every 300 s plus one tick (at most 3.6 real s) and the emulator's own latency, which on a loaded
+2-core machine reaches a second or more per slot message. At x300 (3 real seconds) 3 of 25 tokens timed
+out on such a machine, although AWS would have kept them alive."""
 MIN_PERIOD_SECONDS = 0.25
 """The fastest a scaled schedule fires: a tick also reconciles every holder (a Get* each), so firing it faster
 than the dispatcher can work only queues ticks."""
