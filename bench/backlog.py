@@ -107,11 +107,11 @@ def run(videos: int, limit: int, scale: float, durations: tuple[float, float], b
         while time.monotonic() - real0 < budget:
             counts = table.counts()
             done = counts.get("SUCCEEDED", 0) + counts.get("FAILED", 0) + counts.get("PARTIAL", 0)
-            print(f"\r{done}/{videos} videos done, {time.monotonic() - real0:.0f} s", end="", file=sys.stderr)
+            print(f"\r{done}/{videos} videos done, {time.monotonic() - real0:.0f} s", end="", file=sys.__stderr__)
             if done >= videos:
                 break
             time.sleep(1)
-        print(file=sys.stderr)
+        print(file=sys.__stderr__)
         drained = time.monotonic() - real0
         stop.set()
         sampler.join()
@@ -170,6 +170,10 @@ def run(videos: int, limit: int, scale: float, durations: tuple[float, float], b
     return figures
 
 
+def _n(value: Any) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
 def table(figures: dict[str, Any]) -> str:
     t, h, o = (figures["transitions_per_operation"], figures["history_events_per_operation"],
                figures["old_design_transitions_per_operation"])
@@ -179,17 +183,17 @@ def table(figures: dict[str, Any]) -> str:
         ("real seconds to drain", f"{figures['drained_real_seconds']}"),
         ("longest wait, simulated hours (median)", f"{figures['waited_sim_hours_max']} "
                                                   f"({figures['waited_sim_hours_median']})"),
-        ("transitions per operation, min-max (slope per hour waited)", f"{t['min']:g}-{t['max']:g} "
+        ("transitions per operation, min-max (slope per hour waited)", f"{_n(t['min'])}-{_n(t['max'])} "
                                                                         f"({t['slope_per_hour_waited']:g})"),
-        ("history events per operation, min-max (slope per hour waited)", f"{h['min']:g}-{h['max']:g} "
+        ("history events per operation, min-max (slope per hour waited)", f"{_n(h['min'])}-{_n(h['max'])} "
                                                                            f"({h['slope_per_hour_waited']:g})"),
-        ("old design: transitions per operation, min-max (slope per hour)", f"{o['min']:g}-{o['max']:g} "
+        ("old design: transitions per operation, min-max (slope per hour)", f"{_n(o['min'])}-{_n(o['max'])} "
                                                                              f"({o['slope_per_hour_waited']:g})"),
         ("peak open executions (old design: every video)", f"{figures['peak_running_executions']} "
                                                            f"({o['open_executions_peak']})"),
         ("peak parked waiters / holders / running jobs", f"{figures['peak_waiters']} / {figures['peak_holders']} / "
                                                          f"{figures['peak_running_jobs']}"),
-        ("slot utilisation while a backlog exists", f"{figures['slot_utilisation_while_backlog']:.3f}"),
+        ("slot utilisation while a backlog exists", _n(figures['slot_utilisation_while_backlog'])),
         ("completion -> next start: hops; p50 / p95 real s", f"{figures['refill_hops']}; "
                                                               f"{figures['refill_p50_real_seconds']:.2f} / "
                                                               f"{figures['refill_p95_real_seconds']:.2f}"),
@@ -206,7 +210,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--durations", type=float, nargs=2, default=(1200.0, 4800.0))
     parser.add_argument("--budget", type=float, default=300.0, help="real seconds before the run stops waiting")
     args = parser.parse_args(argv)
-    figures = run(args.videos, args.limit, args.scale, tuple(args.durations), args.budget)
+    from bench import harness
+
+    with harness.quiet():  # the functions' logs and metrics; the table below is the output
+        figures = run(args.videos, args.limit, args.scale, tuple(args.durations), args.budget)
     figures["generated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     figures["command"] = "python -m bench.backlog " + " ".join(argv if argv is not None else sys.argv[1:])
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,8 @@
 N operations are QUEUED at t = 0 against limit L; the tick (every 60 simulated seconds) admits up to
 ``limit + headroom - (holders + waiters)`` of them; jobs run a uniform spread of simulated durations.
 This measures the dispatcher alone (rules + in-memory store + a model of Step Functions and
-Rekognition), not the deployed template: the video ASL does not use the dispatcher yet.
+Rekognition), at a size the deployed template cannot reach here; ``python -m bench.backlog`` runs
+the deployed template itself, at the size that fits in five minutes on this machine.
 
 Figures:
 - per operation, the dispatcher's work (messages, commits, AWS calls) against its total wait
