@@ -96,7 +96,7 @@ class _World:
     def fail(self, token: str, error: str, cause: str) -> None:
         self.open_tokens.discard(token)
 
-    def admit(self, count: int) -> int:
+    def admit(self, count: int, *, cap: int | None = None) -> int:
         taken, self.backlog = self.backlog[:count], self.backlog[count:]
         self.admitted.extend(taken)
         return len(taken)

@@ -153,7 +153,7 @@ class SlotModel:
             state.open = False
             state.error = error
 
-    def admit(self, count: int) -> int:
+    def admit(self, count: int, *, cap: int | None = None) -> int:
         self.admitted += count
         return 0
 

@@ -240,8 +240,10 @@ def test_slot_dispatcher_unclaimed_admissions_count_against_the_room(dispatcher,
     dispatcher.handler(_event(encode(Tick("t2"))), FakeLambdaContext())
     # THEN nothing is sent: the 3 admitted fill the room, and none is sent twice
     assert _video_queue(resources) == []
-    # AND once one is claimed (its execution starts), the next tick admits the next oldest in its place
-    TaskTable(resources.task_table).claim(ids[0], lease_seconds=60)
+    # AND once one is claimed and done (its execution ended), the next tick admits the next oldest in its place
+    table = TaskTable(resources.task_table)
+    table.claim(ids[0], lease_seconds=60)
+    table.finish(ids[0], "SUCCEEDED")
     dispatcher.handler(_event(encode(Tick("t3"))), FakeLambdaContext())
     assert [m["task_id"] for m in _video_queue(resources)] == [ids[3]]
 
@@ -297,3 +299,21 @@ def test_slot_dispatcher_a_job_ending_refills_from_the_backlog_without_waiting_f
     dispatcher.handler(_event(encode(Done("h-A", job_a, "SUCCEEDED"))), FakeLambdaContext())
     # THEN the freed room is refilled at once: limit + headroom videos, oldest first
     assert [m["task_id"] for m in _video_queue(resources)] == ids[:3]
+
+
+def test_slot_dispatcher_open_executions_never_exceed_limit_plus_headroom(dispatcher, resources):
+    # GIVEN limit 1 (room for 3) and a backlog of 6, of which 3 were admitted and claimed, whose wants have not
+    # arrived yet (a loaded machine: their executions are still starting)
+    from rekpipe_shared.tasks import TaskTable
+
+    _set_limit_before_the_backlog(dispatcher, 1)
+    ids = _backlog(resources, 6)
+    dispatcher.handler(_event(encode(Tick("t1"))), FakeLambdaContext())
+    assert len(_video_queue(resources, drain=True)) == 3
+    for task_id in ids[:3]:
+        TaskTable(resources.task_table).claim(task_id, lease_seconds=60)
+    # WHEN ticks keep coming
+    for at in ("t2", "t3"):
+        dispatcher.handler(_event(encode(Tick(at))), FakeLambdaContext())
+    # THEN nothing more is admitted: 3 video executions are open, the cap
+    assert _video_queue(resources) == []

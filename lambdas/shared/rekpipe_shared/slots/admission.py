@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from rekpipe_shared.aws import error_code
-from rekpipe_shared.constants import MEDIA_VIDEO
+from rekpipe_shared.constants import MEDIA_VIDEO, STATUS_IN_PROGRESS
 from rekpipe_shared.routing import send_to_queue
 
 if TYPE_CHECKING:
@@ -55,8 +55,10 @@ class Admission:
                  clock: Callable[[], float] = time.time) -> None:
         self.tasks, self.sqs, self.queues, self.clock = tasks, sqs, {MEDIA_VIDEO: video_queue_url}, clock
 
-    def __call__(self, count: int) -> int:
-        """Admit up to ``count`` minus the videos admitted and not yet claimed; returns how many were sent."""
+    def __call__(self, count: int, *, cap: int | None = None) -> int:
+        """Admit up to ``count`` minus the videos admitted and not yet claimed, and never so many that more
+        than ``cap`` video executions are open (IN_PROGRESS videos, whose ``want`` may still be on its way,
+        plus the admitted); returns how many were sent."""
         admitted = list(self.tasks.iter_video_admitted())
         stale_before = datetime.fromtimestamp(self.clock() - RESEND_AFTER_SECONDS, UTC).isoformat(
             timespec="milliseconds").replace("+00:00", "Z")  # the format of updated_at (tasks.now_iso)
@@ -64,6 +66,9 @@ class Admission:
             if str(task.get("updated_at", "")) < stale_before:
                 self._send(task, again=True)
         room = count - len(admitted)
+        if cap is not None and room > 0:
+            room = min(room, cap - self.tasks.count_in_flight(STATUS_IN_PROGRESS, media_type=MEDIA_VIDEO)
+                       - len(admitted))
         sent = 0
         if room <= 0:
             return 0

@@ -46,13 +46,13 @@ class AwsSlotWorld:
         Operation options for Start*.
     topic_arn, role_arn: str
         Where Rekognition sends the completion notice, and the role it publishes with.
-    admit: Callable[[int], int]
+    admit: Callable[..., int]
         Starts up to n executions from the QUEUED backlog (:class:`rekpipe_shared.slots.admission.Admission`).
     """
 
     def __init__(
         self, *, sfn: Any, rekognition: Any, settings: PipelineSettings, topic_arn: str, role_arn: str,
-        admit: Callable[[int], int],
+        admit: Callable[..., int],
     ) -> None:
         self.sfn, self.rekognition, self.settings = sfn, rekognition, settings
         self.topic_arn, self.role_arn = topic_arn, role_arn
@@ -99,8 +99,8 @@ class AwsSlotWorld:
         self._send("SendTaskFailure",
                    lambda: self.sfn.send_task_failure(taskToken=token, error=error, cause=cause[:32768]))
 
-    def admit(self, count: int) -> int:
-        return self._admit(count)
+    def admit(self, count: int, *, cap: int | None = None) -> int:
+        return self._admit(count, cap=cap)
 
     @staticmethod
     def _send(call: str, send: Callable[[], Any]) -> None:

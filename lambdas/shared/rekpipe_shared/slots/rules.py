@@ -222,7 +222,7 @@ class SlotRules:
         wanted = snap.header.limit + self.settings.headroom - len(snap.holders) - len(snap.waiters)
         if wanted > 0:
             try:
-                self.world.admit(wanted)
+                self.world.admit(wanted, cap=snap.header.limit + self.settings.headroom)
             except TransientWorldError as exc:
                 logger.warning("admission skipped: %s", exc)
         return snap

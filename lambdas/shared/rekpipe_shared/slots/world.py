@@ -47,5 +47,6 @@ class SlotWorld(Protocol):
     def fail(self, token: str, error: str, cause: str) -> None:
         """SendTaskFailure; a closed token is not an error."""
 
-    def admit(self, count: int) -> int:
-        """Start up to ``count`` executions from the QUEUED backlog; returns how many started."""
+    def admit(self, count: int, *, cap: int | None = None) -> int:
+        """Start up to ``count`` executions from the QUEUED backlog, and never more than ``cap`` open at once;
+        returns how many started."""
