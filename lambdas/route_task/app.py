@@ -78,7 +78,7 @@ def route(record: DynamoDBRecord) -> None:
     task_id = task["task_id"]
     if task.get("media_type") == MEDIA_VIDEO:
         queued = tasks.mark_queued(task_id, backlog=True)
-        nudge_dispatcher()
+        _backlogged.append(task_id)
     else:
         send_to_queue(sqs, QUEUES, task, run=int(task.get("run", 0)) + 1)
         queued = tasks.mark_queued(task_id)
@@ -87,6 +87,8 @@ def route(record: DynamoDBRecord) -> None:
     metrics.add_metric(name="TasksRouted", unit=MetricUnit.Count, value=1)
 
 
+_backlogged: list[str] = []
+"""Videos this invocation put in the backlog (the handler nudges once for all of them)."""
 NUDGE_BUCKET_SECONDS = 5
 """Nudges within one 5-second bucket have one body, so the slot queue keeps one of them."""
 
@@ -106,4 +108,8 @@ def nudge_dispatcher() -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_partial_response(event=event, record_handler=route, processor=processor, context=context)
+    _backlogged.clear()
+    response = process_partial_response(event=event, record_handler=route, processor=processor, context=context)
+    if _backlogged:  # one nudge per batch, however many videos it added to the backlog
+        nudge_dispatcher()
+    return response

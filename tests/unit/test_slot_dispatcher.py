@@ -317,3 +317,26 @@ def test_slot_dispatcher_open_executions_never_exceed_limit_plus_headroom(dispat
         dispatcher.handler(_event(encode(Tick(at))), FakeLambdaContext())
     # THEN nothing more is admitted: 3 video executions are open, the cap
     assert _video_queue(resources) == []
+
+
+def test_slot_dispatcher_admission_that_dies_after_its_send_sends_again_next_time(dispatcher, resources, monkeypatch):
+    # GIVEN limit 1, a backlog of one video, and the mark after the send failing (the Lambda dies there)
+    _set_limit_before_the_backlog(dispatcher, 1)
+    (task_id,) = _backlog(resources, 1)
+    admission = dispatcher.world._admit
+    real_mark = admission.tasks.mark_admitted
+
+    def die(*_: Any, **__: Any) -> Any:
+        raise ClientError({"Error": {"Code": "InternalServerError", "Message": "died"}}, "TransactWriteItems")
+
+    monkeypatch.setattr(admission.tasks, "mark_admitted", die)
+    dispatcher.handler(_event(encode(Tick("t1"))), FakeLambdaContext())
+    assert [m["task_id"] for m in _video_queue(resources, drain=True)] == [task_id]
+    # WHEN the next tick runs with the table healthy again
+    monkeypatch.setattr(admission.tasks, "mark_admitted", real_mark)
+    dispatcher.handler(_event(encode(Tick("t2"))), FakeLambdaContext())
+    # THEN the video, still in the backlog, is sent again (a no-op for its claim if the first got through), then marked
+    assert [m["task_id"] for m in _video_queue(resources)] == [task_id]
+    from rekpipe_shared.tasks import TaskTable
+
+    assert [t["task_id"] for t in TaskTable(resources.task_table).iter_video_admitted()] == [task_id]
