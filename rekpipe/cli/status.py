@@ -107,6 +107,7 @@ def do_cli(options: GlobalOptions, *, as_json: bool = False, failures: int = DEF
     note(f"Status of {clients.target.describe()}")
     outputs = clients.stack_outputs()
     result = PipelineStatus(stack_name=outputs.stack_name, region=clients.target.region)
+    table = None
     if outputs.task_table_name:
         from rekpipe_shared.tasks import TaskTable
 
@@ -126,11 +127,10 @@ def do_cli(options: GlobalOptions, *, as_json: bool = False, failures: int = DEF
         from rekpipe.cli.slots import read_slots
 
         result.slots = dict(read_slots(clients, outputs.semaphore_table_name))
-        if outputs.task_table_name:
-            from rekpipe_shared.tasks import VIDEO_BACKLOG, TaskTable
+        if table is not None:
+            from rekpipe_shared.tasks import VIDEO_BACKLOG
 
-            backlog = TaskTable(outputs.task_table_name, boto3_client=clients.client("dynamodb"))
-            result.slots["backlog"] = backlog.count_in_flight(VIDEO_BACKLOG)
+            result.slots["backlog"] = table.count_in_flight(VIDEO_BACKLOG)
     if outputs.video_state_machine_arn:
         result.executions = _running_executions(clients, outputs.video_state_machine_arn)
     if as_json:
