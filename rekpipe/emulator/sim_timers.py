@@ -30,7 +30,7 @@ heartbeat every 300 s plus one tick (at most 3.6 real s) and the emulator's own 
 2-core machine reaches a second or more per slot message. At x300 (3 real seconds) 3 of 25 tokens timed
 out on such a machine, although AWS would have kept them alive."""
 MIN_PERIOD_SECONDS = 0.25
-"""The fastest a scaled schedule fires: a tick also reconciles every holder (a Get* each), so firing it faster
+"""The fastest a scaled schedule fires: a tick also checks the holders due (a Get* each), so firing it faster
 than the dispatcher can work only queues ticks."""
 
 

@@ -154,6 +154,28 @@ def test_d5_slot_freed_when_notice_lost_by_the_tick_get_check() -> None:
     assert model.result_of("A#labels")["jobId"] == model.jobs["A#labels"].job_id
 
 
+def test_tick_checks_a_long_job_once_per_heartbeat_interval_not_on_every_tick() -> None:
+    # GIVEN 5 jobs running at limit 5, and a tick every 10 s for 3 hours (1,080 ticks)
+    model = SlotModel(limit=5)
+    for index in range(5):
+        model.want(f"T{index}#labels")
+    _drain(model)
+    before = model.calls()
+    ticks, period = 1080, 10
+    for _ in range(ticks):
+        model.now += period
+        model.tick()
+        _drain(model)
+    # THEN each holder was checked (Get* and heartbeat) often while young and then once per heartbeat
+    # interval: at least 10,800 / 300 = 36 times (its token never goes 300 s without a heartbeat) and
+    # at most 50, not 1,080
+    calls = {k: v - before.get(k, 0) for k, v in model.calls().items()}
+    per_holder = calls.get("job_status", 0) / 5
+    assert ticks * period / model.settings.heartbeat_interval <= per_holder <= 50
+    assert calls.get("heartbeat", 0) == calls.get("job_status", 0)
+    assert len(_holders(model)) == 5
+
+
 def test_d6_notice_resumes_from_the_dispatcher_and_a_duplicate_frees_nothing() -> None:
     # GIVEN A holds; B and C wait; A's notice arrives twice (job_completed resumed nothing: it died)
     model = SlotModel(limit=1)
@@ -208,10 +230,17 @@ def test_d8_tick_isolates_each_failure_and_costs_per_holder_not_per_waiter() -> 
     assert "T0#labels" in _holders(model)
     assert calls["job_status"] == 3
     assert calls["heartbeat"] == 2  # the two grants' liveness checks
-    # AND the next tick frees the one that failed
+    # AND the next tick frees the one that failed (its check was skipped, so it is still due)
     model.tick()
     _drain(model)
     assert "T0#labels" not in _holders(model)
+    # AND once the heartbeat interval has passed, each of the 50 waiters costs one heartbeat per interval
+    model.now += model.settings.heartbeat_interval
+    before = model.calls()
+    model.tick()
+    _drain(model)
+    calls = {k: v - before.get(k, 0) for k, v in model.calls().items()}
+    assert calls["heartbeat"] == len(model.store.load().waiters) + len(_holders(model))
 
 
 def test_d9_limit_is_one_stored_value_changed_only_by_set_limit() -> None:

@@ -43,9 +43,10 @@ class SlotSettings:
     tombstone_ttl: float
         How long a cancelled execution is remembered, so a ``want`` that arrives after it is ignored.
     tick_batch: int
-        Holders reconciled (Get*, heartbeat) per tick: a rotating subset, oldest check first.
+        Most holders reconciled (Get*, heartbeat) per tick, oldest check first.
     heartbeat_interval: float
-        A parked or running token is heartbeaten at least this often (well under HeartbeatSeconds).
+        A parked or running token is heartbeaten at least this often (well under HeartbeatSeconds); a
+        running holder is checked (Get*, heartbeat) after a quarter of its age, at most this long apart.
     headroom: int
         Executions admitted beyond the free slots, so a freed slot always finds a waiter.
     backoff_base, backoff_max: float
@@ -196,7 +197,8 @@ class SlotRules:
             changes.tombstones[key] = None
         if changes.finished or changes.tombstones:
             snap = self._commit(snap, changes)
-        due = sorted(snap.holders.values(), key=lambda h: h.checked_at)[: self.settings.tick_batch]
+        due = sorted((h for h in snap.holders.values() if self._check_due(h, now)), key=lambda h: h.checked_at)
+        due = due[: self.settings.tick_batch]
         for holder in due:  # each item's failure stays its own (D8)
             try:
                 snap = self._reconcile_holder(snap, holder.holder)
@@ -216,6 +218,19 @@ class SlotRules:
             update = None if not alive else replace(current, heartbeat_at=now)
             snap = self._commit(snap, Changes(header=snap.header, waiters={waiter.holder: update}))
         return self._admit(snap)
+
+    def _check_due(self, holder: HolderItem, now: float) -> bool:
+        """Whether the tick should check ``holder`` (Get*, heartbeat) now.
+
+        A STARTING holder always is: its job is not started yet (D2). A running one is checked after a
+        quarter of its age, at most every ``heartbeat_interval``: a lost notice (D5) of a short job is found
+        within a tick or two, and a job that runs for hours costs a Get* and a heartbeat per interval rather
+        than per tick, which leaves the dispatcher and the account's Get* quota to the work that needs them.
+        """
+        if holder.phase == STARTING:
+            return True
+        interval = min(self.settings.heartbeat_interval, (now - holder.granted_at) / 4)
+        return now - holder.checked_at >= interval
 
     def _admit(self, snap: Snapshot) -> Snapshot:
         """Start executions from the backlog up to ``limit + headroom`` operations holding or waiting."""
