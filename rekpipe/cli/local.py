@@ -255,6 +255,7 @@ def do_run_cli(
     job_seconds: str | tuple[float, float] = DEFAULT_JOB_SECONDS,
     settings_json: Path | None = None,
     settings: PipelineSettings | None = None,
+    schedule_seconds: float | None = None,
 ) -> LocalRunResult:
     """Run the pipeline over a folder or generated samples and report each object.
 
@@ -276,6 +277,9 @@ def do_run_cli(
         The Rekognition simulator's knobs (``tps_quotas`` as ``OPERATION=TPS`` strings).
     settings_json: Path | None
         Pipeline settings file; ``settings`` (tests) wins over it.
+    schedule_seconds: float | None
+        (tests) Fire the stack's schedules this often instead of at their own rate (the slot tick: 1 minute),
+        so a test of lost notices need not wait a minute for the tick's Get*.
 
     Returns
     -------
@@ -306,7 +310,8 @@ def do_run_cli(
     with log_path.open("w", encoding="utf-8") as log, _function_output_to(log):
         from rekpipe.emulator.runtime import EmbeddedRuntime, RuntimeOptions
 
-        runtime = EmbeddedRuntime(RuntimeOptions(settings=run_settings, simulator=simulator, server=server))
+        runtime = EmbeddedRuntime(RuntimeOptions(settings=run_settings, simulator=simulator, server=server,
+                                                 schedule_seconds=schedule_seconds))
         try:
             result = _run(runtime, sources, out=out, log_path=log_path, timeout=timeout, started=started,
                           report=report)

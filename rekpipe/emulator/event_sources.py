@@ -166,10 +166,16 @@ class SqsEventSource:
             self._threads.append(thread)
         return self
 
-    def stop(self) -> None:
+    def request_stop(self) -> None:
+        """Tell the pollers to stop without waiting, so a runtime stops all its sources in one wait."""
         self._stop.set()
         self._busy.set()  # parked pollers wake and see the stop
-        deadline = time.monotonic() + STOP_JOIN_SECONDS
+
+    def stop(self, deadline: float | None = None) -> None:
+        """Stop and wait for the pollers until ``deadline`` (monotonic; default ``STOP_JOIN_SECONDS`` from now).
+        An idle lead poller may sit in a 20 s long poll; it sees the stop when the receive returns."""
+        self.request_stop()
+        deadline = time.monotonic() + STOP_JOIN_SECONDS if deadline is None else deadline
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
@@ -308,7 +314,12 @@ class StreamEventSource:
         self._thread.start()
         return self
 
+    def request_stop(self) -> None:
+        """Tell the reader to stop without waiting."""
+        self._stop.set()
+
     def stop(self) -> None:
+        """Stop and wait for the reader: it finishes the batch it is delivering."""
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=30)

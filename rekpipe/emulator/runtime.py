@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 from rekpipe.emulator import moto_fixes, sim_timers
 from rekpipe.emulator.deploy import ACCOUNT_ID, DeployedStack, QueueTarget, deploy, synthesize
-from rekpipe.emulator.event_sources import SqsEventSource, StreamEventSource, aws_client, invoke
+from rekpipe.emulator.event_sources import (
+    STOP_JOIN_SECONDS,
+    SqsEventSource,
+    StreamEventSource,
+    aws_client,
+    invoke,
+)
 from rekpipe.emulator.iam import IamEnforcement
 from rekpipe.emulator.iam.simulator_access import SimulatorAccess
 from rekpipe.emulator.lambda_adapter import InProcessLambdas, ServiceNameResolver
@@ -203,8 +209,12 @@ class EmbeddedRuntime:
             return
         self._stopped = True
         self._watchers.stop.set()
+        for source in self.event_sources:  # all at once: idle pollers sit in long polls, one wait covers them all
+            source.request_stop()
+        deadline = time.monotonic() + STOP_JOIN_SECONDS
         for source in self.event_sources:
-            source.stop()
+            # a stream reader finishes the batch it is delivering; an SQS poller's receive is only a wait
+            source.stop(deadline) if isinstance(source, SqsEventSource) else source.stop()
         for thread in self._watchers.threads:
             thread.join(timeout=10)
         if self.simulator:

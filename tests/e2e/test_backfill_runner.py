@@ -147,15 +147,13 @@ def test_batch_runner_backfill_of_300_objects_reports_every_task_and_reruns_add_
     again = read_report(boto3.client("s3"), reports, rerun.report_manifest_key)
     assert all(row["ResultMessage"].startswith("Already known") for row in again if row["TaskStatus"] == "succeeded")
 
-    # AND the pipeline analyses the backlog meanwhile (reported, not asserted: it is not the runner's work)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and table.counts()["SUCCEEDED"] < IMAGES + VIDEOS:
-        time.sleep(1)
+    # (the pipeline analyses the backlog meanwhile: reported as it stands, not waited for, since it is not the
+    # runner's work; the e2e tests of the pipeline assert the analysis)
     counts = table.counts()
     print(f"\n[wall time] batch runner, {TOTAL} manifest rows: {wall:.1f} s "
           f"({summary.invocations} invocations, {summary.retries} retries); re-run {rerun.duration_seconds:.1f} s; "
-          f"SUCCEEDED {counts['SUCCEEDED']} of {IMAGES + VIDEOS} analysable within "
-          f"{time.monotonic() - started:.0f} s of the start; counts {counts}")
+          f"SUCCEEDED {counts['SUCCEEDED']} of {IMAGES + VIDEOS} analysable after "
+          f"{time.monotonic() - started:.0f} s; counts {counts}")
 
 
 def _inventory(s3: Any, bucket: str, source: str, keys: list[tuple[str, str]]) -> str:
