@@ -41,6 +41,14 @@ patched functions still exist with the expected signatures, so a moto upgrade fa
    evaluation environment yet; AWS answers for the token alone. Executions without an environment (no
    token can be theirs yet) are now skipped.
    Upstream: docs/upstream/sfn-task-token-calls-race-new-executions.md.
+10. ``SendTaskHeartbeat`` of a token whose Task state has sent its message but not yet armed its heartbeat
+   timer fails with ``InvalidToken``: moto registers the token, calls the integration (the SQS send that
+   carries the token), and only then sets up the heartbeat endpoint. A consumer that heartbeats at once (the
+   slot dispatcher checks a waiter's token before it grants) took the token for closed and dropped the
+   waiter, which then hung until its HeartbeatSeconds. AWS accepts a heartbeat for any token of a task in
+   progress ("SendTaskHeartbeat ... Used by activity workers and task states using the callback pattern",
+   Step Functions API Reference); a registered token without its heartbeat timer now answers success.
+   Upstream: docs/upstream/sfn-heartbeat-before-timer-armed.md.
 """
 
 from __future__ import annotations
@@ -302,6 +310,24 @@ def _token_calls_skip_executions_not_yet_running() -> Callable[[], None]:
     return restore
 
 
+def _heartbeat_accepted_before_its_timer_is_armed() -> Callable[[], None]:
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
+
+    original = CallbackEndpoint.__dict__["notify_heartbeat"]
+
+    def notify_heartbeat(self: Any) -> bool:
+        if getattr(self, "_heartbeat_endpoint", None) is None:
+            return True  # the token is live (in the pool, no outcome); its timer starts in full when armed
+        return original(self)
+
+    CallbackEndpoint.notify_heartbeat = notify_heartbeat
+
+    def restore() -> None:
+        CallbackEndpoint.notify_heartbeat = original
+
+    return restore
+
+
 def _heartbeat_timeout_is_its_own_error() -> Callable[[], None]:
     from moto.stepfunctions.parser.api import HistoryEventType, TaskTimedOutEventDetails
     from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
@@ -331,7 +357,8 @@ def _heartbeat_timeout_is_its_own_error() -> Callable[[], None]:
     return restore
 
 
-FIXES = (_token_calls_skip_executions_not_yet_running, _heartbeat_timeout_is_its_own_error, _fifo_receive_respects_groups_in_flight, _stop_interrupts_token_waits, _s3_notices_carry_version, _send_task_failure_keeps_cause, _transactions_keep_tables,
+FIXES = (_token_calls_skip_executions_not_yet_running, _heartbeat_accepted_before_its_timer_is_armed,
+         _heartbeat_timeout_is_its_own_error, _fifo_receive_respects_groups_in_flight, _stop_interrupts_token_waits, _s3_notices_carry_version, _send_task_failure_keeps_cause, _transactions_keep_tables,
          _backend_lookup_without_global_lock, s3_checksums_as_aws)
 
 

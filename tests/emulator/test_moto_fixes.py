@@ -46,6 +46,9 @@ def test_moto_fixes_patched_functions_still_exist():
     from moto.sqs.models import SQSBackend
 
     assert "receive_message" in SQSBackend.__dict__
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
+
+    assert "notify_heartbeat" in CallbackEndpoint.__dict__
 
 
 def test_moto_fixes_s3_notice_carries_version_id(fixed):
@@ -245,3 +248,29 @@ def test_moto_fixes_heartbeat_timeout_bug_is_still_in_moto(aws):
     # GIVEN moto without the fix / WHEN the same happens
     # THEN it says States.Timeout and the Retry never matches (this fails once moto fixes it: drop fix 8 then)
     assert _heartbeat_silence_errors() == ["States.Timeout"]
+
+
+def _heartbeat_before_the_timer_is_armed() -> bool:
+    """What moto's callback pool answers to a heartbeat for a token registered by a Task state that has sent
+    its message (the token is in the pool) but not yet set up its heartbeat endpoint."""
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackPoolManager
+
+    pool = CallbackPoolManager(activity_store={})
+    pool.add("token-1")
+    return pool.heartbeat(callback_id="token-1")
+
+
+def test_moto_fixes_heartbeat_right_after_the_send_is_accepted(fixed):
+    # GIVEN a token whose message was sent a moment ago / WHEN its consumer heartbeats at once
+    # THEN the heartbeat succeeds, as in AWS, so the consumer does not take the token for closed
+    assert _heartbeat_before_the_timer_is_armed() is True
+    # AND a token nobody registered is still unknown
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackPoolManager
+
+    assert CallbackPoolManager(activity_store={}).heartbeat(callback_id="unknown") is False
+
+
+def test_moto_fixes_heartbeat_before_the_timer_bug_is_still_in_moto(aws):
+    # GIVEN moto without the fix / WHEN the same happens
+    # THEN the heartbeat is refused (InvalidToken at the API); this fails once moto fixes it: drop fix 10 then
+    assert _heartbeat_before_the_timer_is_armed() is False
