@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The suite is CPU-bound and its tests are independent, so it runs on one worker per core (at most 4:
+# each worker synthesizes the app once, which takes a Node process of its own).
+TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print(min(4, os.cpu_count() or 1))')
 
 .PHONY: setup local up test lint bench synth browser clean
 
@@ -28,7 +31,7 @@ lint: setup
 	$(BIN)/ruff check .
 
 test: lint browser
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 bench: setup
 	$(BIN)/python -m bench

@@ -21,13 +21,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-ROOT = Path(__file__).resolve().parent.parent
-for _extra in (ROOT, ROOT / "lambdas" / "shared"):
-    if str(_extra) not in sys.path:
-        sys.path.insert(0, str(_extra))
+from bench.exceptions import PipelineStalledError
+from rekpipe.simulator.config import DEFAULT_GET_TPS, GET_OPERATIONS
 
-from bench.exceptions import PipelineStalledError  # noqa: E402
-from rekpipe.simulator.config import DEFAULT_GET_TPS, GET_OPERATIONS  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -17,7 +17,7 @@ from stack.permissions import (
     object_statement,
     service_quotas_statement,
 )
-from stack.storage import READ_ITEM, UPDATE_ITEM, grant_table
+from stack.storage import DELETE_ITEM, PUT_ITEM, READ_ITEM, UPDATE_ITEM, grant_table
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -71,6 +71,8 @@ class ImageAnalysis(Construct):
         grant_table(function, storage.task_table, READ_ITEM + UPDATE_ITEM)
         # Every image call takes its place in the shared per-second windows (rekpipe_shared.pacing).
         grant_table(function, storage.rate_limit_table, UPDATE_ITEM)
+        # Result reuse: look up, claim (PutItem with a condition), withdraw a lead (DeleteItem), count (UpdateItem).
+        grant_table(function, storage.result_index_table, READ_ITEM + PUT_ITEM + DELETE_ITEM + UPDATE_ITEM)
         self.analyze_image.add_to_policy(*rekognition_statements, service_quotas_statement())
         reasons = [SERVICE_QUOTAS_STAR_REASON]
         if any("*" in statement.resources for statement in rekognition_statements):
@@ -83,11 +85,14 @@ class ImageAnalysis(Construct):
                                  "Rekognition reads each image with the caller's permissions; the keys are "
                                  "whatever is uploaded or backfilled, so any key of this one bucket is readable "
                                  "(GetObject/GetObjectVersion only).")
+        # GetObject: the source of a CopyObject that reuses an identical image's stored result.
         self.analyze_image.add_to_policy(
-            object_statement(["s3:PutObject"], storage.output_bucket.bucket_arn, f"{SYNC_OUTPUT_PREFIX}/")
+            object_statement(["s3:GetObject", "s3:PutObject"], storage.output_bucket.bucket_arn,
+                             f"{SYNC_OUTPUT_PREFIX}/")
         )
         acknowledge_objects(self.analyze_image.role, storage.output_bucket.bucket_arn,
                              "Image results, manifests and latest.json pointers are written under "
-                             "sync/<bucket>/<key>/..., keys known only at run time; PutObject only, and only under "
-                             "the sync/ prefix.", f"{SYNC_OUTPUT_PREFIX}/")
+                             "sync/<bucket>/<key>/..., keys known only at run time; a reused result is copied "
+                             "(CopyObject reads the source) from another image's results there. GetObject and "
+                             "PutObject only, and only under the sync/ prefix.", f"{SYNC_OUTPUT_PREFIX}/")
 

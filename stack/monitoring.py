@@ -51,6 +51,8 @@ class Monitoring(Construct):
         ``analyze_image``, whose errors are alarmed.
     stuck_task_metrics: Mapping[str, tuple[cloudwatch.IMetric, str]] | None
         Alarm name -> (count of stuck tasks, what to do): alarmed when above 0.
+    threshold_metrics: Mapping[str, tuple[cloudwatch.IMetric, str, float]] | None
+        Alarm name -> (metric, what to do, threshold): alarmed when above the threshold.
 
     Attributes
     ----------
@@ -63,7 +65,8 @@ class Monitoring(Construct):
     def __init__(self, scope: Construct, id_: str, *, dead_letter_queues: Mapping[str, sqs.IQueue],
                  work_queues: Mapping[str, sqs.IQueue], state_machine: sfn.IStateMachine,
                  image_function: lambda_.IFunction,
-                 stuck_task_metrics: Mapping[str, tuple[cloudwatch.IMetric, str]] | None = None) -> None:
+                 stuck_task_metrics: Mapping[str, tuple[cloudwatch.IMetric, str]] | None = None,
+                 threshold_metrics: Mapping[str, tuple[cloudwatch.IMetric, str, float]] | None = None) -> None:
         super().__init__(scope, id_)
         stack = cdk.Stack.of(self)
         key = kms.Key(self, "AlarmTopicKey", enable_key_rotation=True, description="Encrypts the pipeline's alarm topic")
@@ -106,11 +109,13 @@ class Monitoring(Construct):
                     "analyze_image invocations failed (not throttling, which is retried inside the function).")
         for name, (metric, description) in (stuck_task_metrics or {}).items():
             self._alarm(name, metric, description)
+        for name, (metric, description, threshold) in (threshold_metrics or {}).items():
+            self._alarm(name, metric, description, threshold=threshold)
         self.dashboard = self._dashboard(dead_letter_queues, work_queues, state_machine)
 
-    def _alarm(self, id_: str, metric: cloudwatch.IMetric, description: str) -> None:
+    def _alarm(self, id_: str, metric: cloudwatch.IMetric, description: str, *, threshold: float = 0) -> None:
         alarm = cloudwatch.Alarm(
-            self, id_, metric=metric, threshold=0, evaluation_periods=1,
+            self, id_, metric=metric, threshold=threshold, evaluation_periods=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING, alarm_description=description,
         )

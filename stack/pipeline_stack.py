@@ -6,16 +6,18 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 
 from rekpipe_shared.constants import (
     IMAGE_QUEUE_URL_ENV,
-    JOB_TOKEN_TABLE_NAME_ENV,
     METRICS_NAMESPACE,
     OUTPUT_BUCKET_ENV,
     PIPELINE_SETTINGS_ENV,
     RATE_LIMIT_TABLE_NAME_ENV,
     REKOGNITION_ROLE_ARN_ENV,
+    RESULT_INDEX_TABLE_NAME_ENV,
     SEMAPHORE_TABLE_NAME_ENV,
+    SLOT_QUEUE_URL_ENV,
     TASK_TABLE_NAME_ENV,
     VIDEO_QUEUE_URL_ENV,
     VIDEO_SLOT_LIMIT_ENV,
@@ -23,7 +25,6 @@ from rekpipe_shared.constants import (
     VIDEO_TOPIC_ARN_ENV,
 )
 from stack.backfill import Backfill
-from stack.feature_flags import FEATURE_FLAGS
 from stack.functions import FunctionFactory
 from stack.images import ANALYZE_IMAGE_TIMEOUT, ImageAnalysis
 from stack.ingestion import Ingestion
@@ -58,9 +59,6 @@ class RekognitionPipelineStack(cdk.Stack):
     def __init__(self, scope: Construct, id_: str, *, settings: PipelineSettings, **kwargs: Any) -> None:
         kwargs.setdefault("description", "Analyses images and videos in S3 with Amazon Rekognition")
         super().__init__(scope, id_, **kwargs)
-        for flag, value in FEATURE_FLAGS.items():  # before any child reads them; the app's own values win
-            if self.node.try_get_context(flag) is None:
-                self.node.set_context(flag, value)
         self.settings = settings
 
         self.storage = Storage(self, "Storage", output_retention_days=settings.output_retention_days)
@@ -89,13 +87,14 @@ class RekognitionPipelineStack(cdk.Stack):
         self.videos = VideoAnalysis(
             self, "Videos", factory=self.functions, storage=self.storage, queue=self.ingestion.video_queue,
             operations=settings.video_operations, face_collection_id=settings.face_collection_id,
-            slot_limit=settings.video_slot_limit, slot_wait_seconds=settings.video_slot_wait_seconds,
-            job_wait_seconds=settings.video_job_wait_seconds,
-            job_limit_retry_seconds=settings.video_job_limit_retry_seconds,
+            slot_wait_seconds=settings.video_slot_wait_seconds, job_wait_seconds=settings.video_job_wait_seconds,
             get_retry_seconds=settings.video_get_retry_seconds,
             map_max_concurrency=settings.video_max_concurrency,
             log_retention=self.functions.log_retention, log_key=self.functions.log_key,
         )
+        # route_task leaves videos in the backlog and nudges the slot dispatcher with a tick (SendMessage only).
+        self.ingestion.route_task.add_to_policy(
+            iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.videos.slots.queue.queue_arn]))
         self.recovery = StuckTaskWatch(self, "Recovery", factory=self.functions, storage=self.storage,
                                        executions_arn=self.videos.executions_arn)
         self.backfill = Backfill(self, "Backfill", ingest_batch=self.ingestion.ingest_batch.function,
@@ -105,14 +104,15 @@ class RekognitionPipelineStack(cdk.Stack):
         for name, value in {
             TASK_TABLE_NAME_ENV: self.storage.task_table.table_name,
             SEMAPHORE_TABLE_NAME_ENV: self.storage.semaphore_table.table_name,
-            JOB_TOKEN_TABLE_NAME_ENV: self.storage.job_token_table.table_name,
             RATE_LIMIT_TABLE_NAME_ENV: self.storage.rate_limit_table.table_name,
+            RESULT_INDEX_TABLE_NAME_ENV: self.storage.result_index_table.table_name,
             OUTPUT_BUCKET_ENV: self.storage.output_bucket.bucket_name,
             IMAGE_QUEUE_URL_ENV: self.ingestion.image_queue.queue_url,
             VIDEO_QUEUE_URL_ENV: self.ingestion.video_queue.queue_url,
             VIDEO_STATE_MACHINE_ARN_ENV: self.videos.state_machine_arn,
             VIDEO_TOPIC_ARN_ENV: self.videos.topic.topic_arn,
             REKOGNITION_ROLE_ARN_ENV: self.videos.rekognition_role.role_arn,
+            SLOT_QUEUE_URL_ENV: self.videos.slots.queue.queue_url,
         }.items():
             self.functions.set_environment(name, value)
 
@@ -123,6 +123,7 @@ class RekognitionPipelineStack(cdk.Stack):
             "RouteTaskFailures": self.ingestion.route_failures,
             "JobCompletedDlq": self.videos.job_completed_dlq,
             "VideoEventsDlq": self.videos.events_dlq,
+            "SlotDlq": self.videos.slots.dlq,
         }
         self.monitoring = Monitoring(
             self, "Monitoring", dead_letter_queues=self.dead_letter_queues,
@@ -131,6 +132,7 @@ class RekognitionPipelineStack(cdk.Stack):
             state_machine=self.videos.state_machine, image_function=self.images.analyze_image.function,
             stuck_task_metrics={name: (self.recovery.metrics[name], description)
                                 for name, description in STUCK_METRICS.items()},
+            threshold_metrics=self.videos.slots.alarm_metrics,
         )
         self._outputs()
 
@@ -147,10 +149,11 @@ class RekognitionPipelineStack(cdk.Stack):
             "BatchReportPrefix": (BATCH_REPORT_PREFIX, "Key prefix for Batch Operations completion reports"),
             "OutputBucketName": (storage.output_bucket.bucket_name, "Analysis results and manifests"),
             "TaskTableName": (storage.task_table.table_name, "One item per object version"),
-            "SemaphoreTableName": (storage.semaphore_table.table_name, "Rekognition Video job slots"),
-            "JobTokenTableName": (storage.job_token_table.table_name, "Task tokens by Rekognition JobTag"),
+            "SemaphoreTableName": (storage.semaphore_table.table_name, "Rekognition Video job slots (the slot dispatcher's state)"),
             "RateLimitTableName": (storage.rate_limit_table.table_name,
                                    "Per-second Get* call counts shared under the TPS quota"),
+            "ResultIndexTableName": (storage.result_index_table.table_name,
+                                     "Stored results by content identity, operation and options (reuse)"),
             "ImageQueueUrl": (ingestion.image_queue.queue_url, "Image tasks"),
             "VideoQueueUrl": (ingestion.video_queue.queue_url, "Video tasks"),
             "ImageDlqUrl": (ingestion.image_dlq.queue_url, "Image tasks given up on"),
@@ -160,6 +163,9 @@ class RekognitionPipelineStack(cdk.Stack):
             "JobCompletedQueueUrl": (videos.job_completed_queue.queue_url, "Rekognition completion notices"),
             "JobCompletedDlqUrl": (videos.job_completed_dlq.queue_url, "Completion notices given up on"),
             "VideoEventsDlqUrl": (videos.events_dlq.queue_url, "Slot clean-up events given up on"),
+            "SlotQueueUrl": (videos.slots.queue.queue_url,
+                             "The slot dispatcher's FIFO queue (`rekpipe slots --limit N` sends set_limit here)"),
+            "SlotDlqUrl": (videos.slots.dlq.queue_url, "Slot messages the dispatcher gave up on"),
             "VideoStateMachineArn": (videos.state_machine.state_machine_arn, "One execution per video"),
             "VideoTopicArn": (videos.topic.topic_arn, "Rekognition Video completion notices"),
             "RekognitionRoleArn": (videos.rekognition_role.role_arn, "Role Rekognition publishes notices with"),
@@ -168,10 +174,9 @@ class RekognitionPipelineStack(cdk.Stack):
                                        "Function S3 Batch Operations invokes"),
             "IngestS3FunctionArn": (ingestion.ingest_s3.function.function_arn,
                                     "Function `rekpipe redrive --dlq` re-ingests failed S3 notices with"),
-            "ReleaseExecutionSlotsFunctionArn": (videos.functions["release_execution_slots"].function.function_arn,
-                                                 "Function `rekpipe redrive --dlq` re-runs failed slot clean-ups with"),
-            "ReconcileSlotsFunctionArn": (videos.functions["reconcile_slots"].function.function_arn,
-                                          "Function `rekpipe redrive --dlq` re-runs failed reconciler events with"),
+            "RecordEndedExecutionFunctionArn": (
+                videos.functions["record_ended_execution"].function.function_arn,
+                "Function `rekpipe redrive --dlq` re-runs failed records of ended video executions with"),
             "StuckTaskBounds": (json.dumps(self.settings.stuck_after_seconds, sort_keys=True),
                                 "Seconds after which a PENDING, QUEUED or IN_PROGRESS task counts as stuck"),
             "AlarmTopicArn": (self.monitoring.alarm_topic.topic_arn, "Subscribe to receive the pipeline's alarms"),

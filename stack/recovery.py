@@ -19,7 +19,7 @@ from constructs import Construct
 from rekpipe_shared.constants import METRICS_NAMESPACE
 from rekpipe_shared.tasks import IN_FLIGHT_INDEX
 from stack.nag import acknowledge_resource
-from stack.storage import QUERY, grant_table
+from stack.storage import QUERY, READ_ITEM, grant_table
 
 if TYPE_CHECKING:
     from stack.functions import FunctionFactory, PipelineFunction
@@ -64,6 +64,9 @@ class StuckTaskWatch(Construct):
             description="Counts in-flight tasks with no live owner past their expected bound (for the alarms)",
         )
         grant_table(self.function.function, storage.task_table, QUERY, indexes=[IN_FLIGHT_INDEX])
+        # A video waiting on an identical video's lead: read the lead, then the leader's task.
+        grant_table(self.function.function, storage.task_table, READ_ITEM)
+        grant_table(self.function.function, storage.result_index_table, READ_ITEM)
         self.function.add_to_policy(iam.PolicyStatement(actions=["states:DescribeExecution"],
                                                         resources=[executions_arn]))
         acknowledge_resource(

@@ -2,9 +2,10 @@
 
 Removal policies: the buckets and the task table hold data a person cares about (uploads,
 results, manifests, reports, logs, the record of what was analysed and billed), so they are
-RETAINED when the stack is deleted. The semaphore, job-token and rate-limit tables hold only
-short-lived coordination state (slot holders, task tokens, per-second call counts with a TTL) that means nothing without the stack's
-state machine, so they are DESTROYED with it.
+RETAINED when the stack is deleted. The slot (``SemaphoreTable``) and rate-limit tables hold only
+short-lived coordination state (slot holders and waiters, per-second call counts with a TTL) that means nothing without the stack's
+state machine, so they are DESTROYED with it. The result index is DESTROYED too: it only points at
+results in the (retained) output bucket, and losing it costs a second analysis, never a result.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from rekpipe_shared.get_calls import RATE_KEY_ATTR, RATE_TTL_ATTR
+from rekpipe_shared.result_index import REUSE_KEY_ATTR
 from rekpipe_shared.tasks import ATTENTION_INDEX, IN_FLIGHT_ATTR, IN_FLIGHT_INDEX, TASK_ID_ATTR
 from stack.nag import acknowledge
 
@@ -36,9 +38,6 @@ ATTENTION_PK = "attention_status"
 ATTENTION_SK = "updated_at"
 SEMAPHORE_PK = "pk"
 SEMAPHORE_SK = "sk"
-JOB_TAG_ATTR = "job_tag"
-JOB_ID_ATTR = "job_id"
-JOB_ID_INDEX = "job_id"
 TTL_ATTR = "expires_at"
 
 ACCESS_LOG_DAYS = 90
@@ -55,7 +54,7 @@ CONDITION_CHECK = ("dynamodb:ConditionCheckItem",)
 
 
 class Storage(Construct):
-    """Four buckets and four tables.
+    """Four buckets and four tables (tasks, slots, Get* rate counters, result index).
 
     Every bucket blocks public access, is encrypted (SSE-S3: server access logs cannot be written
     to SSE-KMS, and Rekognition reads SSE-S3 objects with no key grants), denies non-TLS and
@@ -69,7 +68,9 @@ class Storage(Construct):
     Attributes
     ----------
     content_bucket, existing_content_bucket, inventory_bucket, output_bucket: s3.Bucket
-    task_table, semaphore_table, job_token_table, rate_limit_table: dynamodb.Table
+    task_table, semaphore_table, rate_limit_table: dynamodb.Table
+    result_index_table: dynamodb.Table
+        Stored results by (content identity, operation, options): ``rekpipe_shared.result_index``.
     """
 
     def __init__(self, scope: Construct, id_: str, *, output_retention_days: int) -> None:
@@ -150,13 +151,6 @@ class Storage(Construct):
             time_to_live_attribute=TTL_ATTR,
             **_table_defaults(cdk.RemovalPolicy.DESTROY),
         )
-        self.job_token_table = dynamodb.Table(
-            self,
-            "JobTokenTable",
-            partition_key=dynamodb.Attribute(name=JOB_TAG_ATTR, type=dynamodb.AttributeType.STRING),
-            time_to_live_attribute=TTL_ATTR,
-            **_table_defaults(cdk.RemovalPolicy.DESTROY),
-        )
         # Per-API, per-second Get* call counters shared by every function that calls Get*
         # (rekpipe_shared.get_calls); one-second items that expire by TTL.
         self.rate_limit_table = dynamodb.Table(
@@ -166,10 +160,11 @@ class Storage(Construct):
             time_to_live_attribute=RATE_TTL_ATTR,
             **_table_defaults(cdk.RemovalPolicy.DESTROY),
         )
-        self.job_token_table.add_global_secondary_index(
-            index_name=JOB_ID_INDEX,
-            partition_key=dynamodb.Attribute(name=JOB_ID_ATTR, type=dynamodb.AttributeType.STRING),
-            projection_type=dynamodb.ProjectionType.ALL,
+        self.result_index_table = dynamodb.Table(
+            self,
+            "ResultIndexTable",
+            partition_key=dynamodb.Attribute(name=REUSE_KEY_ATTR, type=dynamodb.AttributeType.STRING),
+            **_table_defaults(cdk.RemovalPolicy.DESTROY),
         )
 
     @property

@@ -1,5 +1,6 @@
-"""Videos: one Step Functions execution per object, a semaphore on Rekognition's job quota, and
-completion notices from Rekognition through an encrypted SNS topic.
+"""Videos: one Step Functions execution per admitted object, the slot dispatcher that runs each
+Rekognition job within the account's job quota, and completion notices from Rekognition through an
+encrypted SNS topic.
 
 The state machine's ARN is built from its fixed name instead of referenced: the functions it
 invokes need that ARN (environment, SendTask* grants) and it needs theirs, which CloudFormation
@@ -23,13 +24,14 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from rekpipe_shared.constants import ASYNC_OUTPUT_PREFIX
-from rekpipe_shared.job_tokens import JOB_ID_INDEX
+from rekpipe_shared.constants import ASYNC_OUTPUT_PREFIX, SLOT_MESSAGE_GROUP
+from rekpipe_shared.tasks import IN_FLIGHT_INDEX
 from stack.ingestion import READ_OBJECT_ACTIONS
 from stack.nag import acknowledge, acknowledge_objects, acknowledge_resource, wildcard_resource
 from stack.paths import VIDEO_ASL_PATH
 from stack.permissions import REKOGNITION_STAR_REASON, object_statement, rekognition_statements
 from stack.queues import WorkQueue, failure_destination_queue
+from stack.slots import SLOT_HEARTBEAT_SECONDS, SlotDispatch
 from stack.storage import DELETE_ITEM, PUT_ITEM, QUERY, READ_ITEM, UPDATE_ITEM, grant_table
 
 if TYPE_CHECKING:
@@ -47,12 +49,8 @@ JOB_COMPLETED_MAX_RECEIVE_COUNT = 5
 STATE_MACHINE_NAME_SUFFIX = "VideoAnalysis"
 EVENT_RETRY_ATTEMPTS = 4
 EVENT_MAX_AGE = cdk.Duration.hours(2)
-RECONCILE_EVERY = cdk.Duration.minutes(5)
-CLEANUP_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
-"""Executions that end this way may still hold semaphore slots; RUNNING/SUCCEEDED ones release their own."""
-
-SEMAPHORE_ACTIONS = READ_ITEM + QUERY + PUT_ITEM + UPDATE_ITEM + DELETE_ITEM
-"""``rekpipe_shared.semaphore``: GetItem, Query (waiters), PutItem (waiter), UpdateItem, TransactWrite of Update+Delete."""
+ENDED_WITHOUT_OUTCOME = ("FAILED", "TIMED_OUT", "ABORTED")
+"""Executions that end this way never ran RecordOutcome: record_ended_execution records their task FAILED."""
 SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
 
@@ -137,8 +135,7 @@ class VideoAnalysis(Construct):
     operations: Sequence[str]
         Video analyses (settings ``video_operations``), for the Rekognition grants.
     face_collection_id: str | None
-    slot_limit, slot_wait_seconds, job_wait_seconds, job_limit_retry_seconds, get_retry_seconds,
-    map_max_concurrency: int
+    slot_wait_seconds, job_wait_seconds, get_retry_seconds, map_max_concurrency: int
         Values substituted into the ASL.
     log_retention: logs.RetentionDays
     log_key: kms.IKey
@@ -168,10 +165,8 @@ class VideoAnalysis(Construct):
         queue: sqs.IQueue,
         operations: Sequence[str],
         face_collection_id: str | None,
-        slot_limit: int,
         slot_wait_seconds: int,
         job_wait_seconds: int,
-        job_limit_retry_seconds: int,
         map_max_concurrency: int,
         get_retry_seconds: int = 5,
         log_retention: logs.RetentionDays,
@@ -184,7 +179,7 @@ class VideoAnalysis(Construct):
         self.state_machine_arn = stack.format_arn(service="states", resource="stateMachine",
                                                   resource_name=self.state_machine_name,
                                                   arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
-        self.executions_arn = executions_arn = stack.format_arn(service="states", resource="execution",
+        self.executions_arn = stack.format_arn(service="states", resource="execution",
                                           resource_name=f"{self.state_machine_name}:*",
                                           arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
         machine_ref = sfn.StateMachine.from_state_machine_arn(self, "StateMachineRef", self.state_machine_arn)
@@ -197,25 +192,24 @@ class VideoAnalysis(Construct):
         # --- functions -----------------------------------------------------------------------------
         start_workflow = factory.create(self, "StartVideoWorkflow", name="start_video_workflow",
                                         timeout=START_WORKFLOW_TIMEOUT,
-                                        description="Starts one video state machine execution per queued video task")
-        acquire_slot = create("AcquireSlot", "acquire_slot", "Takes a Rekognition job slot or parks on a task token")
-        release_slot = create("ReleaseSlot", "release_slot", "Releases a job slot and wakes the oldest waiter")
-        start_job = create("StartJob", "start_job", "Stores the task token and starts one Rekognition Video job")
-        check_job = create("CheckJob", "check_job", "Checks a Rekognition Video job's status with Get*", timeout=60)
+                                        description="Starts one video state machine execution per admitted video task")
         collect_results = create("CollectResults", "collect_results",
                                  "Pages a finished job's results to S3, resumable", timeout=900, memory_size=1024)
         record_outcome = create("RecordOutcome", "record_outcome", "Records a video task's outcome and manifest",
                                 timeout=60)
         job_completed = factory.create(self, "JobCompleted", name="job_completed", timeout=JOB_COMPLETED_TIMEOUT,
-                                       description="Resumes the waiting StartJob state when Rekognition's notice arrives")
-        release_execution_slots = create("ReleaseExecutionSlots", "release_execution_slots",
-                                         "Releases the slots of a failed, timed-out or aborted execution", timeout=60)
-        reconcile_slots = create("ReconcileSlots", "reconcile_slots",
-                                 "Frees slots whose holder execution is no longer running", timeout=300)
+                                       description="Tells the slot dispatcher a job ended when Rekognition's notice arrives")
+        record_ended = create("RecordEndedExecution", "record_ended_execution",
+                              "Records the task of a failed, timed-out or aborted video execution as FAILED")
         self.functions: dict[str, PipelineFunction] = {
-            f.name: f for f in (start_workflow, acquire_slot, release_slot, start_job, check_job, collect_results,
-                                record_outcome, job_completed, release_execution_slots, reconcile_slots)
+            f.name: f for f in (start_workflow, collect_results, record_outcome, job_completed, record_ended)
         }
+
+        # --- the slots' single writer (issue 11): the RunJob state sends its want to this queue ----
+        self.events_dlq = failure_destination_queue(self, "EventsDlq",
+                                                    used_by="the EventBridge rules and schedule of the slots")
+        self.slots = SlotDispatch(self, "Slots", factory=factory, state_machine_arn=self.state_machine_arn,
+                                  events_dlq=self.events_dlq)
 
         # --- state machine -------------------------------------------------------------------------
         log_group = logs.LogGroup(
@@ -225,19 +219,17 @@ class VideoAnalysis(Construct):
             removal_policy=cdk.RemovalPolicy.DESTROY,  # named: a retained one would block a re-deploy
         )
         invoked = {
-            "LambdaAcquireSlotFunction": acquire_slot,
-            "LambdaReleaseSlotFunction": release_slot,
-            "LambdaStartJobFunction": start_job,
-            "LambdaCheckJobFunction": check_job,
             "LambdaCollectResultsFunction": collect_results,
             "LambdaRecordOutcomeFunction": record_outcome,
         }
         self.substitutions: dict[str, str] = {
             **{key: function.function.function_arn for key, function in invoked.items()},
-            "SlotLimit": str(slot_limit),
-            "SlotWaitSeconds": str(slot_wait_seconds),
-            "JobWaitSeconds": str(job_wait_seconds),
-            "JobLimitRetrySeconds": str(job_limit_retry_seconds),
+            "SlotQueueUrl": self.slots.queue.queue_url,
+            "SlotMessageGroup": SLOT_MESSAGE_GROUP,
+            "SlotHeartbeatSeconds": str(SLOT_HEARTBEAT_SECONDS),
+            # The backstop: the longest wait for a slot, plus the longest job, plus one heartbeat period
+            # (TimeoutSeconds must exceed HeartbeatSeconds).
+            "RunJobTimeoutSeconds": str(slot_wait_seconds + job_wait_seconds + SLOT_HEARTBEAT_SECONDS),
             "GetRetrySeconds": str(get_retry_seconds),
             "MapMaxConcurrency": str(map_max_concurrency),
         }
@@ -250,8 +242,11 @@ class VideoAnalysis(Construct):
             definition_substitutions=self.substitutions,
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
             tracing_enabled=True,
-            comment="Analyses one stored video with Rekognition Video under a job-slot semaphore",
+            comment="Analyses one stored video with Rekognition Video, each job in a slot of the slot dispatcher",
         )
+        # RunJob's want: SendMessage only (grant_send_messages would add GetQueueUrl/GetQueueAttributes).
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.slots.queue.queue_arn]))
         for function in invoked.values():
             function.function.grant_invoke(self.state_machine)
             acknowledge_resource(
@@ -272,51 +267,18 @@ class VideoAnalysis(Construct):
         start_workflow.function.add_event_source(sources.SqsEventSource(queue, report_batch_item_failures=True))
         grant_table(start_workflow.function, storage.task_table, READ_ITEM + UPDATE_ITEM)
         machine_ref.grant_start_execution(start_workflow.function)
+        self._grant_reuse(storage, queue, start_workflow, collect_results, record_outcome)
 
-        # --- the semaphore -------------------------------------------------------------------------
-        for function in (acquire_slot, release_slot, release_execution_slots, reconcile_slots):
-            grant_table(function.function, storage.semaphore_table, SEMAPHORE_ACTIONS)
-        # An execution that failed, timed out or was aborted never reaches RecordOutcome: its task is finished here.
-        grant_table(release_execution_slots.function, storage.task_table, READ_ITEM + UPDATE_ITEM)
-        # Releasing wakes the oldest waiter; when its token is dead, the semaphore asks whether its
-        # execution still runs (VideoSemaphore.execution_is_running). The reconciler asks it of every holder.
-        for function in (release_slot, release_execution_slots, reconcile_slots):
-            function.add_to_policy(iam.PolicyStatement(actions=["states:DescribeExecution"], resources=[executions_arn]))
-            acknowledge_resource(
-                function.role, executions_arn,
-                f"{function.name} asks whether a slot holder's or waiter's execution is still RUNNING; execution "
-                "names are per task, so DescribeExecution is allowed on executions of this one state machine only.",
-            )
-        for function in (acquire_slot, release_slot, release_execution_slots, reconcile_slots, job_completed,
-                         start_job):
-            machine_ref.grant_task_response(function.function)
+        # --- an execution that never recorded its outcome ---------------------------------------
+        grant_table(record_ended.function, storage.task_table, READ_ITEM + UPDATE_ITEM)
 
-        # --- Rekognition jobs ----------------------------------------------------------------------
-        role = self.notifications.rekognition_role
-        start_job.add_to_policy(
-            *rekognition_statements(self, operations, starts=True, gets=True, face_collection_id=face_collection_id),
-            iam.PolicyStatement(actions=["iam:PassRole"], resources=[role.role_arn],
-                                conditions={"StringEquals": {"iam:PassedToService": "rekognition.amazonaws.com"}}),
-        )
-        # GetItem: the resume path checks whether the new token was already resumed before it sends.
-        grant_table(start_job.function, storage.job_token_table, READ_ITEM + PUT_ITEM + UPDATE_ITEM)
-        for bucket in storage.content_buckets:  # Rekognition reads the video with the caller's permissions
-            start_job.add_to_policy(object_statement(READ_OBJECT_ACTIONS, bucket.bucket_arn))
-            acknowledge_objects(start_job.role, bucket.bucket_arn,
-                                "Rekognition Video reads each video with the caller's permissions; the keys are "
-                                "whatever is uploaded or backfilled, so any key of this one bucket is readable "
-                                "(GetObject/GetObjectVersion only).")
-        for function in (check_job, collect_results, job_completed):
+        # --- Get* callers --------------------------------------------------------------------------
+        for function in (collect_results, job_completed):
             function.add_to_policy(*rekognition_statements(self, operations, gets=True))
-        for function in (start_job, check_job, collect_results, job_completed):
             if operations:
                 acknowledge(function.role, wildcard_resource("*"), REKOGNITION_STAR_REASON)
-        grant_table(check_job.function, storage.job_token_table, READ_ITEM)
-        # Every Get* caller takes its place under the shared per-second quota (one atomic ADD per call).
-        for function in (start_job, check_job, collect_results, job_completed):
+            # Every Get* caller takes its place under the shared per-second quota (one atomic ADD per call).
             grant_table(function.function, storage.rate_limit_table, UPDATE_ITEM)
-        grant_table(job_completed.function, storage.job_token_table, READ_ITEM + QUERY + UPDATE_ITEM,
-                    indexes=[JOB_ID_INDEX])
 
         # --- results and outcome -------------------------------------------------------------------
         output_arn = storage.output_bucket.bucket_arn
@@ -355,29 +317,78 @@ class VideoAnalysis(Construct):
             sources.SqsEventSource(self.job_completed_queue, report_batch_item_failures=True)
         )
 
-        # --- clean-up: failed executions and the periodic reconciler ------------------------------
-        self.events_dlq = failure_destination_queue(self, "EventsDlq",
-                                                    used_by="the EventBridge rules that run the slot clean-up")
+        # --- an execution that ended without RecordOutcome: its task is recorded FAILED ----------
         events.Rule(
             self,
-            "ReleaseExecutionSlotsRule",
-            description="Releases semaphore slots held by video executions that failed, timed out or were aborted",
+            "RecordEndedExecutionRule",
+            description="Records the task of a video execution that failed, timed out or was aborted as FAILED",
             event_pattern=events.EventPattern(
                 source=["aws.states"],
                 detail_type=["Step Functions Execution Status Change"],
-                detail={"stateMachineArn": [self.state_machine_arn], "status": list(CLEANUP_STATUSES)},
+                detail={"stateMachineArn": [self.state_machine_arn], "status": list(ENDED_WITHOUT_OUTCOME)},
             ),
-            targets=[targets.LambdaFunction(release_execution_slots.function, dead_letter_queue=self.events_dlq,
+            targets=[targets.LambdaFunction(record_ended.function, dead_letter_queue=self.events_dlq,
                                             retry_attempts=EVENT_RETRY_ATTEMPTS, max_event_age=EVENT_MAX_AGE)],
         )
-        events.Rule(
-            self,
-            "ReconcileSlotsSchedule",
-            description="Frees semaphore slots whose holder execution is no longer running",
-            schedule=events.Schedule.rate(RECONCILE_EVERY),
-            targets=[targets.LambdaFunction(reconcile_slots.function, dead_letter_queue=self.events_dlq,
-                                            retry_attempts=EVENT_RETRY_ATTEMPTS, max_event_age=EVENT_MAX_AGE)],
+
+        # --- the slots' single writer (issue 11) ---------------------------------------------------
+        dispatcher = self.slots.dispatcher
+        # job_completed turns the notice of a job the dispatcher started into `done` (JobTag = holder).
+        self.slots.queue.grant_send_messages(job_completed.function)
+        grant_table(dispatcher.function, storage.semaphore_table, READ_ITEM + QUERY + PUT_ITEM + DELETE_ITEM)
+        # Admission reads the video backlog (a partition of the in_flight index), sends those videos to the video
+        # queue and marks each admitted (UpdateItem in a transaction, then GetItem); route_task nudges the
+        # dispatcher with an extra tick when it adds to the backlog.
+        grant_table(dispatcher.function, storage.task_table, QUERY + READ_ITEM + UPDATE_ITEM, indexes=[IN_FLIGHT_INDEX])
+        dispatcher.add_to_policy(iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[queue.queue_arn]))
+        role = self.notifications.rekognition_role
+        machine_ref.grant_task_response(dispatcher.function)  # SendTaskSuccess, SendTaskFailure, SendTaskHeartbeat
+        dispatcher.add_to_policy(
+            *rekognition_statements(self, operations, starts=True, gets=True, face_collection_id=face_collection_id),
+            iam.PolicyStatement(actions=["iam:PassRole"], resources=[role.role_arn],
+                                conditions={"StringEquals": {"iam:PassedToService": "rekognition.amazonaws.com"}}),
         )
+        if operations:
+            acknowledge(dispatcher.role, wildcard_resource("*"), REKOGNITION_STAR_REASON)
+        for bucket in storage.content_buckets:  # Rekognition reads the video with the caller's permissions
+            dispatcher.add_to_policy(object_statement(READ_OBJECT_ACTIONS, bucket.bucket_arn))
+            acknowledge_objects(dispatcher.role, bucket.bucket_arn,
+                                "The slot dispatcher starts each Rekognition Video job, and Rekognition reads the "
+                                "video with the caller's permissions; any key of this one bucket "
+                                "(GetObject/GetObjectVersion only).")
+
+    def _grant_reuse(self, storage: Storage, queue: sqs.IQueue, start_workflow: PipelineFunction,
+                     collect_results: PipelineFunction, record_outcome: PipelineFunction) -> None:
+        """Result reuse for videos: start_video_workflow reads the video's checksum (HeadObject), looks
+        results up and copies them (ListBucket of one result folder, CopyObject = GetObject + PutObject,
+        all under async/), and may finish the task with its manifest; collect_results indexes each
+        finished result (PutItem); record_outcome counts what was reused (UpdateItem) and withdraws a failed
+        operation's lead (DeleteItem). Each of the three may wake videos waiting on a lead (SendMessage)."""
+        output_arn = storage.output_bucket.bucket_arn
+        async_prefix = f"{ASYNC_OUTPUT_PREFIX}/"
+        for bucket in storage.content_buckets:
+            start_workflow.add_to_policy(object_statement(READ_OBJECT_ACTIONS, bucket.bucket_arn))
+            acknowledge_objects(start_workflow.role, bucket.bucket_arn,
+                                "start_video_workflow reads the checksum of each video (HeadObject with "
+                                "ChecksumMode, authorised as s3:GetObject/GetObjectVersion) to reuse the results of "
+                                "identical content; the keys are whatever is uploaded or backfilled.")
+        start_workflow.add_to_policy(
+            object_statement(["s3:GetObject", "s3:PutObject"], output_arn, async_prefix),
+            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[output_arn],
+                                conditions={"StringLike": {"s3:prefix": [f"{async_prefix}*"]}}),
+        )
+        acknowledge_objects(start_workflow.role, output_arn,
+                            "A reused video result is copied (CopyObject reads the source, writes the copy) from "
+                            "another video's async/<bucket>/<key>/<version>/run-<n>/<API>/ folder into this one's, "
+                            "and the manifest and latest.json of a fully reused video are written; keys known only "
+                            "at run time, only under async/.", async_prefix)
+        grant_table(start_workflow.function, storage.result_index_table, READ_ITEM + UPDATE_ITEM + DELETE_ITEM)
+        grant_table(collect_results.function, storage.result_index_table, PUT_ITEM)
+        grant_table(record_outcome.function, storage.result_index_table, UPDATE_ITEM + DELETE_ITEM)
+        # Races: a follower waits on the lead without a message; whoever ends the lead (a result indexed,
+        # a lead dropped) sends each waiter's message to the video queue again.
+        for function in (start_workflow, collect_results, record_outcome):
+            queue.grant_send_messages(function.function)
 
     @property
     def topic(self) -> sns.Topic:

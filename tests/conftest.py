@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import importlib
 import os
-import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-for extra in (ROOT, ROOT / "lambdas" / "shared"):
-    if str(extra) not in sys.path:
-        sys.path.insert(0, str(extra))
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
@@ -40,14 +33,12 @@ FAKE_ENV = {
 @pytest.fixture(scope="session")
 def stack_template() -> dict[str, Any]:
     """The stack's CloudFormation template, synthesized once per session without bundling."""
-    import aws_cdk as cdk
     from aws_cdk.assertions import Template
 
+    import cdk_app
     from rekpipe_shared.settings import PipelineSettings
-    from stack.pipeline_stack import RekognitionPipelineStack
 
-    app = cdk.App(context={"aws:cdk:bundling-stacks": []})
-    stack = RekognitionPipelineStack(app, "RekognitionPipeline", settings=PipelineSettings())
+    stack = cdk_app.build(cdk_app.new_app(bundling=False), checks=False, settings=PipelineSettings())
     return Template.from_stack(stack).to_json()
 
 

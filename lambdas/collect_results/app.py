@@ -6,6 +6,7 @@ and a 6-hour video is collected over as many invocations as it needs (15-minute 
 under the run's own prefix, so a re-run never mixes its pages with an earlier run's; a retried or
 resumed collection picks up from the saved token. Get* is paced under the shared quota and its
 throttling retried (``rekpipe_shared.get_calls``); only an error retrying cannot fix is final.
+A finished result is indexed for identical videos, and the ones waiting on it are woken.
 """
 
 from __future__ import annotations
@@ -20,11 +21,19 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
 from rekpipe_shared.aws import DEFAULT_CONFIG, error_code, error_message
-from rekpipe_shared.constants import METRICS_NAMESPACE, OUTPUT_BUCKET_ENV
+from rekpipe_shared.constants import (
+    METRICS_NAMESPACE,
+    OUTPUT_BUCKET_ENV,
+    RESULT_INDEX_TABLE_NAME_ENV,
+    VIDEO_QUEUE_URL_ENV,
+)
+from rekpipe_shared.content_identity import ContentIdentity
 from rekpipe_shared.exceptions import ResultsUnreadableError
 from rekpipe_shared.get_calls import GetCaller, default_limiter, get_client
 from rekpipe_shared.operations import operation
 from rekpipe_shared.outputs import COLLECT_STATE_NAME, SUMMARY_NAME, ResultsLayout, put_json, s3_uri
+from rekpipe_shared.result_index import ResultIndex, model_version_of
+from rekpipe_shared.reuse import IDENTITY_ATTR, ResultReuse, wake_waiters
 from rekpipe_shared.settings import PipelineSettings
 from rekpipe_shared.video_summary import VideoSummary
 
@@ -41,6 +50,10 @@ settings = PipelineSettings.from_environment()
 rekognition = get_client()
 limiter = default_limiter(settings.video_get_tps_quota)
 s3 = boto3.client("s3", config=DEFAULT_CONFIG)
+sqs = boto3.client("sqs", config=DEFAULT_CONFIG)
+VIDEO_QUEUE_URL = os.environ.get(VIDEO_QUEUE_URL_ENV, "")
+reuse = ResultReuse(ResultIndex(os.environ[RESULT_INDEX_TABLE_NAME_ENV]) if os.environ.get(RESULT_INDEX_TABLE_NAME_ENV)
+                    else None, s3, OUTPUT_BUCKET, settings)
 
 TIME_RESERVE_SECONDS = float(os.environ.get("COLLECT_TIME_RESERVE_SECONDS", "60"))
 """Stop paging with this much time left: one more slow page plus saving state. Tunable, so that a
@@ -62,7 +75,10 @@ def collect(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     next_token = state["next_token"] if state else None
     caller = GetCaller(rekognition, limiter, seconds_left=lambda: context.get_remaining_time_in_millis() / 1000)
     try:
-        return _page(caller, op, job_id, prefix, summary, page, next_token, context)
+        result = _page(caller, op, job_id, prefix, summary, page, next_token, context)
+        if result["done"]:
+            _index(task, op, prefix, result.pop("modelVersion", None))
+        return result
     finally:
         if caller.retry_count:
             metrics.add_metric(name="GetRetries", unit=MetricUnit.Count, value=caller.retry_count)
@@ -87,12 +103,25 @@ def _page(caller: GetCaller, op: Any, job_id: str, prefix: str, summary: VideoSu
             logger.info("Pausing collection; the state machine resumes it", extra={"page": page})
             metrics.add_metric(name="CollectionsResumed", unit=MetricUnit.Count, value=1)
             return {"done": False, "page": page, "prefix": s3_uri(OUTPUT_BUCKET, prefix)}
+    model_version = model_version_of(response)
     summary_uri = put_json(s3, OUTPUT_BUCKET, f"{prefix}{SUMMARY_NAME}", summary.summary())
     s3.delete_object(Bucket=OUTPUT_BUCKET, Key=prefix + STATE_NAME)
     metrics.add_metric(name="ResultPagesWritten", unit=MetricUnit.Count, value=page)
     logger.info("Results collected", extra={"pages": page, "items": summary.state()["items"]})
     return {"done": True, "page": page, "items": summary.state()["items"], "prefix": s3_uri(OUTPUT_BUCKET, prefix),
-            "summaryUri": summary_uri, "getRetries": caller.retry_count}
+            "summaryUri": summary_uri, "getRetries": caller.retry_count, "modelVersion": model_version}
+
+
+def _index(task: dict[str, Any], op: Any, prefix: str, model_version: str | None) -> None:
+    """Index this finished result, so an identical video later copies it instead of paying again."""
+    identities = tuple(ContentIdentity.from_token(token) for token in task.get(IDENTITY_ATTR) or ())
+    plan = reuse.plan(task, op, identities, video=True)
+    if plan is not None:
+        waiters = reuse.record(plan, task["task_id"], s3_uri(OUTPUT_BUCKET, prefix), model_version)
+        if waiters:  # identical videos parked behind this analysis: they copy it now
+            wake_waiters(sqs, VIDEO_QUEUE_URL, waiters)
+            metrics.add_metric(name="VideoWaitersWoken", unit=MetricUnit.Count, value=len(waiters))
+            logger.info("Waiting identical videos woken", extra={"waiters": waiters, "api": op.video_start_api})
 
 
 def _save_state(prefix: str, state: dict[str, Any]) -> None:

@@ -4,6 +4,8 @@ Scheduled by EventBridge. For each non-terminal status it reads the oldest tasks
 table's sparse ``in_flight`` index (never a scan), judges each against its lease or its execution
 (:mod:`rekpipe_shared.stuck`) and publishes ``StuckPendingTasks``, ``StuckQueuedTasks`` and
 ``StuckInProgressTasks``, whose alarms tell an operator to run ``rekpipe redrive --stuck``.
+A video parked behind an identical video's lead counts as stuck QUEUED once that lead is gone or its
+leader's execution ended without a result (it reads the lead and the leader's task).
 It changes nothing: recovery is the operator's call.
 """
 
@@ -20,9 +22,11 @@ from rekpipe_shared.aws import DEFAULT_CONFIG
 from rekpipe_shared.constants import (
     IN_FLIGHT_STATUSES,
     METRICS_NAMESPACE,
+    RESULT_INDEX_TABLE_NAME_ENV,
     TASK_TABLE_NAME_ENV,
     VIDEO_STATE_MACHINE_ARN_ENV,
 )
+from rekpipe_shared.result_index import ResultIndex
 from rekpipe_shared.settings import PipelineSettings
 from rekpipe_shared.stuck import StuckTaskInspector
 from rekpipe_shared.tasks import TaskTable
@@ -40,6 +44,7 @@ inspector = StuckTaskInspector(
     TaskTable(os.environ[TASK_TABLE_NAME_ENV]),
     sfn_client=boto3.client("stepfunctions", config=DEFAULT_CONFIG),
     state_machine_arn=os.environ[VIDEO_STATE_MACHINE_ARN_ENV],
+    index=ResultIndex(os.environ[RESULT_INDEX_TABLE_NAME_ENV]) if os.environ.get(RESULT_INDEX_TABLE_NAME_ENV) else None,
 )
 MAX_EXAMINED_PER_STATUS = 500
 """Oldest tasks judged per status and run: bounds the run's time; any stuck one already alarms."""

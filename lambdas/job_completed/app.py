@@ -1,10 +1,10 @@
-"""job_completed: turns Rekognition's SNS completion notices into SendTaskSuccess/Failure.
+"""job_completed: turns Rekognition's SNS completion notices into ``done`` messages for the slot dispatcher.
 
 Notices arrive through SQS (so none is lost while this function is throttled or failing). The
-waiting token is found by JobTag, else by JobId. A notice is claimed only after its send
-succeeded, so a failed send is redelivered (within seconds) and sent again. Duplicates and jobs
-this pipeline did not start are logged and dropped; routing relies on our own record of the job, never on the
-notice's ``API`` field, whose spelling the documentation does not agree on.
+dispatcher starts every job with ``JobTag = holder``, so the notice names the holder whose slot it
+frees and whose token it resumes. A notice leaves its queue only after its ``done`` was sent, so a
+failed send is redelivered (within seconds) and sent again; the dispatcher ignores duplicates. A
+notice of a job this pipeline did not start (its JobTag is no holder id) is logged and dropped.
 """
 
 from __future__ import annotations
@@ -22,11 +22,15 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from botocore.exceptions import ClientError
 
 from rekpipe_shared.aws import DEFAULT_CONFIG, error_code
-from rekpipe_shared.constants import JOB_TOKEN_TABLE_NAME_ENV, METRICS_NAMESPACE
+from rekpipe_shared.constants import (
+    METRICS_NAMESPACE,
+    SLOT_MESSAGE_GROUP,
+    SLOT_QUEUE_URL_ENV,
+)
 from rekpipe_shared.get_calls import GetCaller, default_limiter, get_client
-from rekpipe_shared.job_tokens import CLOSED_TOKEN_ERRORS, JobTokenStore
-from rekpipe_shared.operations import operation
+from rekpipe_shared.operations import CATALOGUE, operation
 from rekpipe_shared.settings import PipelineSettings
+from rekpipe_shared.slots.messages import Done, done_deduplication_id, encode, is_holder_id
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -39,10 +43,9 @@ metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 # A fully failed batch is reported item by item, not raised: the failures are expected, not bugs.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
-tokens = JobTokenStore(os.environ[JOB_TOKEN_TABLE_NAME_ENV])
-sfn = boto3.client("stepfunctions", config=DEFAULT_CONFIG)
 sqs = boto3.client("sqs", config=DEFAULT_CONFIG)
 settings = PipelineSettings.from_environment()
+SLOT_QUEUE_URL = os.environ[SLOT_QUEUE_URL_ENV]
 rekognition = get_client()
 limiter = default_limiter(settings.video_get_tps_quota)
 STATUS_MESSAGE_ATTEMPTS = 3
@@ -60,42 +63,42 @@ def parse_notice(body: str) -> dict[str, Any]:
 
 @tracer.capture_method
 def resume(record: SQSRecord) -> None:
-    """Resume the token waiting on this notice's job: send first, then claim.
+    """Tell the slot dispatcher that this notice's job ended.
 
-    The notice is claimed (``mark_notified``) only after SendTask* succeeded or the token proved
-    closed, so a send that fails (throttled, or the function dies) leaves the notice unclaimed and
-    its redelivery, due in seconds, sends it again. A second send to a consumed token is harmless:
-    Step Functions answers TaskTimedOut, which is logged.
+    A failed send raises (after shortening the notice's visibility), so the notice comes back in
+    seconds and is sent again; it is never dropped unsent.
     """
     notice = parse_notice(record.body)
     job_id, tag, status = notice.get("JobId"), notice.get("JobTag"), notice.get("Status")
     logger.append_keys(job_id=job_id, job_tag=tag)
-    item = tokens.find(tag=tag, job_id=job_id)
-    if item is None:
+    if not (is_holder_id(tag) and job_id and status):
         logger.warning("Notice for a job this pipeline did not start; ignored", extra={"status": status})
         metrics.add_metric(name="UnknownJobNotices", unit=MetricUnit.Count, value=1)
         return
-    token = item["task_token"]
-    if tokens.already_notified(item, token):
-        logger.info("Duplicate notice; the waiting state was already resumed", extra={"status": status})
-        metrics.add_metric(name="DuplicateJobNotices", unit=MetricUnit.Count, value=1)
-        return
+    message = "" if status == "SUCCEEDED" else _status_message_for_api(notice.get("API"), job_id, status)
     try:
-        if status == "SUCCEEDED":
-            sfn.send_task_success(taskToken=token, output=json.dumps({"jobId": job_id, "status": status}))
-        else:
-            sfn.send_task_failure(taskToken=token, error="JobFailedError",
-                                  cause=_status_message(item["operation"], job_id, status))
-            metrics.add_metric(name="VideoJobsFailed", unit=MetricUnit.Count, value=1)
-    except ClientError as error:
-        if error_code(error) not in CLOSED_TOKEN_ERRORS:
-            metrics.add_metric(name="JobNoticeSendFailures", unit=MetricUnit.Count, value=1)
-            _redeliver_soon(record)
-            raise
-        logger.info("Token already closed (resumed by an earlier send, timed out or aborted); the send was "
-                    "harmless", extra={"status": status, "error_code": error_code(error)})
-    tokens.mark_notified(item["job_tag"], token, str(status))
-    logger.info("Job notice delivered", extra={"status": status, "task_id": item.get("task_id")})
+        _send_done(str(tag), str(job_id), str(status), message)
+    except ClientError:
+        metrics.add_metric(name="JobNoticeSendFailures", unit=MetricUnit.Count, value=1)
+        _redeliver_soon(record)
+        raise
+    if status != "SUCCEEDED":
+        metrics.add_metric(name="VideoJobsFailed", unit=MetricUnit.Count, value=1)
+
+
+def _status_message_for_api(api: Any, job_id: str, status: str) -> str:
+    """Rekognition's reason for a failed job, found from the notice's ``API`` (its Start* name)."""
+    names = [name for name, op in CATALOGUE.items() if op.video_start_api == api]
+    return _status_message(names[0], job_id, status) if names else f"job {job_id} ended {status}"
+
+
+def _send_done(holder: str, job_id: str, status: str, message: str = "") -> None:
+    """A job the slot dispatcher started: tell the single writer, which resumes the holder's token and
+    frees its slot. A failed send raises, so the notice is redelivered; a duplicate is dropped by SQS's
+    deduplication ID within 5 minutes, and is a no-op for the rules after it."""
+    sqs.send_message(QueueUrl=SLOT_QUEUE_URL, MessageBody=encode(Done(holder, job_id, status, message)),
+                     MessageGroupId=SLOT_MESSAGE_GROUP, MessageDeduplicationId=done_deduplication_id(job_id))
+    logger.info("Job notice sent to the slot dispatcher", extra={"status": status, "holder": holder})
 
 
 def _redeliver_soon(record: SQSRecord) -> None:

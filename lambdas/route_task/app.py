@@ -1,9 +1,13 @@
-"""route_task: reads the task table's stream, sends each task that became PENDING to its queue, and
-keeps the counts by status.
+"""route_task: reads the task table's stream, routes each task that became PENDING, and keeps the counts
+by status.
 
-A task becomes PENDING when it is created and again when an operator re-queues it. The message
-is sent first and the task marked QUEUED second: a crash in between sends a duplicate message,
-which the consumer's claim turns into a no-op; the other order could lose the task.
+A task becomes PENDING when it is created and again when an operator re-queues it.
+- An image is sent to the image queue first and marked QUEUED second: a crash in between sends a
+  duplicate message, which the consumer's claim turns into a no-op; the other order could lose it.
+- A video is marked QUEUED in the video backlog (``tasks.VIDEO_BACKLOG``), where it waits durably,
+  for any time, until the slot dispatcher's tick admits it; open executions then stay near the slot
+  limit for a backlog of any size. An admit-only tick is sent at once (one per 5 seconds at most,
+  by the slot queue's content-based deduplication), so a lone upload does not wait for the schedule.
 
 The mapping's filter (``rekpipe_shared.routing.STREAM_FILTER_PATTERNS``) hands it status changes only.
 Once the batch is routed, the status changes of its records up to the first failed one are counted
@@ -14,12 +18,14 @@ in one small transaction, exactly once however often the batch comes back
 from __future__ import annotations
 
 import os
+import time
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from botocore.exceptions import BotoCoreError, ClientError
 
 from rekpipe_shared.aws import DEFAULT_CONFIG
 from rekpipe_shared.constants import (
@@ -27,11 +33,14 @@ from rekpipe_shared.constants import (
     MEDIA_IMAGE,
     MEDIA_VIDEO,
     METRICS_NAMESPACE,
+    SLOT_MESSAGE_GROUP,
+    SLOT_QUEUE_URL_ENV,
     STATUS_PENDING,
     TASK_TABLE_NAME_ENV,
     VIDEO_QUEUE_URL_ENV,
 )
 from rekpipe_shared.routing import send_to_queue
+from rekpipe_shared.slots.messages import Tick, encode
 from rekpipe_shared.status_counts import StatusCounts
 from rekpipe_shared.tasks import TaskTable, from_stream_image, is_counter_id
 
@@ -50,6 +59,7 @@ tasks = TaskTable(os.environ[TASK_TABLE_NAME_ENV])
 sqs = boto3.client("sqs", config=DEFAULT_CONFIG)
 QUEUES = {MEDIA_IMAGE: os.environ[IMAGE_QUEUE_URL_ENV], MEDIA_VIDEO: os.environ[VIDEO_QUEUE_URL_ENV]}
 counts = StatusCounts(tasks.table_name, tasks.client)
+SLOT_QUEUE_URL = os.environ[SLOT_QUEUE_URL_ENV]
 
 
 def needs_routing(record: DynamoDBRecord) -> dict[str, Any] | None:
@@ -74,19 +84,43 @@ def route(record: DynamoDBRecord) -> None:
     if task is None:
         return
     task_id = task["task_id"]
-    send_to_queue(sqs, QUEUES, task, run=int(task.get("run", 0)) + 1)
-    queued = tasks.mark_queued(task_id)
+    if task.get("media_type") == MEDIA_VIDEO:
+        queued = tasks.mark_queued(task_id, backlog=True)
+        _backlogged.append(task_id)
+    else:
+        send_to_queue(sqs, QUEUES, task, run=int(task.get("run", 0)) + 1)
+        queued = tasks.mark_queued(task_id)
     logger.info("Task routed" if queued else "Task already routed; duplicate stream record",
                 extra={"task_id": task_id, "media_type": task["media_type"]})
     metrics.add_metric(name="TasksRouted", unit=MetricUnit.Count, value=1)
+
+
+_backlogged: list[str] = []
+"""Videos this invocation put in the backlog (the handler nudges once for all of them)."""
+NUDGE_BUCKET_SECONDS = 5
+"""Nudges within one 5-second bucket have one body, so the slot queue keeps one of them."""
+
+
+def nudge_dispatcher() -> None:
+    """Ask the dispatcher to admit from the backlog now. A failure is only logged: the schedule's
+    tick admits the video within a minute anyway."""
+    body = encode(Tick(at=f"admit-{int(time.time() // NUDGE_BUCKET_SECONDS)}", admit_only=True))
+    try:
+        sqs.send_message(QueueUrl=SLOT_QUEUE_URL, MessageBody=body, MessageGroupId=SLOT_MESSAGE_GROUP)
+    except (BotoCoreError, ClientError) as error:  # the schedule is the guarantee; this is only latency
+        logger.warning("Could not nudge the slot dispatcher; the next scheduled tick admits the video",
+                       extra={"error": str(error)})
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    _backlogged.clear()
     response = process_partial_response(event=event, record_handler=route, processor=processor, context=context)
-    count_done(event.get("Records", []), response)
+    if _backlogged:  # one nudge per batch, however many videos it added to the backlog
+        nudge_dispatcher()
+    count_done(event.get("Records", []), response)  # raises on a failed count: the batch comes back
     return response
 
 

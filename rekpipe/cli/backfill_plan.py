@@ -7,11 +7,13 @@ the manifest agree with what ``ingest_batch`` will do with each row.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote_plus
 
 from rekpipe_shared.constants import MEDIA_IMAGE
+from rekpipe_shared.content_identity import identities_from_head
 from rekpipe_shared.media import media_type_for, precheck_failure, skip_reason
 from rekpipe_shared.operations import operation, operations_for
 
@@ -206,7 +208,11 @@ class BackfillSummary:
     image_cost: float = 0.0
     video_minutes: float = 0.0
     video_cost: float = 0.0
+    reusable: Tally = field(default_factory=Tally)
+    """Objects whose bytes another listed object already has (same single-part MD5 ETag and size)."""
+    reuse_saving: float = 0.0
     _image_prices: dict[tuple[str, ...], float] = field(default_factory=dict, repr=False)
+    _seen: set[int] = field(default_factory=set, repr=False)
 
     def add(self, listed: ListedObject) -> bool:
         """Count one object; True when it belongs in the manifest (``ingest_batch`` will record it)."""
@@ -237,13 +243,37 @@ class BackfillSummary:
             return True
         if media_type == MEDIA_IMAGE:
             self.images.add(listed.size)
-            self.image_cost += self._image_price(operations)
+            price = self._image_price(operations)
+            self.image_cost += price
         else:
             self.videos.add(listed.size)
             minutes = listed.size * 8 / (self.video_mbps * 1_000_000) / _SECONDS_PER_MINUTE
             self.video_minutes += minutes
-            self.video_cost += minutes * sum(operation(name).video_price_per_minute for name in operations)
+            price = minutes * sum(operation(name).video_price_per_minute for name in operations)
+            self.video_cost += price
+        if self.settings.reuse_results and self._seen_before(listed, media_type, operations):
+            self.reusable.add(listed.size)
+            self.reuse_saving += price
         return True
+
+    def _seen_before(self, listed: ListedObject, media_type: str, operations: tuple[str, ...]) -> bool:
+        """True when an earlier listed object has the same bytes (and operations), so this one's results
+        would be copied, not paid for.
+
+        A listing carries the ETag but no checksum values, so only single-part MD5 ETags are compared
+        (``rekpipe_shared.content_identity``): the count is a lower bound, since multipart objects with a
+        full-object checksum, and copies of objects analysed before this backfill, are reused too. Each
+        object costs one 64-bit hash in memory (tens of MB per million objects).
+        """
+        identity = identities_from_head({"ETag": listed.etag or "", "ContentLength": listed.size})
+        if not identity:
+            return False
+        digest = hashlib.sha256(f"{identity[0].token}|{media_type}|{','.join(operations)}".encode()).digest()
+        fingerprint = int.from_bytes(digest[:8], "big")
+        if fingerprint in self._seen:
+            return True
+        self._seen.add(fingerprint)
+        return False
 
     def _skip(self, reason: str, size: int) -> None:
         self.skipped.setdefault(reason, Tally()).add(size)
@@ -275,7 +305,9 @@ class BackfillSummary:
         return (f"{plural(self.included, 'object')} to backfill ({plural(self.images.objects, 'image')}, "
                 f"{plural(self.videos.objects, 'video')}, {rejected:,} recorded as failed without analysis), "
                 f"{self.listed.objects - self.included:,} skipped; estimated Rekognition cost "
-                f"${self.total_cost:,.2f} (videos guessed at {self.video_mbps:g} Mbit/s)")
+                f"${self.total_cost:,.2f} (videos guessed at {self.video_mbps:g} Mbit/s)"
+                + (f"; {plural(self.reusable.objects, 'duplicate')} would reuse results, saving "
+                   f"${self.reuse_saving:,.2f}" if self.reusable.objects else ""))
 
     def to_dict(self) -> dict[str, Any]:
         """Machine-readable counts (for tests and scripts)."""
@@ -290,6 +322,7 @@ class BackfillSummary:
                                    "total": round(self.total_cost, 4)},
             "estimated_video_minutes": round(self.video_minutes, 2),
             "assumed_video_mbps": self.video_mbps,
+            "would_reuse": {**vars(self.reusable).copy(), "saved_usd": round(self.reuse_saving, 4)},
         }
 
 
@@ -324,13 +357,19 @@ def print_estimate(summary: BackfillSummary, source: str) -> None:
         rows.append((f"Skipped: {reason}", f"{tally.objects:,}", human_bytes(tally.bytes), "-", "-"))
     rows.append(("Total listed", f"{summary.listed.objects:,}", human_bytes(summary.listed.bytes), "",
                  f"~${summary.total_cost:,.2f}"))
+    if summary.settings.reuse_results:
+        rows.append(("Would reuse results (duplicates)", f"{summary.reusable.objects:,}",
+                     human_bytes(summary.reusable.bytes), "copied, not analysed", f"-${summary.reuse_saving:,.2f}"))
+        rows.append(("Total to pay", "", "", "", f"~${summary.total_cost - summary.reuse_saving:,.2f}"))
     print_table(f"Backfill dry run: {source}", ("Objects", "Count", "Size", "Operations", "Estimated cost (USD)"),
                 rows, right=("Count", "Size", "Estimated cost (USD)"))
     console = stdout_console()
     console.print(
         f"This is an estimate. Video minutes are guessed from size at {summary.video_mbps:g} Mbit/s, since a "
         "video's duration is only known once it is analysed; prices are the us-east-1 list prices (first volume "
-        "tier) in the operation catalogue. Nothing was uploaded and no job was created.",
+        "tier) in the operation catalogue. Duplicates are objects with the same bytes as an earlier one in this "
+        "listing (single-part MD5 ETag and size; a lower bound); their results would be copied from the first. "
+        "Nothing was uploaded and no job was created.",
         markup=False, highlight=False,
     )
     if summary.noncurrent:

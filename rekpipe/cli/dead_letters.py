@@ -10,8 +10,10 @@ IngestS3Dlq            the S3 notice ingest_s3 failed on after its      re-inges
                        attributes RequestID, ErrorCode, ErrorMessage)   no-op)
 RouteTaskFailures      metadata of a stream batch route_task failed     the tasks it left PENDING are
                        on (shard, sequence numbers; no records)         routed by the stuck-task path
-VideoEventsDlq         an EventBridge event whose target failed         the clean-up is re-run: its target
-                       (attributes RULE_ARN, TARGET_ARN, ERROR_CODE)    function is invoked with the event
+VideoEventsDlq         an EventBridge event or a Scheduler tick whose   a status change is delivered to its
+                       target failed (attributes RULE_ARN,              target again (record_ended_execution
+                       TARGET_ARN, ERROR_CODE)                          or the slot queue); a tick is dropped
+SlotDlq                a slot message failed 5 deliveries               moved back to the slot queue (FIFO)
 =====================  ==============================================  ==================================
 
 Sources: Lambda Developer Guide, "Retaining records of asynchronous invocations" (DLQ message
@@ -58,7 +60,6 @@ SPECIAL_DLQS = {
 }
 """Stack output -> (label, how): the DLQs whose messages are not work messages of a source queue."""
 STATUS_CHANGE_EVENT = "Step Functions Execution Status Change"
-SCHEDULED_EVENT = "Scheduled Event"
 
 
 @dataclass
@@ -276,33 +277,55 @@ class _S3EventHandler:
 
 
 class _EventHandler:
-    """Re-runs a failed EventBridge delivery: a slot clean-up (status change) or a reconciler run."""
+    """Re-delivers a failed EventBridge or Scheduler delivery to its target.
+
+    - A status change from the record rule: record_ended_execution is invoked with it again.
+    - A status change from the cancel rule (TARGET_ARN is the slot queue): it is sent to the slot queue
+      again, in the slot group; ``cancel`` is idempotent.
+    - A tick from the slot schedule: it is handled by being dropped, because every later tick does all
+      that it would have done (reconcile, heartbeat, admit).
+    """
 
     def __init__(self, clients: Clients, outputs: StackOutputs) -> None:
         self.lambda_client = clients.client("lambda")
+        self.sqs = clients.client("sqs")
         self.state_machine_arn = outputs.video_state_machine_arn
-        self.targets = {
-            STATUS_CHANGE_EVENT: outputs.raw.get("ReleaseExecutionSlotsFunctionArn"),
-            SCHEDULED_EVENT: outputs.raw.get("ReconcileSlotsFunctionArn"),
-        }
+        self.record_function = outputs.raw.get("RecordEndedExecutionFunctionArn")
+        self.slot_queue_url = outputs.raw.get("SlotQueueUrl")
 
     def __call__(self, message: dict[str, Any]) -> str | None:
         try:
             event = json.loads(message["Body"])
         except ValueError:
             return "not JSON, so not an EventBridge event"
+        if isinstance(event, dict) and event.get("kind") == "tick":
+            return None  # superseded by the schedule's next tick
         kind = event.get("detail-type") if isinstance(event, dict) else None
-        if kind not in self.targets:
+        if kind != STATUS_CHANGE_EVENT:
             return f"an event of type {kind!r}, which no rule of this stack sends here"
-        if kind == STATUS_CHANGE_EVENT and (event.get("detail") or {}).get("stateMachineArn") != self.state_machine_arn:
+        if (event.get("detail") or {}).get("stateMachineArn") != self.state_machine_arn:
             return "a status change of another state machine"
-        target = self.targets[kind]
-        if not target:
-            return "the stack has no output naming this event's target function: deploy the current stack"
-        named = ((message.get("MessageAttributes") or {}).get("TARGET_ARN") or {}).get("StringValue")
-        if named and named.split(":")[:7] != target.split(":")[:7]:
-            return f"its TARGET_ARN {named} is not {target}"
-        return _invoke(self.lambda_client, target, message["Body"])
+        named = ((message.get("MessageAttributes") or {}).get("TARGET_ARN") or {}).get("StringValue") or ""
+        if named.startswith("arn:aws:sqs:"):
+            return self._to_slot_queue(message["Body"])
+        if not self.record_function:
+            return "the stack has no RecordEndedExecutionFunctionArn output: deploy the current stack"
+        if named and named.split(":")[:7] != self.record_function.split(":")[:7]:
+            return f"its TARGET_ARN {named} is neither the slot queue nor {self.record_function}"
+        return _invoke(self.lambda_client, self.record_function, message["Body"])
+
+    def _to_slot_queue(self, body: str) -> str | None:
+        from botocore.exceptions import ClientError
+
+        from rekpipe_shared.constants import SLOT_MESSAGE_GROUP
+
+        if not self.slot_queue_url:
+            return "the stack has no SlotQueueUrl output: deploy the current stack"
+        try:  # content-based deduplication, as for the rule's own delivery
+            self.sqs.send_message(QueueUrl=self.slot_queue_url, MessageBody=body, MessageGroupId=SLOT_MESSAGE_GROUP)
+        except ClientError as error:
+            return f"send to the slot queue failed: {error.response.get('Error', {}).get('Code')}"
+        return None
 
 
 # --- stream failures: the stuck-task path -----------------------------------------------------------

@@ -28,6 +28,7 @@ import click
 
 from rekpipe.cli.exceptions import UserException
 from rekpipe.cli.stack import EMULATOR_FILE
+from rekpipe_shared.constants import TERMINAL_STATUSES
 
 if TYPE_CHECKING:
     import threading
@@ -194,7 +195,7 @@ class LocalRunResult:
     video_jobs: list[VideoJob] = field(default_factory=list)
     lost_notices: list[str] = field(default_factory=list)
     peak_running_jobs: int = 0
-    semaphore_holders: dict[str, Any] = field(default_factory=dict)
+    slot_holders: dict[str, Any] = field(default_factory=dict)
     content_bucket: str = ""
     output_bucket: str = ""
     access_refusals: list[str] = field(default_factory=list)
@@ -254,6 +255,7 @@ def do_run_cli(
     job_seconds: str | tuple[float, float] = DEFAULT_JOB_SECONDS,
     settings_json: Path | None = None,
     settings: PipelineSettings | None = None,
+    schedule_seconds: float | None = None,
 ) -> LocalRunResult:
     """Run the pipeline over a folder or generated samples and report each object.
 
@@ -275,6 +277,9 @@ def do_run_cli(
         The Rekognition simulator's knobs (``tps_quotas`` as ``OPERATION=TPS`` strings).
     settings_json: Path | None
         Pipeline settings file; ``settings`` (tests) wins over it.
+    schedule_seconds: float | None
+        (tests) Fire the stack's schedules this often instead of at their own rate (the slot tick: 1 minute),
+        so a test of lost notices need not wait a minute for the tick's Get*.
 
     Returns
     -------
@@ -295,7 +300,6 @@ def do_run_cli(
                                   lost_notice_rate=lost_notice_rate, tps_quotas=tps_quotas, job_seconds=job_seconds)
     if out.exists() and not out.is_dir():
         raise UserException(f"--out {out} is a file: pass a folder for the outputs")
-    _ensure_project_importable()
     note(f"Local run of {described}: {plural(len(sources), 'file')} -> {out}")
     note(f"Settings: image operations {', '.join(run_settings.image_operations) or 'none'}; video operations "
          f"{', '.join(run_settings.video_operations) or 'none'}; video job wait {run_settings.video_job_wait_seconds} s")
@@ -306,7 +310,8 @@ def do_run_cli(
     with log_path.open("w", encoding="utf-8") as log, _function_output_to(log):
         from rekpipe.emulator.runtime import EmbeddedRuntime, RuntimeOptions
 
-        runtime = EmbeddedRuntime(RuntimeOptions(settings=run_settings, simulator=simulator, server=server))
+        runtime = EmbeddedRuntime(RuntimeOptions(settings=run_settings, simulator=simulator, server=server,
+                                                 schedule_seconds=schedule_seconds))
         try:
             result = _run(runtime, sources, out=out, log_path=log_path, timeout=timeout, started=started,
                           report=report)
@@ -347,10 +352,10 @@ def _run(runtime: EmbeddedRuntime, sources: list[_Source], *, out: Path, log_pat
     simulator = runtime.simulator
     result = LocalRunResult(
         objects=outcomes, counts=table.counts(), out=out, log_path=log_path, copied=copied,
-        lost=[o for o in outcomes if o.analysed and o.status not in _terminal()], timings=timings,
+        lost=[o for o in outcomes if o.analysed and o.status not in TERMINAL_STATUSES], timings=timings,
         simulator_calls=simulator.stats.snapshot(), video_jobs=list(simulator.jobs.values()),
         lost_notices=simulator.lost_notices, peak_running_jobs=simulator.peak_running_jobs,
-        semaphore_holders=_semaphore_holders(outputs), content_bucket=content_bucket, output_bucket=output_bucket,
+        slot_holders=_slot_holders(outputs), content_bucket=content_bucket, output_bucket=output_bucket,
         access_refusals=_access_refusals(runtime),
         report=_write_report(output_bucket, out / REPORT_FOLDER) if report else None,
     )
@@ -384,12 +389,6 @@ def _write_report(output_bucket: str, folder: Path) -> Path | None:
     except ReportError as error:
         note(f"No HTML report: {error.format_message()}")
         return None
-
-
-def _terminal() -> frozenset[str]:
-    from rekpipe_shared.constants import TERMINAL_STATUSES
-
-    return TERMINAL_STATUSES
 
 
 def _sources(folder: Path | None, images: int | None, videos: int | None, seed: int) -> tuple[list[_Source], str]:
@@ -476,7 +475,7 @@ def _wait_for_tasks(table: Any, outcomes: list[ObjectOutcome], *, deadline: floa
     from rekpipe.cli.console import Progress
     from rekpipe_shared.constants import ALL_STATUSES
 
-    terminal = _terminal()
+    terminal = TERMINAL_STATUSES
     pending = {o.task_id: o for o in outcomes if o.analysed}
     expected = len(pending)
     known_final = 0
@@ -545,7 +544,7 @@ def _result_text(outcome: ObjectOutcome, output_bucket: str, out: Path) -> str:
     if outcome.status in ("FAILED", "PARTIAL"):
         failure = _failure(outcome.task)
         parts.append(f"{failure.error_code}: {failure.error_message}")
-    elif outcome.status not in _terminal():
+    elif outcome.status not in TERMINAL_STATUSES:
         parts.append(f"still {outcome.status}")
     return _shorten("; ".join(parts))
 
@@ -578,15 +577,15 @@ def _top_labels(outputs: dict[str, str], output_bucket: str, out: Path) -> str:
     return f"{len(outputs)} outputs" if outputs else ""
 
 
-def _semaphore_holders(outputs: dict[str, str]) -> dict[str, Any]:
-    """Video slots still held once the run is over (should be none)."""
-    from rekpipe_shared.semaphore import VideoSemaphore
+def _slot_holders(outputs: dict[str, str]) -> dict[str, Any]:
+    """Video slots still held once the run is over (should be none): holder -> its JobId."""
+    from rekpipe_shared.slots.dynamodb import DynamoDBSlotStore
 
     table = outputs.get("SemaphoreTableName")
     if not table:
         return {}
-    # limit=1 only satisfies the constructor: snapshot() never acquires.
-    return dict(VideoSemaphore(table, limit=1).snapshot().holders)
+    # The limit only fills a header never written; holders are read, not granted.
+    return {name: holder.job_id for name, holder in DynamoDBSlotStore(table, default_limit=1).load().holders.items()}
 
 
 def _print_run(result: LocalRunResult) -> None:
@@ -618,7 +617,7 @@ def _print_run(result: LocalRunResult) -> None:
         + (f", {len(result.lost)} without a final status" if result.lost else "")
         + f"; {statuses.get('SKIPPED', 0)} skipped by ingest.",
         f"Video jobs: {len(result.video_jobs)} ({failed_jobs} failed, {len(result.lost_notices)} notices lost, "
-        f"peak {result.peak_running_jobs} running); video slots still held: {len(result.semaphore_holders)}.",
+        f"peak {result.peak_running_jobs} running); video slots still held: {len(result.slot_holders)}.",
         f"Wall time {timings.get('wall', 0):.1f} s (emulator start {timings.get('start', 0):.1f} s, "
         f"upload {timings.get('upload', 0):.1f} s, analysis {timings.get('analysis', 0):.1f} s).",
         f"{plural(result.copied, 'output')} copied to {result.out}; function logs in {result.log_path}. "
@@ -680,14 +679,13 @@ def do_up_cli(
     run_settings = _local_settings(settings_json, None)
     simulator = _simulator_config(seed=seed, throttle_rate=throttle_rate, failed_job_rate=failed_job_rate,
                                   lost_notice_rate=lost_notice_rate, tps_quotas=tps_quotas, job_seconds=job_seconds)
-    _ensure_project_importable()
     note(f"Starting the emulator on 127.0.0.1:{port or '<free port>'} (synthesizing and deploying the stack)...")
     note(_describe_simulator(simulator))
     stop = stop or threading.Event()
     results = sys.stdout
     log_path = folder / UP_LOG_FILE
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("w", encoding="utf-8") as log, _function_output_to(log), _stop_on_sigterm(stop):
+    with log_path.open("w", encoding="utf-8") as log, _function_output_to(log), _stop_on_signals(stop):
         from rekpipe.emulator.batch_operations import BatchOperationsService
         from rekpipe.emulator.runtime import EmbeddedRuntime, RuntimeOptions, write_state_file
 
@@ -793,19 +791,24 @@ def _remove_state_file(state_path: Path, endpoint: str | None) -> None:
 
 
 @contextlib.contextmanager
-def _stop_on_sigterm(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM stops like Ctrl-C (only the main thread may install handlers)."""
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM and Ctrl-C (SIGINT) stop the emulator (only the main thread may install handlers).
+
+    SIGINT gets a handler of its own: a process started with SIGINT ignored (from a script's ``&``, ``nohup``,
+    or a test runner's worker) inherits that, and Python then raises no KeyboardInterrupt, so Ctrl-C did nothing.
+    """
     import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    previous = {number: signal.signal(number, lambda *_: stop.set()) for number in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 # --- shared helpers -----------------------------------------------------------------------------------
@@ -876,31 +879,6 @@ def _describe_simulator(config: SimulatorConfig) -> str:
             f"{config.lost_notice_rate:g}, TPS quotas {quotas}")
 
 
-def _ensure_project_importable() -> None:
-    """The emulator synthesizes ``stack/`` and runs ``lambdas/``, which live in the project checkout beside
-    the ``rekpipe`` package (they are not installed); put the checkout on ``sys.path`` when needed."""
-    import importlib.util
-    import sys
-
-    def importable() -> bool:
-        try:
-            return (importlib.util.find_spec("stack.pipeline_stack") is not None
-                    and importlib.util.find_spec("lambdas.ingest_s3.app") is not None)
-        except ModuleNotFoundError:
-            return False
-
-    if importable():
-        return
-    import rekpipe
-
-    root = Path(rekpipe.__file__).resolve().parent.parent
-    if (root / "stack" / "pipeline_stack.py").is_file() and (root / "lambdas").is_dir():
-        sys.path.insert(0, str(root))
-        importlib.invalidate_caches()
-        if importable():
-            return
-    raise UserException(f"rekpipe local needs the project's stack/ and lambdas/ folders next to the rekpipe package "
-                        f"(looked in {root}): install rekpipe from a checkout with `pip install -e .`")
 
 
 def _point_handler(handler: Any, stream: IO[str]) -> Any:

@@ -47,11 +47,15 @@ IN_FLIGHT = ("PENDING", "QUEUED", "IN_PROGRESS")
               help="At most this many messages per dead-letter queue.")
 @click.option("--wait-seconds", type=click.IntRange(0, 20), default=DEFAULT_WAIT_SECONDS, show_default=True,
               help="Long-poll wait before a dead-letter queue is taken as empty.")
+@click.option("--succeeded", is_flag=True, help="With --force: re-queue SUCCEEDED tasks too (a table scan; narrow it "
+              "with --prefix), e.g. after a Rekognition model upgrade.")
+@click.option("--force", is_flag=True, help="Analyse the re-queued tasks again even when an identical object's "
+              "result exists (no reuse); the new result replaces the indexed one.")
 @click.option("--dry-run", is_flag=True, help="Only list what would be redriven, re-routed or re-queued; change nothing.")
 @click.pass_obj
 def cli(options: GlobalOptions, dlq: bool, stuck: bool, older_than: float | None, stuck_statuses: tuple[str, ...],
         failed: bool, partial: bool, error_codes: tuple[str, ...], prefix: str, max_messages: int,
-        wait_seconds: int, dry_run: bool) -> None:
+        wait_seconds: int, succeeded: bool, force: bool, dry_run: bool) -> None:
     """Give failed and stuck work another go: redrive the dead-letter queues (--dlq), re-route tasks
     left in flight with no live owner (--stuck), and/or re-queue FAILED (--failed) and PARTIAL
     (--partial) tasks, optionally only those with given error codes (--error-code) or under a key
@@ -64,10 +68,11 @@ def cli(options: GlobalOptions, dlq: bool, stuck: bool, older_than: float | None
       rekpipe redrive --stuck --status PENDING --older-than 30m
       rekpipe redrive --failed --error-code ThrottlingException --dry-run
       rekpipe redrive --failed --partial --prefix 2019/
+      rekpipe redrive --succeeded --force --prefix 2019/
     """
     do_cli(options, dlq=dlq, stuck=stuck, older_than=older_than, stuck_statuses=stuck_statuses, failed=failed,
            partial=partial, error_codes=error_codes, prefix=prefix, max_messages=max_messages,
-           wait_seconds=wait_seconds, dry_run=dry_run)
+           wait_seconds=wait_seconds, succeeded=succeeded, force=force, dry_run=dry_run)
 
 
 @dataclass
@@ -99,6 +104,8 @@ def do_cli(
     prefix: str = "",
     max_messages: int = DEFAULT_MAX_MESSAGES,
     wait_seconds: int = DEFAULT_WAIT_SECONDS,
+    succeeded: bool = False,
+    force: bool = False,
     dry_run: bool = False,
     clients: Clients | None = None,
 ) -> RedriveResult:
@@ -126,6 +133,10 @@ def do_cli(
         Messages moved at most per dead-letter queue.
     wait_seconds: int
         Long-poll wait of each receive.
+    succeeded: bool
+        With ``force``: re-queue SUCCEEDED tasks too (found by a scan of the task table).
+    force: bool
+        Re-analyse the re-queued tasks even when an identical object's result exists.
     dry_run: bool
         Count (and list) only.
     clients: Clients | None
@@ -139,10 +150,14 @@ def do_cli(
     from rekpipe.cli.exceptions import UserException
     from rekpipe.cli.stack import Clients
 
-    if not (dlq or stuck or failed or partial):
+    if not (dlq or stuck or failed or partial or succeeded):
         raise UserException("Say what to redrive: --dlq (dead-letter messages), --stuck (tasks left in flight), "
                             "--failed and/or --partial (tasks)")
-    if (error_codes or prefix) and not (failed or partial):
+    if succeeded and not force:
+        raise UserException("--succeeded re-analyses finished tasks and pays again: add --force to mean it")
+    if force and not (failed or partial or succeeded):
+        raise UserException("--force applies to re-queued tasks: add --failed, --partial and/or --succeeded")
+    if (error_codes or prefix) and not (failed or partial or succeeded):
         raise UserException("--error-code and --prefix filter tasks: add --failed and/or --partial")
     if (older_than is not None or stuck_statuses) and not stuck:
         raise UserException("--older-than and --status choose stuck tasks: add --stuck")
@@ -150,9 +165,9 @@ def do_cli(
         raise UserException("--older-than must not be negative")
     clients = clients or Clients(options)
     what = [name for name, on in (("dead-letter queues", dlq), ("stuck tasks", stuck), ("FAILED tasks", failed),
-                                  ("PARTIAL tasks", partial)) if on]
+                                  ("PARTIAL tasks", partial), ("SUCCEEDED tasks", succeeded)) if on]
     filters = ([f"error codes {', '.join(error_codes)}"] if error_codes else []) + (
-        [f"keys under {prefix!r}"] if prefix else [])
+        [f"keys under {prefix!r}"] if prefix else []) + (["forced: no reuse of identical results"] if force else [])
     note(f"Redrive of {' and '.join(what)}" + (f" ({'; '.join(filters)})" if filters else "")
          + f" in {clients.target.describe()}" + (" - dry run, nothing changes" if dry_run else ""))
     outputs = clients.stack_outputs()
@@ -168,15 +183,15 @@ def do_cli(
 
         result.stuck = redrive_stuck(clients, outputs, statuses=stuck_statuses or IN_FLIGHT, older_than=older_than,
                                      dry_run=dry_run)
-    statuses = [status for status, on in (("FAILED", failed), ("PARTIAL", partial)) if on]
+    statuses = [status for status, on in (("FAILED", failed), ("PARTIAL", partial), ("SUCCEEDED", succeeded)) if on]
     if statuses:
-        _requeue_tasks(clients, outputs, result, statuses, frozenset(error_codes), prefix)
+        _requeue_tasks(clients, outputs, result, statuses, frozenset(error_codes), prefix, force=force)
     return result
 
 
 # --- tasks -------------------------------------------------------------------------------------
 def _requeue_tasks(clients: Clients, outputs: StackOutputs, result: RedriveResult, statuses: list[str],
-                   error_codes: frozenset[str], prefix: str) -> None:
+                   error_codes: frozenset[str], prefix: str, *, force: bool = False) -> None:
     from rekpipe.cli.console import Progress, plural, print_table
     from rekpipe_shared.tasks import TaskTable, now_iso
 
@@ -188,13 +203,14 @@ def _requeue_tasks(clients: Clients, outputs: StackOutputs, result: RedriveResul
     with Progress() as progress:
         for status in statuses:
             count = 0
-            for task in _matching(table.iter_needing_attention(status), error_codes, prefix, started_at):
+            listed = _succeeded(table) if status == "SUCCEEDED" else table.iter_needing_attention(status)
+            for task in _matching(listed, error_codes, prefix, started_at):
                 if result.dry_run:
                     if len(shown) < _DRY_RUN_SHOWN:
                         shown.append((status, f"s3://{task.get('bucket')}/{task.get('object_key')}",
                                       str(task.get("error_code") or "")))
                     count += 1
-                elif table.requeue(task["task_id"], from_status=status) is not None:
+                elif table.requeue(task["task_id"], from_status=status, force=force) is not None:
                     count += 1
                 else:  # finished or re-queued by someone else since it was listed
                     result.changed_meanwhile += 1
@@ -210,6 +226,20 @@ def _requeue_tasks(clients: Clients, outputs: StackOutputs, result: RedriveResul
         click.echo(f"{status}: {verb} {plural(count, 'task')}")
     if result.changed_meanwhile:
         click.echo(f"{plural(result.changed_meanwhile, 'task')} changed while listed and were left alone")
+
+
+def _succeeded(table: Any) -> Iterator[dict[str, Any]]:
+    """SUCCEEDED tasks, by a scan: no index lists them (millions succeed), and a forced re-analysis is rare."""
+    from rekpipe_shared.tasks import from_stream_image, is_counter_id
+
+    paginator = table.client.get_paginator("scan")
+    for page in paginator.paginate(TableName=table.table_name, FilterExpression="#s = :s",
+                                   ExpressionAttributeNames={"#s": "status"},
+                                   ExpressionAttributeValues={":s": {"S": "SUCCEEDED"}}):
+        for item in page.get("Items", []):
+            task = from_stream_image(item)
+            if not is_counter_id(str(task.get("task_id", "#"))):
+                yield task
 
 
 def _matching(tasks: Iterator[dict[str, Any]], error_codes: frozenset[str], prefix: str,

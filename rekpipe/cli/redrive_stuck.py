@@ -61,12 +61,16 @@ def redrive_stuck(clients: Clients, outputs: StackOutputs, *, statuses: tuple[st
     from rekpipe_shared.tasks import TaskTable
 
     table = TaskTable(outputs.require("TaskTableName"), boto3_client=clients.client("dynamodb"))
+    from rekpipe_shared.result_index import ResultIndex
+
+    index = (ResultIndex(outputs.raw["ResultIndexTableName"], boto3_client=clients.client("dynamodb"))
+             if outputs.raw.get("ResultIndexTableName") else None)
     inspector = StuckTaskInspector(table, sfn_client=clients.client("stepfunctions"),
-                                   state_machine_arn=outputs.video_state_machine_arn)
+                                   state_machine_arn=outputs.video_state_machine_arn, index=index)
     recovery = None
     if not dry_run:
         queues = {MEDIA_IMAGE: outputs.require("ImageQueueUrl"), MEDIA_VIDEO: outputs.require("VideoQueueUrl")}
-        recovery = StuckTaskRecovery(table, sqs_client=clients.client("sqs"), queues=queues)
+        recovery = StuckTaskRecovery(table, sqs_client=clients.client("sqs"), queues=queues, index=index)
     bounds = stuck_bounds(outputs)
     shown: list[tuple[str, str, str, str, str]] = []
     results: dict[str, dict[str, int]] = {}

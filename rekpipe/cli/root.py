@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from rekpipe.cli import backfill, outputs, redrive, report, status
+from rekpipe.cli import backfill, outputs, redrive, report, slots, status
 from rekpipe.cli.exceptions import UnhandledException, as_user_error
 from rekpipe.cli.local import local
 from rekpipe.cli.stack import DEFAULT_STACK_NAME, GlobalOptions
@@ -69,5 +69,6 @@ main.add_command(redrive.cli, "redrive")
 main.add_command(outputs.cli, "outputs")
 main.add_command(local, "local")
 main.add_command(report.cli, "report")
+main.add_command(slots.cli, "slots")
 
 __all__ = ["main"]

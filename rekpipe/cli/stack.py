@@ -229,7 +229,6 @@ class StackOutputs:
     output_bucket_name: str | None = None
     task_table_name: str | None = None
     semaphore_table_name: str | None = None
-    job_token_table_name: str | None = None
     image_queue_url: str | None = None
     video_queue_url: str | None = None
     video_state_machine_arn: str | None = None

@@ -3,8 +3,9 @@
 Task counts come from the task table's status counters (16 reads, never a scan), failures
 from its sparse ``attention`` index, tasks in flight longer than expected from its sparse
 ``in_flight`` index, queue depths from SQS attributes, video slots from the
-semaphore item, running executions from Step Functions (counted up to a cap), and the Rekognition
-quotas the pipeline runs at, with where each came from (``rekpipe_shared.quotas``).
+slot header, running executions from Step Functions (counted up to a cap), the objects
+served from the result index with the Rekognition price they did not pay (its 8 counter items), and the
+Rekognition quotas the pipeline runs at, with where each came from (``rekpipe_shared.quotas``).
 """
 
 from __future__ import annotations
@@ -70,11 +71,15 @@ class PipelineStatus:
     in_flight_too_long: dict[str, Any] | None = None
     """Non-terminal status -> ``{"older_than_seconds", "tasks"}``."""
     queues: list[QueueDepth] = field(default_factory=list)
-    semaphore: dict[str, Any] | None = None
+    slots: dict[str, int] | None = None
+    """The slot dispatcher's header: the one stored limit, holders (running jobs), waiters (``rekpipe slots``),
+    and ``backlog``: QUEUED videos waiting for admission."""
     executions: dict[str, Any] | None = None
     failures: list[Failure] = field(default_factory=list)
     quotas: list[dict[str, Any]] = field(default_factory=list)
     """Each Rekognition quota in use: name, value, quota, source, cap, quota_code."""
+    reuse: dict[str, float] | None = None
+    """``reused_objects``, ``reused_operations`` and ``saved_usd`` (list price) from the result index."""
 
 
 def do_cli(options: GlobalOptions, *, as_json: bool = False, failures: int = DEFAULT_FAILURES,
@@ -105,6 +110,7 @@ def do_cli(options: GlobalOptions, *, as_json: bool = False, failures: int = DEF
     note(f"Status of {clients.target.describe()}")
     outputs = clients.stack_outputs()
     result = PipelineStatus(stack_name=outputs.stack_name, region=clients.target.region)
+    table = None
     if outputs.task_table_name:
         from rekpipe_shared.tasks import TaskTable
 
@@ -115,8 +121,19 @@ def do_cli(options: GlobalOptions, *, as_json: bool = False, failures: int = DEF
 
         result.in_flight_too_long = task_count_older_than(clients, outputs, older_than=older_than)
     result.queues = _queue_depths(clients, outputs)
+    if outputs.raw.get("ResultIndexTableName"):
+        from rekpipe_shared.result_index import ResultIndex
+
+        result.reuse = ResultIndex(outputs.raw["ResultIndexTableName"],
+                                   boto3_client=clients.client("dynamodb")).stats()
     if outputs.semaphore_table_name:
-        result.semaphore = _semaphore(clients, outputs.semaphore_table_name)
+        from rekpipe.cli.slots import read_slots
+
+        result.slots = dict(read_slots(clients, outputs.semaphore_table_name))
+        if table is not None:
+            from rekpipe_shared.tasks import VIDEO_BACKLOG
+
+            result.slots["backlog"] = table.count_in_flight(VIDEO_BACKLOG)
     if outputs.video_state_machine_arn:
         result.executions = _running_executions(clients, outputs.video_state_machine_arn)
     result.quotas = _quotas(clients, outputs)
@@ -208,32 +225,6 @@ def _queue_depths(clients: Clients, outputs: StackOutputs) -> list[QueueDepth]:
     return depths
 
 
-def _semaphore(clients: Clients, table_name: str) -> dict[str, Any]:
-    """Slots in use, the limit and the waiters, from the semaphore's own snapshot."""
-    from rekpipe_shared.semaphore import DEFAULT_SEMAPHORE_NAME, SEMAPHORE_SK, VideoSemaphore
-
-    dynamodb = clients.client("dynamodb")
-    # limit=1 only satisfies the constructor: snapshot() never acquires; the real limit is read below.
-    semaphore = VideoSemaphore(table_name, limit=1, dynamodb_client=dynamodb,
-                               sfn_client=clients.client("stepfunctions"))
-    snapshot = semaphore.snapshot()
-    # The snapshot has no limit: it is the one the last Acquire stored in the semaphore item.
-    item = dynamodb.get_item(
-        TableName=table_name,
-        Key={"pk": {"S": f"SEMAPHORE#{DEFAULT_SEMAPHORE_NAME}"}, "sk": {"S": SEMAPHORE_SK}},
-        ProjectionExpression="#limit",
-        ExpressionAttributeNames={"#limit": "limit"},
-    ).get("Item", {})
-    limit = int(item["limit"]["N"]) if "limit" in item else None
-    return {
-        "in_use": len(snapshot.holders),
-        "limit": limit,
-        "waiting": len(snapshot.waiters),
-        "holders": sorted(snapshot.holders),
-        "oldest_waiter_since": snapshot.waiters[0].enqueued_at if snapshot.waiters else None,
-    }
-
-
 def _running_executions(clients: Clients, state_machine_arn: str) -> dict[str, Any]:
     paginator = clients.client("stepfunctions").get_paginator("list_executions")
     count, capped = 0, False
@@ -265,11 +256,19 @@ def _print_tables(result: PipelineStatus) -> None:
         print_table("Queues", ("Queue", "Waiting", "In flight"),
                     [(q.name, f"{q.visible:,}", f"{q.in_flight:,}") for q in result.queues],
                     right=("Waiting", "In flight"))
+    if result.reuse is not None:
+        print_table("Results reused from identical content", ("What", "So far"),
+                    [("Objects reused", f"{int(result.reuse['reused_objects']):,}"),
+                     ("Operations reused", f"{int(result.reuse['reused_operations']):,}"),
+                     ("Rekognition saved (list price)", f"${result.reuse['saved_usd']:,.2f}")], right=("So far",))
     video_rows = []
-    if result.semaphore is not None:
-        limit = result.semaphore["limit"]
-        video_rows.append(("Slots in use", f"{result.semaphore['in_use']} / {limit if limit is not None else '?'}"))
-        video_rows.append(("Waiting for a slot", f"{result.semaphore['waiting']:,}"))
+    if result.slots is not None:
+        slots = result.slots
+        video_rows.append(("Slots in use (running jobs)", f"{slots['holders']} / {slots['limit']}"))
+        video_rows.append(("Slot limit (stored, `rekpipe slots --limit N`)", str(slots["limit"])))
+        video_rows.append(("Admitted, waiting for a slot", f"{slots['waiters']:,}"))
+        if "backlog" in slots:
+            video_rows.append(("Backlog (QUEUED, not yet admitted)", f"{slots['backlog']:,}"))
     if result.executions is not None:
         running = result.executions["running"]
         video_rows.append(("Running executions", f"{running:,}+" if result.executions["capped"] else f"{running:,}"))

@@ -18,6 +18,8 @@ thread of the process that serves them.
 Where it differs from AWS: jobs start at once (no Preparing delay); priorities do not reorder jobs;
 only the ``LambdaInvoke`` operation is supported; there is no per-job IAM role check.
 
+Upstream: docs/upstream/s3control-batch-operations-jobs.md (still in moto at 0af643a, 2026-08-22).
+
 Example
 -------
 >>> with EmbeddedRuntime(options) as runtime:  # doctest: +SKIP
@@ -520,6 +522,8 @@ def _now_iso() -> str:
 
 
 # --- S3 Control's jobs API on moto ------------------------------------------------------------------
+# Routes added to moto.s3control.urls.url_paths; upstream: docs/upstream/s3control-batch-operations-jobs.md
+# (no jobs routes in moto at 0af643a, 2026-08-22).
 _JOB_PATHS = {
     r"{0}/v20180820/jobs$": "dispatch",
     r"{0}/v20180820/jobs/(?P<id>[^/]+)$": "dispatch",

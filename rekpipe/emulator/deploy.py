@@ -19,6 +19,10 @@ properties once the stack exists:
    events, so the runtime's watchers invoke the rule's targets (see :mod:`rekpipe.emulator.runtime`).
 7. ``AWS::S3::Bucket`` ``VersioningConfiguration`` (ignored by moto's CloudFormation) is applied
    with ``PutBucketVersioning``, so tasks are keyed by version as in AWS.
+8. ``AWS::SQS::Queue`` with ``FifoQueue`` and no ``QueueName`` gets ``<logical id>.fifo``: CloudFormation
+   generates a name with the ``.fifo`` suffix (AWS::SQS::Queue, "QueueName": "If you don't specify a name,
+   AWS CloudFormation generates a unique physical ID ... for FIFO queues ... the .fifo suffix"), moto's
+   generates one without it and then refuses the queue.
 """
 
 from __future__ import annotations
@@ -45,15 +49,8 @@ BOOTSTRAP_VERSION_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
 BOOTSTRAP_VERSION = "21"
 ACCOUNT_ID = "123456789012"
 REMOVED_TYPES = ("Custom::S3BucketNotifications", "AWS::Lambda::EventSourceMapping", "AWS::SNS::Subscription")
-TEMPLATE_REWRITES = (
-    "bootstrap version SSM parameter created; file assets zipped and uploaded to the bootstrap bucket",
-    "Custom::S3BucketNotifications removed; applied with PutBucketNotificationConfiguration",
-    "AWS::Lambda::EventSourceMapping removed; run by the runtime's batching pollers",
-    "AWS::SNS::Subscription removed (moto skips it); applied with Subscribe",
-    "AWS::StepFunctions::StateMachine also created through the API with its definition substituted",
-    "AWS::Events::Rule for Step Functions status changes and schedules; targets invoked by the runtime",
-    "AWS::S3::Bucket VersioningConfiguration applied with PutBucketVersioning",
-)
+FIFO_SUFFIX = ".fifo"
+MAX_QUEUE_NAME = 80
 
 
 class DeployError(RuntimeError):
@@ -88,6 +85,19 @@ class RuleSpec:
     """The rule's ARN: the ``aws:SourceArn`` EventBridge presents to the target's resource policy."""
     state_machine_arns: list[str] = field(default_factory=list)
     statuses: list[str] = field(default_factory=list)
+    queue_targets: list[QueueTarget] = field(default_factory=list)
+    """SQS targets (EventBridge rule targets, or a Scheduler schedule's target)."""
+
+
+@dataclass
+class QueueTarget:
+    """An SQS target of a rule or schedule: the message goes to ``queue_arn`` in ``message_group_id``."""
+
+    queue_arn: str
+    message_group_id: str | None = None
+    input: str | None = None
+    """The target's fixed ``Input`` (a schedule's may hold ``<aws.scheduler.*>`` context attributes);
+    None sends the event itself, as EventBridge does."""
 
 
 @dataclass
@@ -109,19 +119,13 @@ class DeployedStack:
 
 def synthesize(outdir: Path, *, settings: Any = None, stack_name: str = "RekognitionPipeline") -> Path:
     """Synthesize the app into ``outdir`` without bundling (the code runs in-process); returns the dir."""
-    import aws_cdk as cdk
-
+    import cdk_app
     from rekpipe_shared.settings import PipelineSettings
-    from stack.pipeline_stack import RekognitionPipelineStack
 
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-    app = cdk.App(outdir=str(outdir), context={"aws:cdk:bundling-stacks": []})
-    RekognitionPipelineStack(
-        app,
-        stack_name,
-        settings=settings or PipelineSettings(),
-        synthesizer=cdk.DefaultStackSynthesizer(generate_bootstrap_version_rule=False),
-    )
+    app = cdk_app.new_app(outdir=outdir, bundling=False)
+    cdk_app.build(app, checks=False, settings=settings or PipelineSettings(), stack_name=stack_name,
+                  bootstrap_rule=False)
     app.synth()
     return outdir
 
@@ -140,6 +144,7 @@ def deploy(
     for logical_id in [lid for lid, r in deployable["Resources"].items() if r["Type"] in REMOVED_TYPES]:
         del deployable["Resources"][logical_id]
     _drop_dangling_depends_on(deployable)
+    _name_fifo_queues(deployable)
     cfn.create_stack(
         StackName=stack_name,
         TemplateBody=json.dumps(deployable),
@@ -210,6 +215,14 @@ def _zip_dir(folder: Path) -> bytes:
             if path.is_file() and "__pycache__" not in path.parts:
                 archive.write(path, path.relative_to(folder).as_posix())
     return buffer.getvalue()
+
+
+def _name_fifo_queues(template: dict[str, Any]) -> None:
+    """Give each unnamed FIFO queue a name ending in ``.fifo`` (rewrite 8)."""
+    for logical_id, resource in resources_of_type(template, "AWS::SQS::Queue").items():
+        props = resource.setdefault("Properties", {})
+        if props.get("FifoQueue") and "QueueName" not in props:
+            props["QueueName"] = logical_id[: MAX_QUEUE_NAME - len(FIFO_SUFFIX)] + FIFO_SUFFIX
 
 
 def _drop_dangling_depends_on(template: dict[str, Any]) -> None:
@@ -385,11 +398,16 @@ def _rules(template: dict[str, Any], resolver: Resolver, region: str = "us-east-
         name = resolver.refs.get(logical_id, logical_id)
         rule_arn = name if str(name).startswith("arn:") else f"arn:aws:events:{region}:{ACCOUNT_ID}:rule/{name}"
         functions = [t["Arn"].rsplit(":", 1)[-1] for t in props.get("Targets", []) if ":function:" in t["Arn"]]
-        if not functions or props.get("State", "ENABLED") != "ENABLED":
+        queues = [
+            QueueTarget(t["Arn"], (t.get("SqsParameters") or {}).get("MessageGroupId"), t.get("Input"))
+            for t in props.get("Targets", []) if str(t["Arn"]).startswith("arn:aws:sqs:")
+        ]
+        if not (functions or queues) or props.get("State", "ENABLED") != "ENABLED":
             continue
         schedule = props.get("ScheduleExpression")
         if schedule:
-            specs.append(RuleSpec(functions, schedule_seconds=_schedule_seconds(schedule), rule_arn=rule_arn))
+            specs.append(RuleSpec(functions, schedule_seconds=_schedule_seconds(schedule), rule_arn=rule_arn,
+                                  queue_targets=queues))
             continue
         pattern = props.get("EventPattern") or {}
         if "aws.states" in (pattern.get("source") or []):
@@ -400,8 +418,26 @@ def _rules(template: dict[str, Any], resolver: Resolver, region: str = "us-east-
                     state_machine_arns=list(detail.get("stateMachineArn", [])),
                     statuses=list(detail.get("status", [])),
                     rule_arn=rule_arn,
+                    queue_targets=queues,
                 )
             )
+    return specs + _schedules(template, resolver, region)
+
+
+def _schedules(template: dict[str, Any], resolver: Resolver, region: str) -> list[RuleSpec]:
+    """EventBridge Scheduler schedules with an SQS target, acted out like scheduled rules."""
+    specs = []
+    for logical_id, resource in resources_of_type(template, "AWS::Scheduler::Schedule").items():
+        props = resolver.resolve(resource["Properties"])
+        target = props.get("Target") or {}
+        if props.get("State", "ENABLED") != "ENABLED" or not str(target.get("Arn", "")).startswith("arn:aws:sqs:"):
+            continue
+        name = props.get("Name") or logical_id
+        queue = QueueTarget(target["Arn"], (target.get("SqsParameters") or {}).get("MessageGroupId"),
+                            target.get("Input"))
+        specs.append(RuleSpec([], schedule_seconds=_schedule_seconds(props["ScheduleExpression"]),
+                              rule_arn=f"arn:aws:scheduler:{region}:{ACCOUNT_ID}:schedule/default/{name}",
+                              queue_targets=[queue]))
     return specs
 
 

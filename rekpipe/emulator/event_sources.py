@@ -29,12 +29,21 @@ from rekpipe.emulator.iam.signing import acting_as
 LOG = logging.getLogger("rekpipe.emulator")
 POLL_INTERVAL_SECONDS = 0.05
 """Pause after a failed poll, so a poller that keeps failing does not spin."""
-LONG_POLL_SECONDS = 1
-"""SQS long polling (``WaitTimeSeconds``), as Lambda's pollers use: an empty queue costs one receive per
-second per poller, and a message that arrives wakes the receive at once (moto waits on the queue)."""
+IDLE_LONG_POLL_SECONDS = 20
+"""The lead poller's ``WaitTimeSeconds`` on an empty queue: the longest SQS allows (SQS Developer Guide,
+"Setting-up long polling"). An idle queue costs one receive per 20 s, and a message that arrives wakes
+the receive within a second (moto re-checks the queue once a second)."""
+BUSY_LONG_POLL_SECONDS = 1
+"""The other pollers' wait: they poll only while the lead is finding messages, then park again."""
 STREAM_POLL_SECONDS = 0.25
 """Lambda polls each stream shard four times per second (Lambda Developer Guide, "Using AWS Lambda with
-Amazon DynamoDB"); an idle stream poller waits this long between reads."""
+Amazon DynamoDB"); a stream poller that just found records reads again after this long."""
+STREAM_IDLE_POLL_SECONDS = 2.0
+"""An idle stream poller doubles its pause up to this, so an idle runtime stays quiet (each read is
+three requests); the first record after an idle spell is delivered within this long."""
+STOP_JOIN_SECONDS = 2.0
+"""How long ``stop()`` waits for a poller; a lead poller inside its 20 s receive is left to end alone (a
+daemon thread that delivers nothing once stopped, as a poller that dies would)."""
 
 
 def aws_client(service: str, region: str | None = None) -> Any:
@@ -142,6 +151,9 @@ class SqsEventSource:
         self.region = region
         self.stats = EventSourceStats()
         self._stop = threading.Event()
+        self._busy = threading.Event()
+        """Set while the lead poller finds messages: the other pollers poll only then, as Lambda scales
+        its pollers up with the backlog and back down when the queue is empty."""
         self._threads: list[threading.Thread] = []
         self._arn: str | None = None
 
@@ -151,37 +163,54 @@ class SqsEventSource:
             "QueueArn"
         ]
         for index in range(self.max_concurrency):
-            thread = threading.Thread(target=self._run, name=f"sqs-{self.function_name}-{index}", daemon=True)
+            thread = threading.Thread(target=self._run, args=(index == 0,), name=f"sqs-{self.function_name}-{index}",
+                                      daemon=True)
             thread.start()
             self._threads.append(thread)
         return self
 
-    def stop(self) -> None:
+    def request_stop(self) -> None:
+        """Tell the pollers to stop without waiting, so a runtime stops all its sources in one wait."""
         self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=30)
+        self._busy.set()  # parked pollers wake and see the stop
 
-    def _run(self) -> None:
+    def stop(self, deadline: float | None = None) -> None:
+        """Stop and wait for the pollers until ``deadline`` (monotonic; default ``STOP_JOIN_SECONDS`` from now).
+        An idle lead poller may sit in a 20 s long poll; it sees the stop when the receive returns."""
+        self.request_stop()
+        deadline = time.monotonic() + STOP_JOIN_SECONDS if deadline is None else deadline
+        for thread in self._threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+
+    def _run(self, lead: bool) -> None:
         sqs, lam = aws_client("sqs", self.region), aws_client("lambda", self.region)
         while not self._stop.is_set():
+            if not lead and not self._busy.is_set():
+                self._busy.wait()
+                continue
             try:
                 with acting_as(self.role_credentials):
-                    self.poll_once(sqs, lam)  # an empty queue waited LONG_POLL_SECONDS inside the receive
+                    received = self.poll_once(sqs, lam, wait_seconds=IDLE_LONG_POLL_SECONDS if lead
+                                              else BUSY_LONG_POLL_SECONDS)
+                if lead:
+                    (self._busy.set if received else self._busy.clear)()
             except Exception:  # a poller must outlive any single bad batch, as Lambda's does
+                if self._stop.is_set():
+                    return  # the world went away under a receive that outlived stop()
                 LOG.exception("SQS poller for %s failed a batch", self.function_name)
                 self._stop.wait(POLL_INTERVAL_SECONDS)
 
-    def poll_once(self, sqs: Any, lam: Any) -> int:
-        """Receive one batch and deliver it; returns how many messages it held."""
+    def poll_once(self, sqs: Any, lam: Any, *, wait_seconds: int = BUSY_LONG_POLL_SECONDS) -> int:
+        """Receive one batch (long polling up to ``wait_seconds``) and deliver it; returns its size."""
         messages = sqs.receive_message(
             QueueUrl=self.queue_url,
             MaxNumberOfMessages=self.batch_size,
-            WaitTimeSeconds=LONG_POLL_SECONDS,
+            WaitTimeSeconds=wait_seconds,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
         ).get("Messages", [])
-        if not messages:
-            return 0
+        if not messages or self._stop.is_set():
+            return 0  # once stopped, what a receive returns is redelivered after its visibility timeout
         event = sqs_lambda_event(messages, self._arn or "",
                                  self.region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
         with acting_as(None):  # the Lambda service invokes; no role's policy is involved
@@ -210,6 +239,8 @@ class StreamReader:
     The position is kept as a count of records read and every read asks for a fresh
     ``AT_SEQUENCE_NUMBER`` iterator: moto 5.2.5 replaces a table's stream shard object when it rolls
     back a cancelled transaction, which strands any iterator held across calls.
+    Upstream: docs/upstream/dynamodb-transact-rollback-replaces-table.md (same root cause as the
+    ``TransactWriteItems`` fix in moto_fixes.py; still in moto at 0af643a, 2026-08-22).
     """
 
     def __init__(self, stream_arn: str, client: Any = None, *, region: str | None = None) -> None:
@@ -293,7 +324,12 @@ class StreamEventSource:
         self._thread.start()
         return self
 
+    def request_stop(self) -> None:
+        """Tell the reader to stop without waiting."""
+        self._stop.set()
+
     def stop(self) -> None:
+        """Stop and wait for the reader: it finishes the batch it is delivering."""
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=30)
@@ -301,12 +337,16 @@ class StreamEventSource:
     def _run(self) -> None:
         streams, lam = aws_client("dynamodbstreams", self.region), aws_client("lambda", self.region)
         sqs = aws_client("sqs", self.region)
+        pause = STREAM_POLL_SECONDS
         while not self._stop.is_set():
             try:
                 with acting_as(self.role_credentials):
                     delivered = self.poll_once(streams, lam, sqs)
-                if not delivered:
-                    self._stop.wait(STREAM_POLL_SECONDS)
+                if delivered:
+                    pause = STREAM_POLL_SECONDS
+                else:
+                    self._stop.wait(pause)
+                    pause = min(pause * 2, STREAM_IDLE_POLL_SECONDS)
             except Exception:
                 LOG.exception("Stream poller for %s failed", self.function_name)
                 self._stop.wait(POLL_INTERVAL_SECONDS)

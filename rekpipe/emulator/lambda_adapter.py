@@ -5,6 +5,7 @@ moto 5.2.5 runs Lambda code only in Docker. Every path that runs a function - ``
 mappings, EventBridge targets - ends in the private method ``LambdaFunction._invoke_lambda(self, event)``,
 which returns ``(payload_json, is_error, logs)``. :class:`InProcessLambdas` replaces that method with a
 dispatcher to our handlers. moto is pinned and ``tests/emulator`` fails loudly if the method changes.
+Upstream: docs/upstream/lambda-in-process-execution.md (still in moto at 0af643a, 2026-08-22).
 
 Behaviour, and where it differs from AWS:
 
@@ -27,6 +28,7 @@ Behaviour, and where it differs from AWS:
   handler threads can both succeed (measured: 6 of 30 threads won 3 slots). While the adapter is installed
   each DynamoDB request runs under one lock (see :func:`serialize_dynamodb`); a handler started by a
   DynamoDB stream runs outside it, as streams are asynchronous in AWS.
+  Upstream: docs/upstream/dynamodb-conditional-writes-not-thread-safe.md (still in moto at 0af643a, 2026-08-22).
 """
 
 from __future__ import annotations
@@ -195,6 +197,8 @@ def serialize_dynamodb() -> Iterator[None]:
 
     DynamoDB applies a conditional write atomically; moto 5.2.5 does not when requests come from several
     threads, which in-process handlers and Step Functions executions do.
+
+    Upstream: docs/upstream/dynamodb-conditional-writes-not-thread-safe.md (still in moto at 0af643a, 2026-08-22).
     """
     global _dynamodb_patch_users, _original_dynamodb_call_action
     with _dynamodb_patch_guard:
@@ -238,10 +242,13 @@ class ServiceNameResolver:
     clients and settings are rebuilt for the current moto backend and environment.
     """
 
-    def __init__(self, package: str = HANDLER_PACKAGE, module: str = "app", attribute: str = "handler"):
+    def __init__(self, package: str = HANDLER_PACKAGE, module: str = "app", attribute: str = "handler",
+                 on_load: dict[str, Callable[[ModuleType], None]] | None = None):
         self.package = package
         self.module = module
         self.attribute = attribute
+        self.on_load = dict(on_load or {})
+        """Service -> a function run on its module right after each (re)import (the runtime's clock hooks)."""
         self._modules: dict[str, ModuleType] = {}
 
     def __call__(self, function_name: str, environment: dict[str, str]) -> Handler:
@@ -267,6 +274,8 @@ class ServiceNameResolver:
                 self._modules[service] = importlib.reload(sys.modules[name])
             else:
                 self._modules[service] = importlib.import_module(name)
+            if service in self.on_load:
+                self.on_load[service](self._modules[service])
         return self._modules[service]
 
 

@@ -13,14 +13,14 @@ patches four places, and only while it is active:
   rejected with ``InvalidName``.
 * ``Execution._get_start_execution_worker``: gives the new ``ExecutionWorker`` the case (its ``mock_test_case``,
   which moto's ``Environment`` and every Map/Parallel frame already honour).
-* ``Environment.get_current_mocked_response``: moto (like LocalStack) picks the response by the state's
-  ``RetryCount``, which restarts at 0 whenever a Catch or a Choice loops back to the state, so a re-entered state
-  would get its first response for ever. AWS documents the keys as the *invocation* number of the state in the
-  execution, and Step Functions Local counts every invocation (retries, loops and Map iterations alike); this
-  adapter counts the same way. Pass ``counting="retry"`` to keep LocalStack's behaviour instead.
+* ``Environment.get_current_mocked_response``: moto picks the response by the state's ``RetryCount``, which
+  restarts at 0 whenever a Catch or a Choice loops back to the state, so a re-entered state would get its first
+  response for ever. AWS documents the keys as the *invocation* number of the state in the execution; Step
+  Functions Local, and LocalStack 2026.3, count every invocation (retries, loops and Map iterations alike), and
+  this adapter counts the same way. Pass ``counting="retry"`` to keep moto's own behaviour instead.
 * ``mock_eval_utils._eval_mocked_response_throw``: moto wraps every thrown name in ``CustomErrorName``, which raises
-  ``ValueError`` for ``States.*`` names, so a mocked ``States.Timeout`` (the usual way to simulate a lost task
-  token) became a ``States.Runtime`` failure that no ``States.Timeout`` Retry or Catch matched. Reserved names
+  ``ValueError`` for ``States.*`` names, so a mocked ``States.Timeout`` (a usual way to simulate a lost task
+  token; ``statemachines/MockConfigFile.json`` no longer uses one) became a ``States.Runtime`` failure that no ``States.Timeout`` Retry or Catch matched. Reserved names
   become moto's ``StatesErrorName``; ``States.Timeout`` is recorded as ``TaskTimedOut``, as AWS does.
 
 Mocked ``.waitForTaskToken`` tasks do not wait: as in Step Functions Local, the ``Return`` is the task's result,
@@ -32,8 +32,10 @@ Not fixed here, because they are interpreter faults rather than mock-config ones
 
 * a Catch whose ``Next`` is the failing state itself is ignored and the state's own ``Next`` is followed
   (``State._set_next`` reads "next == own name" as "not overridden");
+  upstream: docs/upstream/sfn-catch-next-self.md (still in moto at 0af643a, 2026-08-22);
 * ``States.ALL`` catches ``States.Runtime``, which AWS never does, so a missing mocked response shows up as a
-  caught ``States.Runtime`` task failure instead of failing the execution.
+  caught ``States.Runtime`` task failure instead of failing the execution;
+  upstream: docs/upstream/sfn-states-all-catches-runtime.md (still in moto at 0af643a, 2026-08-22).
 
 These are private moto internals. moto is pinned; :func:`check_moto_compatibility` runs on every entry and raises
 :class:`MockConfigIncompatibleError` naming what changed, so an upgrade fails loudly instead of silently running

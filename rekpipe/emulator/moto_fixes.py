@@ -4,8 +4,10 @@ Each fix is applied only while the embedded runtime runs, and ``tests/emulator``
 patched functions still exist with the expected signatures, so a moto upgrade fails loudly.
 
 1. S3 notices omit ``versionId`` (AWS sends it for versioned buckets; task ids are keyed on it).
+   Upstream: docs/upstream/s3-notification-version-id.md (still in moto at 0af643a, 2026-08-22).
 2. ``SendTaskFailure`` drops ``cause`` before it reaches the execution (AWS keeps it; the video
    outcome records Rekognition's StatusMessage from it).
+   Upstream: docs/upstream/sfn-send-task-failure-cause.md (still in moto at 0af643a, 2026-08-22).
 3. ``TransactWriteItems`` deep-copies every table it touches before each transaction and, when
    one is cancelled (ConditionalCheckFailed, which the task table uses on purpose for idempotent
    transitions), puts the *copy* back in place of the table. The copy has a new stream shard, so
@@ -13,8 +15,40 @@ patched functions still exist with the expected signatures, so a moto upgrade fa
    replacement checks every condition first and writes only when all hold (DynamoDB's
    all-or-nothing semantics), restoring the touched items and stream records if a write fails
    half way. Atomicity across threads comes from the adapter's DynamoDB lock.
+   Upstream: docs/upstream/dynamodb-transact-rollback-replaces-table.md (still in moto at 0af643a, 2026-08-22).
 4. Every backend lookup takes a process-wide lock and scans all backend dicts; a lookup of an
    account backend that exists skips both (a performance fix, no behaviour change).
+   Upstream: docs/upstream/backend-dict-lookup-lock.md (lock still in moto at 0af643a, 2026-08-22).
+5. S3 checksums: a real CRC64NVME without ``awscrt``, and the CRC64NVME S3 adds to an upload that
+   carries no checksum (``rekpipe.emulator.s3_checksums``).
+6. ``StopExecution`` of an execution waiting on a task token leaves it RUNNING until the token's
+   timeout (AWS stops it at once): the stop now interrupts the execution's callback waits, so the
+   execution ends and its status change (the slot dispatcher's cancel) follows promptly.
+7. A long-polling ``ReceiveMessage`` on a FIFO queue reads which message groups are in flight once, when
+   it starts, so a message of a group that another consumer took meanwhile is handed out too: two
+   consumers then hold one group at once (SQS delivers a group's messages to one consumer at a time,
+   SQS Developer Guide, "Using the message group ID"). The slot dispatcher relies on that order. A FIFO
+   receive now checks the groups at every look, and one receive at a time per queue; an empty queue
+   still blocks on moto's condition variable, so an idle long poll stays quiet.
+   Upstream: docs/upstream/sqs-fifo-long-poll-stale-groups.md.
+8. A Task state whose ``HeartbeatSeconds`` passed without a heartbeat fails with ``States.Timeout``; AWS
+   fails it with ``States.HeartbeatTimeout`` ("A Task state failed to send a heartbeat for a period longer
+   than the HeartbeatSeconds value", Step Functions Developer Guide, "Error names"), which RunJob retries
+   (a new want) while ``States.Timeout`` (its TimeoutSeconds backstop) is not.
+   Upstream: docs/upstream/sfn-heartbeat-timeout-error-name.md.
+9. ``SendTaskHeartbeat``/``SendTaskSuccess``/``SendTaskFailure`` look for the token in every RUNNING
+   execution and fail with ``AttributeError`` (a 500) when one of them was just started and has no
+   evaluation environment yet; AWS answers for the token alone. Executions without an environment (no
+   token can be theirs yet) are now skipped.
+   Upstream: docs/upstream/sfn-task-token-calls-race-new-executions.md.
+10. ``SendTaskHeartbeat`` of a token whose Task state has sent its message but not yet armed its heartbeat
+   timer fails with ``InvalidToken``: moto registers the token, calls the integration (the SQS send that
+   carries the token), and only then sets up the heartbeat endpoint. A consumer that heartbeats at once (the
+   slot dispatcher checks a waiter's token before it grants) took the token for closed and dropped the
+   waiter, which then hung until its HeartbeatSeconds. AWS accepts a heartbeat for any token of a task in
+   progress ("SendTaskHeartbeat ... Used by activity workers and task states using the callback pattern",
+   Step Functions API Reference); a registered token without its heartbeat timer now answers success.
+   Upstream: docs/upstream/sfn-heartbeat-before-timer-armed.md.
 """
 
 from __future__ import annotations
@@ -22,6 +56,8 @@ from __future__ import annotations
 import copy
 import time
 from typing import TYPE_CHECKING, Any
+
+from rekpipe.emulator.s3_checksums import s3_checksums_as_aws
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -178,6 +214,8 @@ def _backend_lookup_without_global_lock() -> Callable[[], None]:
     handler threads that lock is the emulator's hottest spot (58 % of busy samples in a 1,000-object
     backfill). An account backend, once created, is never replaced, so a lookup that finds it needs
     neither the lock nor the scan; creating one still goes through moto's locked path.
+
+    Upstream: docs/upstream/backend-dict-lookup-lock.md (still in moto at 0af643a, 2026-08-22).
     """
     from moto.core.base_backend import BackendDict
 
@@ -197,8 +235,131 @@ def _backend_lookup_without_global_lock() -> Callable[[], None]:
     return restore
 
 
-FIXES = (_s3_notices_carry_version, _send_task_failure_keeps_cause, _transactions_keep_tables,
-         _backend_lookup_without_global_lock)
+def _stop_interrupts_token_waits() -> Callable[[], None]:
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+
+    original = Environment.set_stop
+
+    def set_stop(self: Any, stop_date: Any, cause: str | None, error: str | None) -> None:
+        original(self, stop_date=stop_date, cause=cause, error=error)
+        for endpoint in list(self.callback_pool_manager._pool.values()):
+            endpoint.interrupt_all()
+
+    Environment.set_stop = set_stop
+
+    def restore() -> None:
+        Environment.set_stop = original
+
+    return restore
+
+
+_FIFO_BLOCKED_RECHECK_SECONDS = 0.05
+"""A FIFO receive whose visible messages all belong to in-flight groups looks again after this long."""
+
+
+def _fifo_receive_respects_groups_in_flight() -> Callable[[], None]:
+    import threading
+
+    from moto.sqs.models import SQSBackend
+
+    original = SQSBackend.receive_message
+    locks: dict[str, threading.Lock] = {}
+    guard = threading.Lock()
+
+    def receive_message(self: Any, queue_name: str, count: int, wait_seconds_timeout: int, visibility_timeout: int,
+                        message_attribute_names: list[str] | None = None) -> list[Any]:
+        queue = self.get_queue(queue_name)
+        if not queue.fifo_queue:
+            return original(self, queue_name, count, wait_seconds_timeout, visibility_timeout, message_attribute_names)
+        with guard:
+            lock = locks.setdefault(f"{id(self)}:{queue_name}", threading.Lock())
+        deadline = time.monotonic() + (wait_seconds_timeout or 0)
+        while True:
+            with lock:  # one look at a time: the pending groups cannot change under it
+                result = original(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
+            remaining = deadline - time.monotonic()
+            if result or remaining <= 0:
+                return result
+            if queue.messages:  # visible, but their groups are in flight: look again shortly
+                time.sleep(min(_FIFO_BLOCKED_RECHECK_SECONDS, remaining))
+            else:
+                queue.wait_for_messages(min(1.0, remaining))
+
+    SQSBackend.receive_message = receive_message
+
+    def restore() -> None:
+        SQSBackend.receive_message = original
+
+    return restore
+
+
+def _token_calls_skip_executions_not_yet_running() -> Callable[[], None]:
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original = StepFunctionsParserBackend.__dict__["_get_executions"]
+
+    def get_executions(self: Any, execution_status: Any = None) -> list[Any]:
+        return [execution for execution in original(self, execution_status)
+                if getattr(getattr(execution, "exec_worker", None), "env", None) is not None]
+
+    StepFunctionsParserBackend._get_executions = get_executions
+
+    def restore() -> None:
+        StepFunctionsParserBackend._get_executions = original
+
+    return restore
+
+
+def _heartbeat_accepted_before_its_timer_is_armed() -> Callable[[], None]:
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
+
+    original = CallbackEndpoint.__dict__["notify_heartbeat"]
+
+    def notify_heartbeat(self: Any) -> bool:
+        if getattr(self, "_heartbeat_endpoint", None) is None:
+            return True  # the token is live (in the pool, no outcome); its timer starts in full when armed
+        return original(self)
+
+    CallbackEndpoint.notify_heartbeat = notify_heartbeat
+
+    def restore() -> None:
+        CallbackEndpoint.notify_heartbeat = original
+
+    return restore
+
+
+def _heartbeat_timeout_is_its_own_error() -> Callable[[], None]:
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskTimedOutEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
+    from moto.stepfunctions.parser.asl.eval.callback.callback import HeartbeatTimeoutError
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    original = StateTask.__dict__["_from_error"]
+
+    def from_error(self: Any, env: Any, ex: Exception) -> Any:
+        if isinstance(ex, HeartbeatTimeoutError):
+            name = StatesErrorNameType.StatesHeartbeatTimeout
+            return FailureEvent(env=env, error_name=StatesErrorName(typ=name), event_type=HistoryEventType.TaskTimedOut,
+                                event_details=EventDetails(taskTimedOutEventDetails=TaskTimedOutEventDetails(
+                                    error=name.to_name())))
+        return original(self, env, ex)
+
+    StateTask._from_error = from_error
+
+    def restore() -> None:
+        StateTask._from_error = original
+
+    return restore
+
+
+FIXES = (_token_calls_skip_executions_not_yet_running, _heartbeat_accepted_before_its_timer_is_armed,
+         _heartbeat_timeout_is_its_own_error, _fifo_receive_respects_groups_in_flight, _stop_interrupts_token_waits, _s3_notices_carry_version, _send_task_failure_keeps_cause, _transactions_keep_tables,
+         _backend_lookup_without_global_lock, s3_checksums_as_aws)
 
 
 def install() -> Callable[[], None]:

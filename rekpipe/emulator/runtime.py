@@ -23,12 +23,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rekpipe.emulator import moto_fixes, service_quotas
-from rekpipe.emulator.deploy import ACCOUNT_ID, DeployedStack, deploy, synthesize
-from rekpipe.emulator.event_sources import SqsEventSource, StreamEventSource, aws_client, invoke
+from rekpipe.emulator import moto_fixes, service_quotas, sim_timers
+from rekpipe.emulator.deploy import ACCOUNT_ID, DeployedStack, QueueTarget, deploy, synthesize
+from rekpipe.emulator.event_sources import (
+    STOP_JOIN_SECONDS,
+    SqsEventSource,
+    StreamEventSource,
+    aws_client,
+    invoke,
+)
 from rekpipe.emulator.iam import IamEnforcement
 from rekpipe.emulator.iam.simulator_access import SimulatorAccess
-from rekpipe.emulator.lambda_adapter import InProcessLambdas
+from rekpipe.emulator.lambda_adapter import InProcessLambdas, ServiceNameResolver
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -45,6 +51,9 @@ FAKE_CREDENTIALS = {
 ENFORCE_IAM_ENV = "REKPIPE_ENFORCE_IAM"
 DEFAULT_SQS_CONCURRENCY = 5
 """Pollers for a mapping without MaximumConcurrency (AWS would scale further)."""
+RULE_IDLE_POLL_SECONDS = 2.0
+"""The longest pause of the execution status watcher while no execution ends (a status change is then
+delivered within 2 s; EventBridge promises no delivery time either)."""
 
 
 @dataclass
@@ -62,7 +71,8 @@ class RuntimeOptions:
     port: int
         Port for the server (0 picks a free one).
     rule_poll_seconds: float
-        How often execution status changes are looked for (EventBridge delivers within seconds).
+        How often execution status changes are looked for (EventBridge delivers within seconds); while
+        none comes, the pause doubles up to ``RULE_IDLE_POLL_SECONDS``, so an idle runtime stays quiet.
     schedule_seconds: float | None
         Override of every scheduled rule's period (the reconciler), e.g. for tests.
     """
@@ -78,6 +88,10 @@ class RuntimeOptions:
     enforce_iam: bool = field(default_factory=lambda: os.environ.get(ENFORCE_IAM_ENV, "1") != "0")
     """Authorize every call against the deployed policies, each caller acting with its own role
     (``REKPIPE_ENFORCE_IAM=0`` turns it off, to measure what it costs)."""
+    timers_on_simulated_clock: bool = False
+    """Run Step Functions' timeouts, heartbeats and retry waits, the schedules and the slot dispatcher's clock on
+    the simulator's clock (``SimulatorConfig.clock_scale``), so a day of waiting takes seconds
+    (:mod:`rekpipe.emulator.sim_timers`)."""
     template_mutator: Callable[[dict[str, Any]], None] | None = None
     """Edits the synthesized template before it is deployed (tests remove a grant to watch it fail)."""
 
@@ -86,7 +100,8 @@ class RuntimeOptions:
 class _Watchers:
     threads: list[threading.Thread] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
-    seen_executions: set[str] = field(default_factory=set)
+    seen_executions: set[tuple[str, str]] = field(default_factory=set)
+    """(rule ARN, execution ARN) pairs delivered: each rule sees each ending once."""
 
 
 class EmbeddedRuntime:
@@ -108,6 +123,7 @@ class EmbeddedRuntime:
         self._undo_service_quotas: Any = None
         self.service_quotas: service_quotas.RekognitionServiceQuotas | None = None
         """Service Quotas' ``rekognition`` values: the simulator's own quotas (:meth:`set_quota` changes both)."""
+        self._undo_sim_timers: Any = None
         self._stopped = False
         self.iam: IamEnforcement | None = None
 
@@ -152,7 +168,12 @@ class EmbeddedRuntime:
             lambda: simulator.config, region=self.options.region, account_id=ACCOUNT_ID)
         self._undo_service_quotas = service_quotas.install(self.service_quotas)
         self._set_env({"AWS_ENDPOINT_URL_REKOGNITION": sim_endpoint})
-        self.adapter = InProcessLambdas(environment_overrides={"AWS_ENDPOINT_URL_REKOGNITION": sim_endpoint})
+        resolver = ServiceNameResolver()
+        if self.options.timers_on_simulated_clock:
+            clock = self.simulator.clock
+            self._undo_sim_timers = sim_timers.install(clock.scale)
+            resolver.on_load["slot_dispatcher"] = lambda module: setattr(module.rules, "clock", clock.now)
+        self.adapter = InProcessLambdas(resolver, environment_overrides={"AWS_ENDPOINT_URL_REKOGNITION": sim_endpoint})
         if self.iam is not None:
             enforcement = self.iam
             self.adapter.identity = lambda function: enforcement.function_session(function).credentials
@@ -195,8 +216,12 @@ class EmbeddedRuntime:
             return
         self._stopped = True
         self._watchers.stop.set()
+        for source in self.event_sources:  # all at once: idle pollers sit in long polls, one wait covers them all
+            source.request_stop()
+        deadline = time.monotonic() + STOP_JOIN_SECONDS
         for source in self.event_sources:
-            source.stop()
+            # a stream reader finishes the batch it is delivering; an SQS poller's receive is only a wait
+            source.stop(deadline) if isinstance(source, SqsEventSource) else source.stop()
         for thread in self._watchers.threads:
             thread.join(timeout=10)
         if self.simulator:
@@ -206,6 +231,8 @@ class EmbeddedRuntime:
                 self.adapter.uninstall()
         if self.iam is not None:
             self.iam.uninstall()
+        if self._undo_sim_timers:
+            self._undo_sim_timers()
         if self._undo_moto_fixes:
             self._undo_moto_fixes()
         if self._undo_service_quotas:
@@ -257,7 +284,7 @@ class EmbeddedRuntime:
         assert self.stack is not None
         for rule in self.stack.rules:
             if rule.schedule_seconds is not None:
-                self._fire_schedule(rule.function_names, rule.rule_arn)
+                self._fire_schedule(rule.function_names, rule.rule_arn, rule.queue_targets)
 
     def operator_credentials(self) -> dict[str, str]:
         """The operator's keys (you, in the emulator), as boto3 session arguments."""
@@ -356,21 +383,25 @@ class EmbeddedRuntime:
         for rule in self.stack.rules:
             if rule.schedule_seconds is not None:
                 period = self.options.schedule_seconds or rule.schedule_seconds
+                if self.options.timers_on_simulated_clock and self.simulator is not None and rule.queue_targets:
+                    # The slot tick; the stuck-task finder compares wall-clock times, so it keeps its period.
+                    period = sim_timers.scaled_period(period, self.simulator.clock.scale)
                 target = self._schedule_loop
-                args: tuple[Any, ...] = (rule.function_names, period, rule.rule_arn)
+                args: tuple[Any, ...] = (rule.function_names, period, rule.rule_arn, rule.queue_targets)
             else:
                 target = self._status_loop
-                args = (rule.function_names, rule.state_machine_arns, rule.statuses, rule.rule_arn)
+                args = (rule.function_names, rule.state_machine_arns, rule.statuses, rule.rule_arn,
+                        rule.queue_targets)
             thread = threading.Thread(target=target, args=args, daemon=True, name="rekpipe-rule")
             thread.start()
             self._watchers.threads.append(thread)
 
-    def _schedule_loop(self, functions: list[str], period: float, rule_arn: str) -> None:
+    def _schedule_loop(self, functions: list[str], period: float, rule_arn: str, queues: list[QueueTarget]) -> None:
         while not self._watchers.stop.wait(period):
             with contextlib.suppress(Exception):
-                self._fire_schedule(functions, rule_arn)
+                self._fire_schedule(functions, rule_arn, queues)
 
-    def _fire_schedule(self, functions: list[str], rule_arn: str = "") -> None:
+    def _fire_schedule(self, functions: list[str], rule_arn: str = "", queues: list[QueueTarget] | None = None) -> None:
         lam = aws_client("lambda", self.options.region)
         event = {
             "version": "0",
@@ -378,7 +409,7 @@ class EmbeddedRuntime:
             "detail-type": "Scheduled Event",
             "source": "aws.events",
             "account": ACCOUNT_ID,
-            "time": _now(),
+            "time": self._schedule_time(),
             "region": self.options.region,
             "resources": [rule_arn] if rule_arn else [],
             "detail": {},
@@ -386,11 +417,41 @@ class EmbeddedRuntime:
         for function in functions:
             if self._may_invoke(function, "events.amazonaws.com", rule_arn):
                 invoke(lam, function, event)
+        self._send_to_queues(queues or [], event)
 
-    def _status_loop(self, functions: list[str], machines: list[str], statuses: list[str], rule_arn: str) -> None:
+    def _schedule_time(self) -> str:
+        """A scheduled event's time: the simulated time when the schedules run on the simulator's clock, so
+        two ticks a few real seconds apart keep distinct bodies (the slot queue deduplicates on content)."""
+        if self.options.timers_on_simulated_clock and self.simulator is not None:
+            return _now(self.simulator.clock.now())
+        return _now()
+
+    def _send_to_queues(self, queues: list[QueueTarget], event: dict[str, Any]) -> None:
+        """Deliver an event to SQS targets as EventBridge and Scheduler do: the target's Input (its
+        ``<aws.scheduler.*>`` context attributes filled in) or else the event, in the target's group."""
+        if not queues:
+            return
+        sqs = aws_client("sqs", self.options.region)
+        for target in queues:
+            body = target.input if target.input is not None else json.dumps(event)
+            for attribute, value in (("<aws.scheduler.scheduled-time>", event["time"]),
+                                     ("<aws.scheduler.execution-id>", event["id"]),
+                                     ("<aws.scheduler.schedule-arn>", ",".join(event["resources"]))):
+                body = body.replace(attribute, value)
+            url = sqs.get_queue_url(QueueName=target.queue_arn.rsplit(":", 1)[-1])["QueueUrl"]
+            arguments: dict[str, Any] = {"QueueUrl": url, "MessageBody": body}
+            if target.message_group_id:
+                # The queue's content-based deduplication applies, as for both services' FIFO targets.
+                arguments["MessageGroupId"] = target.message_group_id
+            sqs.send_message(**arguments)
+
+    def _status_loop(self, functions: list[str], machines: list[str], statuses: list[str], rule_arn: str,
+                     queues: list[QueueTarget] | None = None) -> None:
         """Act out EventBridge's "Step Functions Execution Status Change" rule."""
         sfn, lam = aws_client("stepfunctions", self.options.region), aws_client("lambda", self.options.region)
-        while not self._watchers.stop.wait(self.options.rule_poll_seconds):
+        pause = self.options.rule_poll_seconds
+        while not self._watchers.stop.wait(pause):
+            delivered = 0
             try:
                 for machine in machines:
                     for status in statuses:
@@ -399,16 +460,20 @@ class EmbeddedRuntime:
                         )
                         for page in pages:
                             for execution in page["executions"]:
-                                self._deliver_status(lam, functions, machine, execution, rule_arn)
+                                delivered += self._deliver_status(lam, functions, machine, execution, rule_arn,
+                                                                  queues or [])
             except Exception:
                 LOG.exception("execution status watcher failed")
+            # Quiet while nothing ends: the pause doubles up to RULE_IDLE_POLL_SECONDS, back at once on news.
+            pause = self.options.rule_poll_seconds if delivered else min(pause * 2, RULE_IDLE_POLL_SECONDS)
 
     def _deliver_status(self, lam: Any, functions: list[str], machine: str, execution: dict[str, Any],
-                        rule_arn: str = "") -> None:
+                        rule_arn: str = "", queues: list[QueueTarget] | None = None) -> int:
+        """Deliver one execution's status change once per rule; returns 1 when it was new."""
         arn = execution["executionArn"]
-        if arn in self._watchers.seen_executions:
-            return
-        self._watchers.seen_executions.add(arn)
+        if (rule_arn, arn) in self._watchers.seen_executions:
+            return 0
+        self._watchers.seen_executions.add((rule_arn, arn))
         detail = {
             "executionArn": arn,
             "stateMachineArn": machine,
@@ -433,10 +498,13 @@ class EmbeddedRuntime:
         for function in functions:
             if self._may_invoke(function, "events.amazonaws.com", rule_arn):
                 invoke(lam, function, event)
+        self._send_to_queues(queues or [], event)
+        return 1
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _now(epoch: float | None = None) -> str:
+    moment = datetime.now(UTC) if epoch is None else datetime.fromtimestamp(epoch, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _free_port() -> int:

@@ -135,7 +135,6 @@ def pipeline(moto_aws: None) -> Pipeline:
         "OutputBucketName": created.output_bucket,
         "TaskTableName": created.task_table,
         "SemaphoreTableName": created.semaphore_table,
-        "JobTokenTableName": "rekpipe-job-tokens",
         "ImageQueueUrl": created.queues["ImageQueue"],
         "VideoQueueUrl": created.queues["VideoQueue"],
         "ImageDlqUrl": created.queues["ImageDlq"],

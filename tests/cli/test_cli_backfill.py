@@ -71,6 +71,28 @@ def test_backfill_dry_run_counts_and_estimates_cost(pipeline, mixed_bucket, s3co
     assert "Contents" not in boto3.client("s3").list_objects_v2(Bucket=pipeline.inventory_bucket)
 
 
+def test_backfill_dry_run_counts_duplicates_that_would_reuse_results(pipeline, s3control, tmp_path):
+    # GIVEN 7 distinct images and 3 byte-for-byte copies of one of them under other keys
+    s3 = boto3.client("s3")
+    for i in range(7):
+        s3.put_object(Bucket=pipeline.existing_bucket, Key=f"photos/{i}.jpg", Body=f"image {i}".encode() * 50)
+    for i in range(3):
+        s3.put_object(Bucket=pipeline.existing_bucket, Key=f"copies/{i}.jpg", Body=b"image 0" * 50)
+    clients = Clients(GlobalOptions(), overrides={"s3control": s3control})
+
+    # WHEN a dry run counts them, with reuse on (the default) and then off
+    on = do_cli(GlobalOptions(), bucket=pipeline.existing_bucket, dry_run=True, clients=clients).summary.to_dict()
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({"reuse_results": False}))
+    off = do_cli(GlobalOptions(), bucket=pipeline.existing_bucket, dry_run=True, clients=clients,
+                 settings_json=settings).summary.to_dict()
+
+    # THEN the 3 copies would reuse results, saving their labels + moderation price; with reuse off none would
+    assert on["images"]["objects"] == 10
+    assert on["would_reuse"] == {"objects": 3, "bytes": 3 * 350, "saved_usd": pytest.approx(3 * 0.002)}
+    assert off["would_reuse"]["objects"] == 0
+
+
 def test_backfill_dry_run_prints_table_on_stdout_and_progress_on_stderr(pipeline, mixed_bucket):
     # GIVEN the mixed bucket
     # WHEN the dry run is run from the command line

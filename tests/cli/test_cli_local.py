@@ -161,8 +161,11 @@ def test_local_up_serves_the_pipeline_until_ctrl_c(aws_env, tmp_path, monkeypatc
 
     port = _free_port()
     env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    # SIGUSR1 makes the child print every thread's stack (to its stderr), for a stop that hangs.
+    code = ("import faulthandler, signal; faulthandler.register(signal.SIGUSR1, all_threads=True); "
+            "from rekpipe.cli import main; main()")
     process = subprocess.Popen(
-        [sys.executable, "-c", "from rekpipe.cli import main; main()", "local", "up", "--port", str(port)],
+        [sys.executable, "-c", code, "local", "up", "--port", str(port)],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -228,7 +231,18 @@ def test_local_up_serves_the_pipeline_until_ctrl_c(aws_env, tmp_path, monkeypatc
 
         # WHEN the user presses Ctrl-C
         process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=60)
+        stopping = time.monotonic()
+        try:
+            stdout, stderr = process.communicate(timeout=180)  # it exits 0; how fast is not this test's claim
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGUSR1)
+            time.sleep(3)
+            process.kill()
+            _, stderr = process.communicate()
+            log = tmp_path / ".rekpipe" / "functions.log"
+            pytest.fail(f"local up still running 180 s after Ctrl-C; its threads:\n{stderr[-12000:]}\n"
+                        f"log tail:\n{log.read_text()[-3000:] if log.exists() else '(no log)'}")
+        print(f"[wall time] rekpipe local up stopped in {time.monotonic() - stopping:.1f} s after Ctrl-C")
     finally:
         if process.poll() is None:
             process.kill()

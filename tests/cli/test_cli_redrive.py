@@ -166,3 +166,34 @@ def test_redrive_without_a_target_is_user_error(pipeline, args, message):
     # THEN it exits 1 with what to pass
     assert result.exit_code == 1
     assert message in result.stderr
+
+
+def test_redrive_force_requeues_succeeded_tasks_to_analyse_again(pipeline):
+    # GIVEN two SUCCEEDED tasks (one under 2019/, one under 2020/) and the usual FAILED/PARTIAL ones
+    ids = _seed_attention(pipeline)
+    tasks = TaskTable(pipeline.task_table)
+    done = {}
+    for index, key in enumerate(("2019/ok.jpg", "2020/ok.jpg")):
+        task = NewTask(bucket=pipeline.content_bucket, key=key, version_id=None, etag=key, size=5,
+                       media_type="image", operations=("labels",), source="s3")
+        tasks.create(task)
+        tasks.mark_queued(task.task_id)
+        tasks.claim(task.task_id, lease_seconds=60)
+        tasks.finish(task.task_id, "SUCCEEDED", outputs={"DetectLabels": "s3://o/x"})
+        boto3.client("dynamodb").update_item(
+            TableName=pipeline.task_table, Key={"task_id": {"S": task.task_id}}, UpdateExpression="SET updated_at = :t",
+            ExpressionAttributeValues={":t": {"S": f"2024-01-02T00:00:0{index}.000Z"}})
+        done[key] = task.task_id
+
+    # WHEN SUCCEEDED tasks under 2019/ are redriven with --force (and without it, which is refused)
+    refused = CliRunner().invoke(main, ["redrive", "--succeeded", "--prefix", "2019/"])
+    result = CliRunner().invoke(main, ["redrive", "--succeeded", "--force", "--prefix", "2019/"])
+
+    # THEN only the forced one is PENDING again, marked to be analysed even if an identical result exists
+    assert refused.exit_code == 1 and "add --force" in refused.output
+    assert result.exit_code == 0, result.output
+    assert "SUCCEEDED: re-queued 1 task" in result.stdout
+    forced = tasks.get(done["2019/ok.jpg"])
+    assert forced["status"] == "PENDING" and forced["force_analysis"] is True and forced["outputs"] == {}
+    assert tasks.get(done["2020/ok.jpg"])["status"] == "SUCCEEDED"
+    assert _statuses(pipeline, ids)["2019/a.jpg"] == "FAILED"

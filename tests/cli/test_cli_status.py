@@ -1,4 +1,4 @@
-"""rekpipe status on moto: tables and JSON from counters, queues, the semaphore, executions and failures."""
+"""rekpipe status on moto: tables and JSON from counters, queues, the video slots, executions and failures."""
 
 from __future__ import annotations
 
@@ -59,15 +59,15 @@ def seeded(pipeline):
         sqs.send_message(QueueUrl=pipeline.queues["ImageQueue"], MessageBody=f"image {n}")
     for n in range(2):
         sqs.send_message(QueueUrl=pipeline.queues["VideoDlq"], MessageBody=f"video {n}")
-    ddb = boto3.client("dynamodb")
-    grant = {"M": {"at": {"S": "2024-01-01T00:00:00.000000Z"}, "execution": {"S": "arn:exec"}}}
-    ddb.put_item(TableName=pipeline.semaphore_table, Item={
-        "pk": {"S": "SEMAPHORE#video-jobs"}, "sk": {"S": "SEMAPHORE"}, "limit": {"N": "20"},
-        "holders": {"M": {"exec-1#labels": grant, "exec-2#moderation": grant}}})
-    ddb.put_item(TableName=pipeline.semaphore_table, Item={
-        "pk": {"S": "SEMAPHORE#video-jobs"}, "sk": {"S": "WAIT#2024-01-01T00:00:05.000000Z#exec-3#labels"},
-        "holder": {"S": "exec-3#labels"}, "token": {"S": "token"}, "execution": {"S": "arn:exec-3"},
-        "enqueued_at": {"S": "2024-01-01T00:00:05.000000Z"}})
+    from rekpipe_shared.slots import Changes, HolderItem, WaiterItem
+    from rekpipe_shared.slots.dynamodb import DynamoDBSlotStore
+
+    store = DynamoDBSlotStore(pipeline.semaphore_table, default_limit=20)
+    base = store.load()
+    holders = {name: HolderItem(name, "token", f"arn:{name}", {}, phase="running", job_id=f"job-{name}")
+               for name in ("exec-1-labels", "exec-2-moderation")}
+    store.commit(base, Changes(header=base.header, holders=dict(holders),
+                               waiters={"exec-3-labels": WaiterItem("exec-3-labels", "token", "arn:exec-3", {}, 0)}))
     sfn = boto3.client("stepfunctions")
     for _ in range(2):
         sfn.start_execution(stateMachineArn=pipeline.state_machine_arn)
@@ -91,8 +91,9 @@ def test_status_tables_show_counts_queues_slots_and_failures(seeded):
     assert lines["ImageQueue"].split("│")[2].strip() == "5"
     assert lines["VideoDlq"].split("│")[2].strip() == "2"
     assert "RouteTaskDlq" in lines
-    assert lines["Slots in use"].split("│")[2].strip() == "2 / 20"
-    assert lines["Waiting for a slot"].split("│")[2].strip() == "1"
+    assert lines["Slots in use (running jobs)"].split("│")[2].strip() == "2 / 20"
+    assert lines["Admitted, waiting for a slot"].split("│")[2].strip() == "1"
+    assert lines["Backlog (QUEUED, not yet admitted)"].split("│")[2].strip() == "0"
     assert lines["Running executions"].split("│")[2].strip() == "2"
     failures = [line for line in out.splitlines() if "s3://rekpipe-content/" in line]
     assert [line.split("│")[3].strip() for line in failures] == [
@@ -116,8 +117,8 @@ def test_status_json_is_machine_readable(seeded):
     depths = {q["name"]: (q["visible"], q["in_flight"], q["is_dlq"]) for q in status["queues"]}
     assert depths == {"ImageQueue": (5, 0, False), "VideoQueue": (0, 0, False), "ImageDlq": (0, 0, True),
                       "RouteTaskDlq": (0, 0, True), "VideoDlq": (2, 0, True)}
-    assert status["semaphore"] | {"holders": None} == {"in_use": 2, "limit": 20, "waiting": 1, "holders": None,
-                                                         "oldest_waiter_since": "2024-01-01T00:00:05.000000Z"}
+    assert status["slots"] | {"version": None} == {"limit": 20, "holders": 2, "waiters": 1, "backlog": 0,
+                                                     "version": None}
     assert status["executions"]["running"] == 2 and status["executions"]["capped"] is False
     assert [(f["uri"], f["status"], f["error_code"]) for f in status["failures"]] == [
         ("s3://rekpipe-content/partial.jpg", "PARTIAL", "ThrottlingException"),
@@ -142,14 +143,14 @@ def test_status_reads_counters_never_scans(seeded):
 
 
 def test_status_empty_pipeline_says_no_failures(pipeline):
-    # GIVEN a fresh pipeline whose semaphore was never used
+    # GIVEN a fresh pipeline whose slots were never used
     # WHEN status runs
     result = CliRunner().invoke(main, ["status"])
 
-    # THEN it shows zeros, an unknown limit and no failures
+    # THEN it shows zeros, the deployed default limit and no failures
     assert result.exit_code == 0, result.output
     assert "No FAILED or PARTIAL tasks." in result.stdout
-    assert "0 / ?" in result.stdout
+    assert "0 / 20" in result.stdout
 
 
 def test_status_shows_each_quota_in_use_and_where_it_came_from(pipeline):

@@ -1,6 +1,6 @@
 """S3 Batch Operations on the embedded runtime: the emulator's runner invoking the real ``ingest_batch``.
 
-The big test backfills 1,000 objects (images, videos, unsupported files, empty files and keys
+The big test backfills 300 objects (images, videos, unsupported files, empty files and keys
 that are in the manifest but not in the bucket) and checks the completion report, the task table's
 counters and that a re-run adds nothing. The last tests check the runner's retry rules with a fake
 function, without the runtime.
@@ -40,11 +40,13 @@ if TYPE_CHECKING:
 
     from rekpipe.emulator.runtime import EmbeddedRuntime
 
-IMAGES, VIDEOS, EMPTY, UNSUPPORTED, MISSING = 950, 10, 5, 20, 15
+IMAGES, VIDEOS, EMPTY, UNSUPPORTED, MISSING = 250, 10, 5, 20, 15
 TOTAL = IMAGES + VIDEOS + EMPTY + UNSUPPORTED + MISSING
 SETTINGS = {"image_operations": "labels", "video_operations": "labels", "video_job_wait_seconds": 30,
             "video_slot_wait_seconds": 60, "video_job_limit_retry_seconds": 2}
-"""One operation per object, so the downstream analysis does not drown the ingest path being measured."""
+"""One operation per object, so the downstream analysis does not drown the ingest path being measured.
+
+Every kind of row is here; the bench (`bench/`) measures ingest at scale, so the suite needs no more."""
 
 
 @pytest.fixture
@@ -101,14 +103,14 @@ def _report_codes(rows: list[dict[str, str]]) -> dict[str, str]:
 
 
 @pytest.mark.e2e
-def test_batch_runner_backfill_of_1000_objects_reports_every_task_and_reruns_add_nothing(make_runtime):
-    # GIVEN 1,000 manifest rows: images, videos, empty files, unsupported files and keys no longer in the bucket
+def test_batch_runner_backfill_of_300_objects_reports_every_task_and_reruns_add_nothing(make_runtime):
+    # GIVEN 300 manifest rows: images, videos, empty files, unsupported files and keys no longer in the bucket
     runtime = make_runtime()
     outputs = runtime.outputs
     source, reports = outputs["ExistingContentBucketName"], outputs["InventoryBucketName"]
     rows, expected = _backfill_source(source)
-    assert len(rows) == TOTAL == 1000
-    manifest_key, report_prefix = f"{outputs['ManifestPrefix']}thousand.csv", outputs["BatchReportPrefix"].rstrip("/")
+    assert len(rows) == TOTAL == 300
+    manifest_key, report_prefix = f"{outputs['ManifestPrefix']}three-hundred.csv", outputs["BatchReportPrefix"].rstrip("/")
     boto3.client("s3").put_object(Bucket=reports, Key=manifest_key, Body="".join(rows).encode())
     spec = BatchJobSpec(function_arn=outputs["IngestBatchFunctionArn"],
                         manifest=ManifestLocation(reports, manifest_key, fields=("Bucket", "Key", "VersionId")),
@@ -126,7 +128,7 @@ def test_batch_runner_backfill_of_1000_objects_reports_every_task_and_reruns_add
     # THEN every task is in the report with the right code
     report = read_report(boto3.client("s3"), reports, summary.report_manifest_key)
     assert summary.status == "Complete"
-    assert summary.total == len(report) == 1000
+    assert summary.total == len(report) == 300
     assert _report_codes(report) == expected
     assert summary.by_result_code == {"Succeeded": IMAGES + VIDEOS + EMPTY,
                                       "PermanentFailure": UNSUPPORTED + MISSING}
@@ -146,15 +148,13 @@ def test_batch_runner_backfill_of_1000_objects_reports_every_task_and_reruns_add
     again = read_report(boto3.client("s3"), reports, rerun.report_manifest_key)
     assert all(row["ResultMessage"].startswith("Already known") for row in again if row["TaskStatus"] == "succeeded")
 
-    # AND the pipeline analyses the backlog meanwhile (reported, not asserted: it is not the runner's work)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and table.counts()["SUCCEEDED"] < IMAGES + VIDEOS:
-        time.sleep(1)
+    # (the pipeline analyses the backlog meanwhile: reported as it stands, not waited for, since it is not the
+    # runner's work; the e2e tests of the pipeline assert the analysis)
     counts = table.counts()
-    print(f"\n[wall time] batch runner, 1,000 manifest rows: {wall:.1f} s "
+    print(f"\n[wall time] batch runner, {TOTAL} manifest rows: {wall:.1f} s "
           f"({summary.invocations} invocations, {summary.retries} retries); re-run {rerun.duration_seconds:.1f} s; "
-          f"SUCCEEDED {counts['SUCCEEDED']} of {IMAGES + VIDEOS} analysable within "
-          f"{time.monotonic() - started:.0f} s of the start; counts {counts}")
+          f"SUCCEEDED {counts['SUCCEEDED']} of {IMAGES + VIDEOS} analysable after "
+          f"{time.monotonic() - started:.0f} s; counts {counts}")
 
 
 def _counts_when(table: TaskTable, condition: Any, timeout: float = 300.0) -> dict[str, int]:

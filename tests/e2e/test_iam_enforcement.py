@@ -141,9 +141,9 @@ def test_enforcement_batch_role_without_manifest_read_fails_the_job(runtime_with
 
 
 @pytest.mark.e2e
-def test_enforcement_start_job_without_pass_role_fails_the_video_with_access_denied(runtime_without):
-    # GIVEN the stack with start_job's iam:PassRole of the Rekognition notification role removed
-    runtime = runtime_without(remove_grant("StartJob", {"iam:PassRole"}))
+def test_enforcement_dispatcher_without_pass_role_fails_the_video_with_access_denied(runtime_without):
+    # GIVEN the stack with slot_dispatcher's iam:PassRole of the Rekognition notification role removed
+    runtime = runtime_without(remove_grant("SlotDispatcher", {"iam:PassRole"}))
     bucket = runtime.outputs["ContentBucketName"]
     table = TaskTable(runtime.outputs["TaskTableName"])
 

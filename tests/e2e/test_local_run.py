@@ -75,15 +75,15 @@ def test_local_run_generated_media_all_succeed_and_outputs_are_copied(aws_env, t
 
 
 def test_local_run_with_faults_ends_consistent_with_the_simulator(aws_env, tmp_path):
-    # GIVEN throttling on 30% of calls, 10% failed video jobs and 10% lost notices (seed 7 hits both)
-    # and a 10 s job wait (the minimum) so the lost notice is recovered quickly
+    # GIVEN throttling on 30% of calls, 10% failed video jobs and 10% lost notices (seed 7 hits both),
+    # and the slot tick every 5 s instead of every minute, so the lost notice is found by Get* quickly
     settings = PipelineSettings(video_job_wait_seconds=10, video_slot_wait_seconds=60,
                                 video_job_limit_retry_seconds=2)
 
     # WHEN the generated media are analysed
     started = time.monotonic()
     result = do_run_cli(None, out=tmp_path / "out", seed=FAULT_SEED, throttle_rate=0.3, failed_job_rate=0.1,
-                        lost_notice_rate=0.1, settings=settings, timeout=120)
+                        lost_notice_rate=0.1, settings=settings, timeout=120, schedule_seconds=5)
     wall = time.monotonic() - started
     print(f"\n[wall time] rekpipe local run with faults (throttle 0.3, failed jobs 0.1, lost notices 0.1): "
           f"{wall:.1f} s")
@@ -114,7 +114,7 @@ def test_local_run_with_faults_ends_consistent_with_the_simulator(aws_env, tmp_p
         assert outcome.status == expected, outcome
         assert set(outcome.task.get("operation_errors") or {}) == failed_here
     # AND every video slot was given back
-    assert result.semaphore_holders == {}
+    assert result.slot_holders == {}
 
 
 def test_local_run_folder_shows_skipped_and_failed_files(aws_env, tmp_path):

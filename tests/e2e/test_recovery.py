@@ -23,7 +23,7 @@ from rekpipe.simulator import SimulatorConfig
 from rekpipe_shared.routing import route_message
 from rekpipe_shared.settings import PipelineSettings
 from tests.support.pump import s3_event
-from tests.support.runtime import entered_states, execution_history, semaphore_holders, tasks, upload, wait_for_tasks
+from tests.support.runtime import entered_states, execution_history, slot_holders, tasks, upload, wait_for_tasks
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 
 FAST = {"video_operations": "labels", "image_operations": "labels", "video_slot_wait_seconds": 60,
         "video_job_wait_seconds": 600, "video_job_limit_retry_seconds": 1}
-"""A job wait of 10 minutes: a video that finishes within a minute was resumed by its notice, not the timeout."""
+"""The schedule is off (``schedule_seconds=3600``): a video that finishes was resumed by its notice, never by the
+tick's Get* check."""
 
 
 @pytest.fixture
@@ -173,26 +174,30 @@ def test_redrive_dlq_recovers_a_real_failed_message_of_every_dlq(make_runtime):
     for fault in lost.values():
         fault.on = False
 
-    # ... a slot clean-up whose EventBridge target failed: an aborted execution still holds a slot
-    from rekpipe_shared.semaphore import VideoSemaphore
+    # ... the two EventBridge deliveries of an aborted execution's status change failed: the record of its
+    # task (record_ended_execution) and its cancel to the slot dispatcher (the slot queue)
+    from rekpipe_shared.slots.dynamodb import DynamoDBSlotStore
     from rekpipe_shared.tasks import execution_name
 
-    cleanup_task = upload_queued_video(runtime, "dlq/aborted.mp4", mp4_bytes(34))
+    cleanup_task, cleanup_fault = upload_queued_video(runtime, "dlq/aborted.mp4", mp4_bytes(34))
     claimed = table.claim(cleanup_task, lease_seconds=3600)
+    cleanup_fault.on = False  # claimed: no later admission sends it again
     ghost_name = execution_name(cleanup_task, int(claimed["run"]))  # an execution that was aborted and is gone
     ghost = outputs["VideoStateMachineArn"].replace(":stateMachine:", ":execution:") + f":{ghost_name}"
     table.set_attributes(cleanup_task, execution_arn=ghost)
-    holder = f"{ghost_name}#labels"
-    assert VideoSemaphore(outputs["SemaphoreTableName"], limit=20).acquire(holder, ghost, "dead-token")
     event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Step Functions Execution Status Change",
              "source": "aws.states", "account": "123456789012", "time": "2026-12-01T10:00:00Z", "region": "us-east-1",
              "resources": [ghost], "detail": {"executionArn": ghost, "stateMachineArn": outputs["VideoStateMachineArn"],
                                               "name": ghost_name, "status": "ABORTED", "startDate": 1, "stopDate": 2}}
-    sqs.send_message(QueueUrl=outputs["VideoEventsDlqUrl"], MessageBody=json.dumps(event),
-                     MessageAttributes={name: {"DataType": "String", "StringValue": value} for name, value in (
-                         ("RULE_ARN", "arn:aws:events:us-east-1:123456789012:rule/ReleaseExecutionSlotsRule"),
-                         ("TARGET_ARN", outputs["ReleaseExecutionSlotsFunctionArn"]),
-                         ("ERROR_CODE", "Lambda.TooManyRequestsException"), ("ERROR_MESSAGE", "Rate exceeded"))})
+    slot_queue_arn = sqs.get_queue_attributes(QueueUrl=outputs["SlotQueueUrl"], AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"]
+    for rule, target in (("RecordEndedExecutionRule", outputs["RecordEndedExecutionFunctionArn"]),
+                         ("CancelRule", slot_queue_arn)):
+        sqs.send_message(QueueUrl=outputs["VideoEventsDlqUrl"], MessageBody=json.dumps(event),
+                         MessageAttributes={name: {"DataType": "String", "StringValue": value} for name, value in (
+                             ("RULE_ARN", f"arn:aws:events:us-east-1:123456789012:rule/{rule}"),
+                             ("TARGET_ARN", target),
+                             ("ERROR_CODE", "Lambda.TooManyRequestsException"), ("ERROR_MESSAGE", "Rate exceeded"))})
 
     # WHEN the operator redrives every DLQ
     result = _cli("redrive", "--dlq", "--wait-seconds", "0")
@@ -201,23 +206,27 @@ def test_redrive_dlq_recovers_a_real_failed_message_of_every_dlq(make_runtime):
     for line in ("IngestS3Dlq: re-ingest S3 notices: 1 messages handled",
                  "ImageDlq: move back to the source queue: 1 messages handled",
                  "VideoDlq: move back to the source queue: 1 messages handled",
-                 "VideoEventsDlq: re-run the EventBridge target: 1 messages handled"):
+                 "VideoEventsDlq: re-run the EventBridge target: 2 messages handled"):
         assert line in result.stdout
     done = wait_for_tasks(runtime, [ingest_task, image_task, video_task, cleanup_task], timeout=90)
     assert {done[t]["status"] for t in (ingest_task, image_task, video_task)} == {"SUCCEEDED"}
     assert done[cleanup_task]["status"] == "FAILED" and done[cleanup_task]["error_code"] == "ExecutionAborted"
-    assert holder not in semaphore_holders(runtime)
+    # AND the dispatcher heard of the end: a want of that execution arriving late gets no slot
+    store = DynamoDBSlotStore(outputs["SemaphoreTableName"], default_limit=20)
+    _wait(lambda: ghost in store.load().tombstones, "the redriven cancel to reach the dispatcher")
     for name in ("IngestS3DlqUrl", "ImageDlqUrl", "VideoDlqUrl", "VideoEventsDlqUrl"):
         assert _depth(outputs[name]) == 0, name
 
 
-def upload_queued_video(runtime: EmbeddedRuntime, key: str, body: bytes) -> str:
-    """A video task that is QUEUED with its message lost (start_video_workflow swallowed it)."""
+def upload_queued_video(runtime: EmbeddedRuntime, key: str, body: bytes) -> tuple[str, Fault]:
+    """A video task that is QUEUED and admitted, with its message lost (start_video_workflow swallowed it).
+
+    The fault stays on (turn it off): the task is still in the backlog, so any admission would send it again.
+    """
     fault = Fault(runtime, "start_video_workflow", _lose)
     task_id = upload(runtime, key, body)
     _wait(lambda: _status(runtime, task_id) == "QUEUED" and fault.hits, "the video queued and its message lost")
-    fault.on = False
-    return task_id
+    return task_id, fault
 
 
 def test_job_notice_in_its_dlq_is_moved_back_and_resumes_the_execution(make_runtime):
@@ -234,51 +243,51 @@ def test_job_notice_in_its_dlq_is_moved_back_and_resumes_the_execution(make_runt
     # WHEN the DLQs are redriven
     result = _cli("redrive", "--dlq", "--wait-seconds", "0")
 
-    # THEN the notice resumes the waiting execution (long before its 10-minute job wait) and the video SUCCEEDED
+    # THEN the notice resumes the waiting execution (no tick runs: the schedule is off) and the video SUCCEEDED
     assert "JobCompletedDlq: move back to the source queue: 1 messages handled" in result.stdout
     task = wait_for_tasks(runtime, [task_id], timeout=60)[task_id]
     assert task["status"] == "SUCCEEDED"
-    assert "CheckJob" not in entered_states(execution_history(task["execution_arn"]))
+    assert entered_states(execution_history(task["execution_arn"])).count("RunJob") == 1
+    assert slot_holders(runtime) == {}
 
 
 class _FailOnce:
-    """A Step Functions client whose first SendTaskSuccess is throttled, as the service can do."""
+    """An SQS client whose first SendMessage is throttled, as the service can do."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
         self.failed = 0
 
-    def send_task_success(self, **kwargs: Any) -> Any:
+    def send_message(self, **kwargs: Any) -> Any:
         if not self.failed:
             self.failed += 1
-            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}},
-                              "SendTaskSuccess")
-        return self._client.send_task_success(**kwargs)
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "SendMessage")
+        return self._client.send_message(**kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
 
 
 def test_failed_send_in_job_completed_is_resent_by_the_redelivery_within_seconds(make_runtime):
-    # GIVEN job_completed whose first SendTaskSuccess is throttled
+    # GIVEN job_completed whose first send of a done to the slot dispatcher is throttled
     runtime = make_runtime()
     clients: list[_FailOnce] = []
 
     def first_send_fails(module: Any, event: Any, context: Any) -> Any:
         if not clients:
-            clients.append(_FailOnce(module.sfn))
-            module.sfn = clients[0]
+            clients.append(_FailOnce(module.sqs))
+            module.sqs = clients[0]
         return module.handler(event, context)
 
     Fault(runtime, "job_completed", first_send_fails)
 
     # WHEN a video is analysed
     task_id = upload(runtime, "videos/throttled resume.mp4", mp4_bytes(51))
-    task = wait_for_tasks(runtime, [task_id], timeout=60)[task_id]  # a deadline 10x shorter than the job wait
+    task = wait_for_tasks(runtime, [task_id], timeout=60)[task_id]  # the queue's visibility timeout is 3 minutes
 
     # THEN the send failed once, the notice came back in seconds and was resent, and the video SUCCEEDED
-    # through its notice, not through the job wait's timeout (no CheckJob)
+    # through its notice (no tick runs: the schedule is off), its slot freed
     assert clients and clients[0].failed == 1
     assert task["status"] == "SUCCEEDED"
-    assert "CheckJob" not in entered_states(execution_history(task["execution_arn"]))
-    assert semaphore_holders(runtime) == {}
+    assert entered_states(execution_history(task["execution_arn"])).count("RunJob") == 1
+    assert slot_holders(runtime) == {}

@@ -253,3 +253,25 @@ def test_iam_get_queue_url_is_authorized_on_the_queue_it_names(enforcement):
         with pytest.raises(ClientError) as refused:
             sqs.get_queue_url(QueueName="theirs")
     assert f"sqs:GetQueueUrl on resource: arn:aws:sqs:{REGION}:{ACCOUNT}:theirs" in str(refused.value)
+
+
+def test_iam_unused_actions_lists_grants_no_session_needed_including_the_simulators_checks(enforcement):
+    # GIVEN a role allowed to read and write one bucket and to call DetectLabels
+    from rekpipe.emulator.iam.simulator_access import Caller, SimulatorAccess
+
+    role_arn = _role("reader", [
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": "arn:aws:s3:::bucket-u/*"},
+        {"Effect": "Allow", "Action": ["rekognition:DetectLabels"], "Resource": "*"}])
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket="bucket-u")
+    boto3.client("s3", region_name=REGION).put_object(Bucket="bucket-u", Key="k", Body=b"x")
+    credentials = _session(enforcement, role_arn)
+    # WHEN its session reads the object, and the Rekognition simulator authorizes its DetectLabels
+    with acting_as(credentials):
+        boto3.client("s3", region_name=REGION).get_object(Bucket="bucket-u", Key="k")
+    from moto.iam.models import iam_backends
+
+    policies = [json.loads(doc) for doc in iam_backends[ACCOUNT]["aws"].get_role("reader").policies.values()]
+    caller = Caller(arn=f"arn:aws:sts::{ACCOUNT}:assumed-role/reader/my-function", credentials=credentials)
+    SimulatorAccess(enforcement)._check(caller, [json.dumps(p) for p in policies], "rekognition:DetectLabels", "*")
+    # THEN only the write is reported unused
+    assert enforcement.unused_actions()["reader"] == ["s3:PutObject"]

@@ -36,6 +36,19 @@ def test_moto_fixes_patched_functions_still_exist():
     assert callable(notifications._get_s3_event)
     assert callable(StepFunctionResponse.send_task_failure)
     assert "transact_write_items" in DynamoDBBackend.__dict__
+    from moto.s3 import models, responses, utils
+
+    assert all(callable(getattr(module, "compute_checksum", None)) for module in (utils, models, responses))
+    assert callable(responses.S3Response._get_checksum)
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+
+    assert callable(Environment.set_stop)
+    from moto.sqs.models import SQSBackend
+
+    assert "receive_message" in SQSBackend.__dict__
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
+
+    assert "notify_heartbeat" in CallbackEndpoint.__dict__
 
 
 def test_moto_fixes_s3_notice_carries_version_id(fixed):
@@ -96,3 +109,168 @@ def test_moto_fixes_cancelled_transaction_keeps_table_and_stream(fixed):
     # THEN both writes landed, each with its stream record
     assert ddb.get_item(TableName="t", Key={"id": {"S": "a"}})["Item"]["n"] == {"N": "2"}
     assert len(shard.items) == records + 2
+
+
+def test_moto_fixes_s3_checksums_crc64nvme_as_aws(aws):
+    # GIVEN the S3 checksum fix, a client that sends no checksum and the default client (CRC32)
+    from botocore.config import Config
+
+    from rekpipe.emulator.s3_checksums import crc64nvme, crc64nvme_base64, s3_checksums_as_aws
+
+    undo = s3_checksums_as_aws()
+    try:
+        plain = boto3.client("s3", config=Config(request_checksum_calculation="when_required"))
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="sums")
+        body = bytes(range(256)) * 20_481  # just over 5 MiB: two parts
+        # WHEN the bytes are uploaded in one part with no checksum, in two parts with a full-object
+        # CRC64NVME, and a small object with the default client
+        plain.put_object(Bucket="sums", Key="single", Body=body)
+        upload = plain.create_multipart_upload(Bucket="sums", Key="multi", ChecksumAlgorithm="CRC64NVME",
+                                               ChecksumType="FULL_OBJECT")
+        parts = [{"PartNumber": n, "ETag": plain.upload_part(Bucket="sums", Key="multi", UploadId=upload["UploadId"],
+                                                              PartNumber=n, Body=chunk)["ETag"]}
+                 for n, chunk in ((1, body[:5 * 1024 * 1024]), (2, body[5 * 1024 * 1024:]))]
+        plain.complete_multipart_upload(Bucket="sums", Key="multi", UploadId=upload["UploadId"],
+                                        MultipartUpload={"Parts": parts})
+        s3.put_object(Bucket="sums", Key="crc32", Body=b"abc")
+        heads = {key: s3.head_object(Bucket="sums", Key=key, ChecksumMode="ENABLED")
+                 for key in ("single", "multi", "crc32")}
+    finally:
+        undo()
+    # THEN the CRC-64/NVME is the real one (its published check value), S3 added it to the upload that
+    # carried none, and the multipart upload's full-object value is the same
+    assert crc64nvme(b"123456789") == 0xAE8B14860A799888
+    assert heads["single"]["ChecksumCRC64NVME"] == crc64nvme_base64(body)
+    assert heads["multi"]["ChecksumCRC64NVME"] == crc64nvme_base64(body)
+    assert heads["multi"]["ChecksumType"] == "FULL_OBJECT" and heads["multi"]["ETag"].endswith('-2"')
+    # AND an upload that carried a checksum keeps only its own
+    assert "ChecksumCRC64NVME" not in heads["crc32"] and heads["crc32"]["ChecksumCRC32"]
+
+
+def test_moto_fixes_stop_ends_an_execution_waiting_on_a_task_token(fixed):
+    # GIVEN an execution parked on a task token for an hour (an SQS waitForTaskToken state)
+    import time
+
+    sqs, sfn = boto3.client("sqs"), boto3.client("stepfunctions")
+    queue = sqs.create_queue(QueueName="wants")["QueueUrl"]
+    definition = {"StartAt": "Wait", "States": {"Wait": {
+        "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken", "TimeoutSeconds": 3600,
+        "Parameters": {"QueueUrl": queue, "MessageBody": {"token.$": "$$.Task.Token"}}, "End": True}}}
+    machine = sfn.create_state_machine(name="m", definition=json.dumps(definition),
+                                       roleArn="arn:aws:iam::123456789012:role/sfn")["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+    deadline = time.monotonic() + 30
+    while not sqs.receive_message(QueueUrl=queue).get("Messages"):
+        assert time.monotonic() < deadline, "the execution never sent its message"
+
+    # WHEN it is stopped
+    sfn.stop_execution(executionArn=execution, error="Operator", cause="test")
+
+    # THEN it leaves RUNNING at once, not when the token's timeout fires
+    deadline = time.monotonic() + 30
+    while sfn.describe_execution(executionArn=execution)["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "the stopped execution stayed RUNNING"
+        time.sleep(0.05)
+
+
+def _two_long_polls_on_one_group() -> list[list[str]]:
+    """Two consumers long-poll an empty FIFO queue; then two messages of one group arrive."""
+    import threading
+    import time
+
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName="slots.fifo", Attributes={"FifoQueue": "true",
+                                                               "ContentBasedDeduplication": "true"})["QueueUrl"]
+    got: list[list[str]] = []
+
+    def consume() -> None:
+        messages = boto3.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=3,
+                                                       VisibilityTimeout=30).get("Messages", [])
+        got.append([m["Body"] for m in messages])
+
+    consumers = [threading.Thread(target=consume) for _ in range(2)]
+    for consumer in consumers:
+        consumer.start()
+    time.sleep(0.3)  # both are inside their long poll, the queue empty
+    for body in ("first", "second"):
+        sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId="g")
+    for consumer in consumers:
+        consumer.join()
+    return got
+
+
+def test_moto_fixes_fifo_group_goes_to_one_consumer_at_a_time(fixed):
+    # GIVEN two consumers long-polling one FIFO queue
+    # WHEN two messages of one group arrive
+    got = _two_long_polls_on_one_group()
+    # THEN only one consumer gets a message: the group is in flight until that one is deleted
+    assert sorted(got) == [[], ["first"]]
+
+
+def test_moto_fixes_fifo_long_poll_bug_is_still_in_moto(aws):
+    # GIVEN moto without the fix / WHEN the same happens
+    got = _two_long_polls_on_one_group()
+    # THEN both consumers hold the group at once (this test fails when moto fixes it: drop fix 7 then)
+    assert sorted(got) == [["first"], ["second"]]
+
+
+def _heartbeat_silence_errors() -> list[str]:
+    """Run a token wait with HeartbeatSeconds 1 that nobody answers; the errors of its TaskTimedOut events."""
+    import time
+
+    sqs, sfn = boto3.client("sqs"), boto3.client("stepfunctions")
+    queue = sqs.create_queue(QueueName="tokens")["QueueUrl"]
+    definition = {"StartAt": "Wait", "States": {"Wait": {
+        "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+        "Parameters": {"QueueUrl": queue, "MessageBody": {"token.$": "$$.Task.Token"}},
+        "HeartbeatSeconds": 1, "TimeoutSeconds": 60,
+        "Retry": [{"ErrorEquals": ["States.HeartbeatTimeout"], "IntervalSeconds": 1, "MaxAttempts": 1}],
+        "End": True}}}
+    machine = sfn.create_state_machine(name="silent", definition=json.dumps(definition),
+                                       roleArn="arn:aws:iam::123456789012:role/r")["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+    deadline = time.monotonic() + 30
+    while sfn.describe_execution(executionArn=execution)["status"] == "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    events = sfn.get_execution_history(executionArn=execution)["events"]
+    return [e["taskTimedOutEventDetails"]["error"] for e in events if e["type"] == "TaskTimedOut"]
+
+
+def test_moto_fixes_heartbeat_timeout_is_states_heartbeat_timeout(fixed):
+    # GIVEN / WHEN a token wait whose heartbeats stop
+    # THEN it fails with States.HeartbeatTimeout, which its Retry matches: two attempts, both timed out so
+    assert _heartbeat_silence_errors() == ["States.HeartbeatTimeout", "States.HeartbeatTimeout"]
+
+
+def test_moto_fixes_heartbeat_timeout_bug_is_still_in_moto(aws):
+    # GIVEN moto without the fix / WHEN the same happens
+    # THEN it says States.Timeout and the Retry never matches (this fails once moto fixes it: drop fix 8 then)
+    assert _heartbeat_silence_errors() == ["States.Timeout"]
+
+
+def _heartbeat_before_the_timer_is_armed() -> bool:
+    """What moto's callback pool answers to a heartbeat for a token registered by a Task state that has sent
+    its message (the token is in the pool) but not yet set up its heartbeat endpoint."""
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackPoolManager
+
+    pool = CallbackPoolManager(activity_store={})
+    pool.add("token-1")
+    return pool.heartbeat(callback_id="token-1")
+
+
+def test_moto_fixes_heartbeat_right_after_the_send_is_accepted(fixed):
+    # GIVEN a token whose message was sent a moment ago / WHEN its consumer heartbeats at once
+    # THEN the heartbeat succeeds, as in AWS, so the consumer does not take the token for closed
+    assert _heartbeat_before_the_timer_is_armed() is True
+    # AND a token nobody registered is still unknown
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackPoolManager
+
+    assert CallbackPoolManager(activity_store={}).heartbeat(callback_id="unknown") is False
+
+
+def test_moto_fixes_heartbeat_before_the_timer_bug_is_still_in_moto(aws):
+    # GIVEN moto without the fix / WHEN the same happens
+    # THEN the heartbeat is refused (InvalidToken at the API); this fails once moto fixes it: drop fix 10 then
+    assert _heartbeat_before_the_timer_is_armed() is False

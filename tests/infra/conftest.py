@@ -11,7 +11,6 @@ import pytest
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-import aws_cdk as cdk
 from aws_cdk.assertions import Template
 
 import cdk_app
@@ -24,7 +23,6 @@ if TYPE_CHECKING:
     from rekpipe_shared.settings import PipelineSettings
     from stack.pipeline_stack import RekognitionPipelineStack
 
-SKIP_BUNDLING = {"aws:cdk:bundling-stacks": []}
 _ENV_VARS = ("CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION")
 
 
@@ -47,8 +45,7 @@ def synthesize(outdir: Path, overrides: dict[str, Any] | None = None, *, checks:
     """Build the app as ``cdk_app`` does (cdk.json context, then ``overrides``) and synthesize it."""
     saved = {name: os.environ.pop(name) for name in _ENV_VARS if name in os.environ}  # environment-agnostic
     try:
-        app = cdk.App(context={**cdk_app.cdk_json_context(), **(overrides or {}), **SKIP_BUNDLING},
-                      outdir=str(outdir))
+        app = cdk_app.new_app(context=overrides, outdir=outdir, bundling=False)
         stack = cdk_app.build(app, checks=checks)
     finally:
         os.environ.update(saved)

@@ -19,7 +19,7 @@ from stack.context import settings_from_context
 
 CLI_OUTPUTS = {
     "ContentBucketName", "ExistingContentBucketName", "InventoryBucketName", "ManifestBucketName", "OutputBucketName",
-    "TaskTableName", "SemaphoreTableName", "JobTokenTableName", "RateLimitTableName", "ImageQueueUrl", "VideoQueueUrl", "ImageDlqUrl",
+    "TaskTableName", "SemaphoreTableName", "RateLimitTableName", "ImageQueueUrl", "VideoQueueUrl", "ImageDlqUrl",
     "VideoDlqUrl", "VideoStateMachineArn", "VideoTopicArn", "BatchOperationsRoleArn", "IngestBatchFunctionArn",
 }
 
@@ -54,6 +54,16 @@ def test_settings_context_override_per_setting():
     assert settings.image_max_concurrency == PipelineSettings().image_max_concurrency
 
 
+def test_settings_context_turns_result_reuse_off():
+    # GIVEN reuse on by default, and -c reuse_results=false (a string, as the CLI passes it)
+    assert PipelineSettings().reuse_results is True
+    app = cdk.App(context={**cdk_app.cdk_json_context(), "reuse_results": "false"})
+    # WHEN / THEN the setting is read as a boolean, and reaches the functions' settings
+    settings = settings_from_context(app.node)
+    assert settings.reuse_results is False
+    assert json.loads(settings.to_json())["reuse_results"] is False
+
+
 def test_settings_context_whole_settings_as_json():
     # GIVEN -c settings='{...}' (a string, as the CLI passes it)
     app = cdk.App(context={"settings": json.dumps({"max_labels": 12})})
@@ -62,7 +72,8 @@ def test_settings_context_whole_settings_as_json():
 
 
 @pytest.mark.parametrize(("name", "value"), [("image_batch_size", "11"), ("log_retention_days", "8"),
-                                             ("video_operations", "labels,ppe"), ("image_max_concurrency", "many")])
+                                             ("video_operations", "labels,ppe"), ("image_max_concurrency", "many"),
+                                             ("reuse_results", "maybe")])
 def test_settings_context_bad_value_names_setting(name, value):
     # GIVEN a bad value for one setting
     app = cdk.App(context={name: value})
@@ -118,27 +129,33 @@ def test_outputs_name_everything_the_cli_needs(template):
     assert outputs["ManifestBucketName"]["Value"] == outputs["InventoryBucketName"]["Value"]
 
 
-def test_cdk_json_feature_flags_match_stack_defaults():
-    # GIVEN cdk.json's feature flags and the ones the stack applies when an app sets none
-    from stack.feature_flags import FEATURE_FLAGS
-
+def test_every_app_carries_cdk_json_feature_flags(tmp_path):
+    # GIVEN cdk.json's feature flags
     flags = {k: v for k, v in cdk_app.cdk_json_context().items() if k.startswith("@aws-cdk")}
-    # WHEN / THEN they are the same, so the CLI and a bare App synthesize one template
-    assert flags == FEATURE_FLAGS
+    assert len(flags) > 50
+    # WHEN the app is built the one way there is (the CLI, the tests and the runtime all use it)
+    stack = cdk_app.build(cdk_app.new_app(outdir=tmp_path, bundling=False), checks=False,
+                          settings=PipelineSettings())
+    # THEN the stack sees every flag with cdk.json's value
+    assert {flag: stack.node.try_get_context(flag) for flag in flags} == flags
 
 
-def test_stack_in_bare_app_synthesizes_same_template(synth):
-    # GIVEN the stack built directly in an App without cdk.json (as the emulator and other tests do)
-    from aws_cdk.assertions import Template
+def test_embedded_runtime_synthesizes_the_template_cdk_app_produces(synth, tmp_path):
+    # GIVEN the template the embedded runtime deploys (its own settings object, no bootstrap rule)
+    from rekpipe.emulator.deploy import synthesize
 
-    from stack.pipeline_stack import RekognitionPipelineStack
-
-    app = cdk.App(context={"aws:cdk:bundling-stacks": []})
-    stack = RekognitionPipelineStack(app, cdk_app.STACK_ID, settings=PipelineSettings())
-    # WHEN it is synthesized
-    bare = Template.from_stack(stack).to_json()
+    outdir = synthesize(tmp_path, settings=PipelineSettings())
+    emulated = json.loads((outdir / f"{cdk_app.STACK_ID}.template.json").read_text())
+    # WHEN the bootstrap version check, which only a real CloudFormation evaluates, is set aside
+    produced = dict(synth.json)
+    for template in (emulated, produced):
+        for section, name in (("Rules", "CheckBootstrapVersion"), ("Parameters", "BootstrapVersion")):
+            rest = {k: v for k, v in template.get(section, {}).items() if k != name}
+            template.pop(section, None)
+            if rest:
+                template[section] = rest
     # THEN it is the template cdk_app.py produces (code and ASL may be edited between the two syntheses)
-    assert _without_sources(bare) == _without_sources(synth.json)
+    assert _without_sources(emulated) == _without_sources(produced)
 
 
 def _without_sources(template):

@@ -11,9 +11,8 @@ from stack.paths import function_dir
 from .template_queries import getatt_id, pipeline_functions, resources
 
 EXPECTED_FUNCTIONS = {
-    "ingest_s3", "ingest_batch", "route_task", "analyze_image", "start_video_workflow", "acquire_slot",
-    "release_slot", "start_job", "check_job", "collect_results", "record_outcome", "job_completed",
-    "release_execution_slots", "reconcile_slots", "find_stuck_tasks",
+    "ingest_s3", "ingest_batch", "route_task", "analyze_image", "start_video_workflow", "collect_results",
+    "record_outcome", "job_completed", "record_ended_execution", "find_stuck_tasks", "slot_dispatcher",
 }
 ENV_NAMES = {value for name, value in vars(constants).items() if name.endswith("_ENV")}
 
@@ -95,8 +94,9 @@ def test_functions_environment_points_at_stack_resources(template):
     outputs = template["Outputs"]
     # WHEN / THEN each resource variable is the same value the CLI reads from the outputs
     for variable, output in (("TASK_TABLE_NAME", "TaskTableName"), ("SEMAPHORE_TABLE_NAME", "SemaphoreTableName"),
-                             ("JOB_TOKEN_TABLE_NAME", "JobTokenTableName"), ("OUTPUT_BUCKET", "OutputBucketName"),
+                             ("OUTPUT_BUCKET", "OutputBucketName"), ("SLOT_QUEUE_URL", "SlotQueueUrl"),
                              ("RATE_LIMIT_TABLE_NAME", "RateLimitTableName"),
+                             ("RESULT_INDEX_TABLE_NAME", "ResultIndexTableName"),
                              ("IMAGE_QUEUE_URL", "ImageQueueUrl"), ("VIDEO_QUEUE_URL", "VideoQueueUrl"),
                              ("VIDEO_TOPIC_ARN", "VideoTopicArn"), ("REKOGNITION_ROLE_ARN", "RekognitionRoleArn")):
         assert variables[variable] == outputs[output]["Value"], variable

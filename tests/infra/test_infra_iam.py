@@ -38,13 +38,12 @@ STAR_ALLOWED = (XRAY_ACTIONS | VENDED_LOGS_ACTIONS | {"dynamodb:ListStreams"} | 
 X-Ray tracing (every function, the state machine), Step Functions' vended log delivery, DynamoDB
 ListStreams (stream event source), Rekognition's Detect*/Start*/Get* APIs that have no resource type,
 and Service Quotas' List* reads (quota discovery)."""
-TASK_RESPONDERS = {"acquire_slot", "release_slot", "release_execution_slots", "reconcile_slots", "job_completed",
-                   "start_job"}
-RELEASERS = {"release_slot", "release_execution_slots", "reconcile_slots"}
-"""Semaphore users that release slots: a wake-up with a dead token makes them DescribeExecution."""
-EXECUTION_CHECKERS = RELEASERS | {"find_stuck_tasks"}
-"""Functions that ask whether an execution still runs: the releasers, and the stuck-task finder."""
-STATE_MACHINE_TASKS = {"acquire_slot", "release_slot", "start_job", "check_job", "collect_results", "record_outcome"}
+TASK_RESPONDERS = {"slot_dispatcher"}
+"""The single writer of the slots is the only function that resumes, fails or heartbeats RunJob's tokens."""
+EXECUTION_CHECKERS = {"find_stuck_tasks"}
+"""Functions that ask whether an execution still runs: the stuck-task finder."""
+STATE_MACHINE_TASKS = {"collect_results", "record_outcome"}
+"""The Lambda tasks of the video ASL; RunJob sends to the slot queue instead of invoking a function."""
 
 
 def _all_statements(template):
@@ -60,10 +59,10 @@ def test_policies_rekognition_actions_come_from_catalogue(synth, template):
     # THEN they are exactly the catalogue's, listed one by one
     assert actions_of(function_statements(template, "analyze_image"), "rekognition:") == set(
         iam_actions(images, images=True, videos=False))
-    assert actions_of(function_statements(template, "start_job"), "rekognition:") == starts | gets
-    for name in ("check_job", "collect_results", "job_completed"):
+    assert actions_of(function_statements(template, "slot_dispatcher"), "rekognition:") == starts | gets
+    for name in ("collect_results", "job_completed"):
         assert actions_of(function_statements(template, name), "rekognition:") == gets, name
-    for name in ("ingest_s3", "ingest_batch", "route_task", "record_outcome", "acquire_slot"):
+    for name in ("ingest_s3", "ingest_batch", "route_task", "record_outcome", "record_ended_execution"):
         assert actions_of(function_statements(template, name), "rekognition:") == set(), name
 
 
@@ -91,7 +90,7 @@ def test_rekognition_collection_and_project_version_apis_are_scoped(synth_with):
     variant = synth_with(image_operations="labels,face_search,custom_labels", video_operations="labels,face_search",
                          face_collection_id="staff", custom_labels_project_version_arn=arn)
     image_statements = function_statements(variant.json, "analyze_image")
-    start_statements = function_statements(variant.json, "start_job")
+    start_statements = function_statements(variant.json, "slot_dispatcher")
     # WHEN / THEN those APIs are allowed on that collection / project version, never on "*"
     for statements, action in ((image_statements, "rekognition:SearchFacesByImage"),
                                (start_statements, "rekognition:StartFaceSearch")):
@@ -105,11 +104,14 @@ def test_pass_role_only_rekognition_role_only_to_rekognition(template):
     # GIVEN every statement allowing iam:PassRole
     passing = [s for s in _all_statements(template) if "iam:PassRole" in as_list(s["Action"])]
     rekognition_role = getatt_id(template["Outputs"]["RekognitionRoleArn"]["Value"])
-    # WHEN / THEN only start_job has one, for the Rekognition role, passed to Rekognition only
-    assert passing == [s for s in function_statements(template, "start_job") if "iam:PassRole" in as_list(s["Action"])]
-    (statement,) = passing
-    assert getatt_id(statement["Resource"]) == rekognition_role
-    assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "rekognition.amazonaws.com"}}
+    # WHEN / THEN only the one that calls Start* (slot_dispatcher) has one, for the
+    # Rekognition role, passed to Rekognition only
+    starters = [s for s in function_statements(template, "slot_dispatcher") if "iam:PassRole" in as_list(s["Action"])]
+    assert sorted(map(str, passing)) == sorted(map(str, starters))
+    assert len(passing) == 1
+    for statement in passing:
+        assert getatt_id(statement["Resource"]) == rekognition_role
+        assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "rekognition.amazonaws.com"}}
 
 
 def test_task_responses_granted_to_exactly_the_responders(template):
@@ -132,18 +134,23 @@ def test_state_machine_invokes_exactly_its_functions(template):
     statements = role_statements(template, getatt_id(machine["Properties"]["RoleArn"]))
     # WHEN the functions it may invoke are read
     invoked = {getatt_id(r) or getatt_id(r["Fn::Join"][1][0]) for r in resources_for(statements, "lambda:InvokeFunction")}
-    # THEN they are the six its definition names, and nothing else
+    # THEN they are the two its definition names, and nothing else
     functions = pipeline_functions(template)
     assert invoked == {functions[name] for name in STATE_MACHINE_TASKS}
     assert actions_of(statements, "lambda:") == {"lambda:InvokeFunction"}
+    # AND its one SQS action is RunJob's SendMessage, on the slot FIFO queue only
+    assert actions_of(statements, "sqs:") == {"sqs:SendMessage"}
+    (queue,) = resources_for(statements, "sqs:SendMessage")
+    assert getatt_id(queue) in resources(template, "AWS::SQS::Queue")
+    assert template["Resources"][getatt_id(queue)]["Properties"].get("FifoQueue") is True
 
 
-def test_releasers_describe_only_this_machines_executions(template):
+def test_only_the_stuck_task_finder_describes_executions(template):
     # GIVEN the functions allowed to describe executions
     (machine,) = resources(template, "AWS::StepFunctions::StateMachine").values()
     describers = {name for name in pipeline_functions(template)
                   if "states:DescribeExecution" in actions_of(function_statements(template, name))}
-    # WHEN / THEN they are the semaphore's releasers and the stuck-task finder, on this machine's executions only
+    # WHEN / THEN it is the stuck-task finder alone, on this machine's executions only
     assert describers == EXECUTION_CHECKERS
     for name in describers:
         (resource,) = resources_for(function_statements(template, name), "states:DescribeExecution")
@@ -196,8 +203,8 @@ def _source(name):
 def _tables(template):
     outputs = template["Outputs"]
     return {key: outputs[output]["Value"]["Ref"] for key, output in
-            (("task", "TaskTableName"), ("semaphore", "SemaphoreTableName"), ("tokens", "JobTokenTableName"),
-             ("rate", "RateLimitTableName"))}
+            (("task", "TaskTableName"), ("semaphore", "SemaphoreTableName"),
+             ("rate", "RateLimitTableName"), ("index", "ResultIndexTableName"))}
 
 
 def _table_actions(template, name, table_id):
@@ -219,22 +226,26 @@ def test_grants_follow_handler_code(template):
         if "TaskTable(" in source:
             assert {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"} & _table_actions(
                 template, name, tables["task"]), name
+        if "ResultIndex(" in source:
+            assert _table_actions(template, name, tables["index"]), name
         if "default_limiter(" in source:
             assert "dynamodb:UpdateItem" in _table_actions(template, name, tables["rate"]), name
-        if "JobTokenStore(" in source:
-            assert _table_actions(template, name, tables["tokens"]), name
-        if "VideoSemaphore(" in source:
-            assert _table_actions(template, name, tables["semaphore"]) >= {"dynamodb:GetItem", "dynamodb:UpdateItem"}
-            assert "states:SendTaskSuccess" in actions, name
+        if "DynamoDBSlotStore(" in source:
+            assert _table_actions(template, name, tables["semaphore"]) >= {"dynamodb:Query", "dynamodb:PutItem"}, name
         if "send_task_success" in source or "send_task_failure" in source:
             assert "states:SendTaskSuccess" in actions and "states:SendTaskFailure" in actions, name
         if "start_execution" in source:
             assert "states:StartExecution" in actions, name
+        if "SLOT_QUEUE_URL" in source:
+            assert "sqs:SendMessage" in actions, name
         if "OUTPUT_BUCKET" in source:
             assert any(mentions(r, output_bucket) for r in resources_for(function_statements(template, name),
                                                                           "s3:PutObject")), name
         if "head_object" in source:
             assert "s3:GetObject" in actions, name
+        if "copy_object" in source or "ResultReuse(" in source:
+            assert any(mentions(r, output_bucket) for r in resources_for(function_statements(template, name),
+                                                                          "s3:GetObject")), name
         if 'boto3.client("rekognition"' in source:
             assert actions_of(function_statements(template, name), "rekognition:"), name
 
@@ -249,3 +260,19 @@ def test_analyze_image_reads_quotas_and_paces_through_the_rate_limit_table(stack
     rate = [s for s in statements if "dynamodb:UpdateItem" in as_list(s["Action"])
             and any("RateLimitTable" in str(r) for r in as_list(s["Resource"]))]
     assert rate
+
+
+def test_result_index_grants_are_least_privilege(template):
+    # GIVEN the result index table
+    table = _tables(template)["index"]
+    # WHEN each function's actions on it are read
+    # THEN only the functions that reuse or index results reach it, each with just what it calls
+    expected = {
+        "analyze_image": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"},
+        "start_video_workflow": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
+        "collect_results": {"dynamodb:PutItem"},
+        "record_outcome": {"dynamodb:UpdateItem", "dynamodb:DeleteItem"},
+        "find_stuck_tasks": {"dynamodb:GetItem"},
+    }
+    for name in pipeline_functions(template):
+        assert _table_actions(template, name, table) == expected.get(name, set()), name

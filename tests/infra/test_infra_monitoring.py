@@ -34,7 +34,7 @@ def test_every_dlq_has_an_alarm(template):
     # GIVEN every dead-letter queue and the alarm topic
     dlqs = _dead_letter_queues(template)
     topic = template["Outputs"]["AlarmTopicArn"]["Value"]
-    assert len(dlqs) == 6
+    assert len(dlqs) == 7
     for dlq in dlqs:
         # WHEN the alarms on its visible messages are found
         alarms = [a["Properties"] for a in _alarms(template)

@@ -11,7 +11,7 @@ from rekpipe_shared.routing import STREAM_FILTER_PATTERNS
 from .template_queries import function_props, getatt_id, pipeline_functions, queue_consumers, resources
 
 VISIBILITY_FACTOR = 6
-EXPECTED_MAX_RECEIVE = {"analyze_image": 10, "start_video_workflow": 5, "job_completed": 5}
+EXPECTED_MAX_RECEIVE = {"analyze_image": 10, "start_video_workflow": 5, "job_completed": 5, "slot_dispatcher": 5}
 
 
 def test_work_queues_outlast_their_consumer_and_have_dlq(template):
@@ -100,3 +100,30 @@ def test_content_bucket_notifies_ingest_s3_of_every_created_object(template):
     assert "Filter" not in config
     assert getatt_id(config["LambdaFunctionArn"]) == pipeline_functions(template)["ingest_s3"]
     assert "EventBridgeConfiguration" not in props["NotificationConfiguration"]
+
+
+def test_slot_queue_is_fifo_with_content_dedup_and_a_fifo_dlq(template):
+    # GIVEN the queue slot_dispatcher consumes
+    queues = resources(template, "AWS::SQS::Queue")
+    (queue_id,) = [q for q, consumer in queue_consumers(template).items() if consumer == "slot_dispatcher"]
+    props = queues[queue_id]["Properties"]
+    # WHEN / THEN it is FIFO with content-based deduplication (EventBridge and Scheduler targets need it),
+    # encrypted, and its DLQ is FIFO too (a FIFO queue's DLQ must be FIFO)
+    assert props["FifoQueue"] is True and props["ContentBasedDeduplication"] is True
+    assert props["SqsManagedSseEnabled"] is True
+    dlq_id = props["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    assert queues[dlq_id]["Properties"]["FifoQueue"] is True
+    assert props["RedrivePolicy"]["maxReceiveCount"] == 5
+
+
+def test_slot_tick_schedule_and_cancel_rule_target_the_slot_group(template):
+    # GIVEN the schedule and the rule that feed the slot queue
+    (schedule,) = resources(template, "AWS::Scheduler::Schedule").values()
+    rules = [r["Properties"] for r in resources(template, "AWS::Events::Rule").values()
+             if any("SqsParameters" in t for t in r["Properties"].get("Targets", []))]
+    # WHEN / THEN both send to the one message group, and the rule listens for ended video executions
+    assert schedule["Properties"]["Target"]["SqsParameters"] == {"MessageGroupId": "video-slots"}
+    assert schedule["Properties"]["ScheduleExpression"] == "rate(1 minute)"
+    (rule,) = rules
+    assert rule["Targets"][0]["SqsParameters"] == {"MessageGroupId": "video-slots"}
+    assert set(rule["EventPattern"]["detail"]["status"]) == {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aws_cdk.assertions import Match
 
-from rekpipe_shared.job_tokens import JOB_ID_INDEX
 from rekpipe_shared.tasks import ATTENTION_INDEX, IN_FLIGHT_INDEX, TASK_ID_ATTR
 
 from .template_queries import getatt_id, mentions, resources
@@ -132,8 +131,8 @@ def test_task_table_schema(synth):
     })
 
 
-def test_semaphore_and_job_token_tables_schema(synth):
-    # GIVEN / WHEN / THEN the semaphore table: pk/sk, TTL, on demand, PITR, encrypted
+def test_slot_table_schema(synth):
+    # GIVEN / WHEN / THEN the slot table: pk/sk, TTL, on demand, PITR, encrypted
     common = {"BillingMode": "PAY_PER_REQUEST",
               "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
               "SSESpecification": {"SSEEnabled": True},
@@ -142,14 +141,6 @@ def test_semaphore_and_job_token_tables_schema(synth):
         **common,
         "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
     })
-    # AND the job token table: job_tag key with a job_id index for lookups by JobId
-    synth.template.has_resource_properties("AWS::DynamoDB::Table", {
-        **common,
-        "KeySchema": [{"AttributeName": "job_tag", "KeyType": "HASH"}],
-        "GlobalSecondaryIndexes": [{"IndexName": JOB_ID_INDEX,
-                                    "KeySchema": [{"AttributeName": "job_id", "KeyType": "HASH"}],
-                                    "Projection": {"ProjectionType": "ALL"}}],
-    })
 
 
 def test_tables_named_in_outputs(template):
@@ -157,6 +148,7 @@ def test_tables_named_in_outputs(template):
     tables = resources(template, "AWS::DynamoDB::Table")
     # WHEN / THEN each names one of the four tables
     names = {template["Outputs"][o]["Value"]["Ref"]
-             for o in ("TaskTableName", "SemaphoreTableName", "JobTokenTableName", "RateLimitTableName")}
+             for o in ("TaskTableName", "SemaphoreTableName", "RateLimitTableName",
+                       "ResultIndexTableName")}
     assert names == set(tables)
     assert not mentions(template["Outputs"], "index/*")

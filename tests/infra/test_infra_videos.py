@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from aws_cdk.assertions import Match
-
 from stack.paths import VIDEO_ASL_PATH
 from stack.videos import asl_substitution_names
 
 from .template_queries import getatt_id, mentions, pipeline_functions, resources
 
 LAMBDA_SUBSTITUTIONS = {
-    "LambdaAcquireSlotFunction": "acquire_slot",
-    "LambdaReleaseSlotFunction": "release_slot",
-    "LambdaStartJobFunction": "start_job",
-    "LambdaCheckJobFunction": "check_job",
     "LambdaCollectResultsFunction": "collect_results",
     "LambdaRecordOutcomeFunction": "record_outcome",
 }
@@ -58,10 +52,14 @@ def test_state_machine_substitution_values(synth, template):
     # WHEN / THEN the Lambda placeholders are those functions' ARNs and the rest come from the settings
     for key, name in LAMBDA_SUBSTITUTIONS.items():
         assert substitutions[key] == {"Fn::GetAtt": [functions[name], "Arn"]}, key
-    assert substitutions["SlotLimit"] == str(settings.video_slot_limit)
-    assert substitutions["SlotWaitSeconds"] == str(settings.video_slot_wait_seconds)
-    assert substitutions["JobWaitSeconds"] == str(settings.video_job_wait_seconds)
-    assert substitutions["JobLimitRetrySeconds"] == str(settings.video_job_limit_retry_seconds)
+    from rekpipe_shared.constants import SLOT_MESSAGE_GROUP
+    from stack.slots import SLOT_HEARTBEAT_SECONDS
+
+    assert substitutions["SlotMessageGroup"] == SLOT_MESSAGE_GROUP
+    assert substitutions["SlotHeartbeatSeconds"] == str(SLOT_HEARTBEAT_SECONDS)
+    assert substitutions["RunJobTimeoutSeconds"] == str(
+        settings.video_slot_wait_seconds + settings.video_job_wait_seconds + SLOT_HEARTBEAT_SECONDS)
+    assert substitutions["SlotQueueUrl"]["Ref"] in resources(template, "AWS::SQS::Queue")
     assert substitutions["GetRetrySeconds"] == str(settings.video_get_retry_seconds)
     assert substitutions["MapMaxConcurrency"] == str(settings.video_max_concurrency)
 
@@ -105,10 +103,10 @@ def test_job_completed_queue_gets_sns_envelope(synth, template):
     })
 
 
-def test_execution_cleanup_rule_matches_this_machine(synth, template):
-    # GIVEN the state machine and release_execution_slots
+def test_ended_execution_rule_matches_this_machine(synth, template):
+    # GIVEN the state machine and record_ended_execution
     name = _machine(template)["StateMachineName"]
-    function = pipeline_functions(template)["release_execution_slots"]
+    function = pipeline_functions(template)["record_ended_execution"]
     # WHEN the rules targeting it are read
     rules = [r["Properties"] for r in resources(template, "AWS::Events::Rule").values()
              if r["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [function, "Arn"]}]
@@ -123,10 +121,14 @@ def test_execution_cleanup_rule_matches_this_machine(synth, template):
     assert "DeadLetterConfig" in rule["Targets"][0]
 
 
-def test_reconcile_runs_every_five_minutes(synth, template):
-    # GIVEN / WHEN / THEN reconcile_slots runs on a five-minute schedule
-    synth.template.has_resource_properties("AWS::Events::Rule", {
-        "ScheduleExpression": "rate(5 minutes)",
-        "Targets": [Match.object_like(
-            {"Arn": {"Fn::GetAtt": [pipeline_functions(template)["reconcile_slots"], "Arn"]}})],
-    })
+def test_no_scheduled_lambda_only_the_slot_tick(template):
+    # GIVEN every schedule of the stack
+    rules = [r["Properties"] for r in resources(template, "AWS::Events::Rule").values()
+             if "ScheduleExpression" in r["Properties"]]
+    schedules = [r["Properties"] for r in resources(template, "AWS::Scheduler::Schedule").values()]
+    # WHEN / THEN the stuck-task finder's rule and the slot tick (to the slot FIFO queue, every minute) are all
+    assert [r["ScheduleExpression"] for r in schedules] == ["rate(1 minute)"]
+    assert schedules[0]["Target"]["SqsParameters"] == {"MessageGroupId": "video-slots"}
+    functions = pipeline_functions(template)
+    assert [getatt_id(r["Targets"][0]["Arn"]) for r in rules] == [functions["find_stuck_tasks"]]
+

@@ -439,14 +439,22 @@ def test_inject_errors_fails_the_next_calls(
 
 
 def test_standard_retry_mode_rides_out_a_quota(s3: Any, make_sim: Callable[..., RekognitionSimulator]) -> None:
-    # GIVEN a 1 TPS quota on a frozen clock that moves on 10 real milliseconds later,
-    # and a client with botocore's standard retry mode
+    # GIVEN a 1 TPS quota on a frozen clock that moves on only once the simulator has throttled a call
+    # (so however loaded the machine, the second call meets the spent quota), and a client with
+    # botocore's standard retry mode
     clock = SimClock(scale=0)
     sim = make_sim(clock=clock, tps_quotas={"DetectLabels": 1})
     retrying = Config(retries={"total_max_attempts": 10, "mode": "standard"})
     rekognition = boto3.client("rekognition", endpoint_url=sim.endpoint_url, config=retrying)
     rekognition.detect_labels(Image=s3_image())
-    threading.Timer(0.01, clock.advance, args=(1.0,)).start()
+
+    def advance_after_first_throttle() -> None:
+        deadline = time.monotonic() + 30
+        while not sim.stats.throttled["DetectLabels"] and time.monotonic() < deadline:
+            time.sleep(0.005)
+        clock.advance(1.0)
+
+    threading.Thread(target=advance_after_first_throttle, daemon=True).start()
 
     # WHEN a second call is made within the same simulated second
     response = rekognition.detect_labels(Image=s3_image())

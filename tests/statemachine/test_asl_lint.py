@@ -27,14 +27,15 @@ STATE_MACHINE_NAME = "VideoAnalysis"
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 WAIT_FOR_TASK_TOKEN = ".waitForTaskToken"
 LAMBDA_SERVICE_ERRORS = {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException"}
-NUMBER_SUBSTITUTIONS = {"SlotLimit": 20, "SlotWaitSeconds": 900, "JobWaitSeconds": 3600, "JobLimitRetrySeconds": 30,
-                        "GetRetrySeconds": 5,                         "MapMaxConcurrency": 8}
+NUMBER_SUBSTITUTIONS = {"SlotHeartbeatSeconds": 900, "RunJobTimeoutSeconds": 5400, "GetRetrySeconds": 5,
+                        "MapMaxConcurrency": 8}
 ARN_SUBSTITUTIONS = {
     name: f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
-    for name in ("LambdaAcquireSlotFunction", "LambdaStartJobFunction", "LambdaCheckJobFunction",
-                 "LambdaReleaseSlotFunction", "LambdaCollectResultsFunction", "LambdaRecordOutcomeFunction")
+    for name in ("LambdaCollectResultsFunction", "LambdaRecordOutcomeFunction")
 }
-SUBSTITUTIONS: dict[str, int | str] = {**ARN_SUBSTITUTIONS, **NUMBER_SUBSTITUTIONS}
+QUEUE_SUBSTITUTIONS = {"SlotQueueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/Slots.fifo",
+                       "SlotMessageGroup": "video-slots"}
+SUBSTITUTIONS: dict[str, int | str] = {**ARN_SUBSTITUTIONS, **NUMBER_SUBSTITUTIONS, **QUEUE_SUBSTITUTIONS}
 
 
 def render(text: str, substitutions: dict[str, int | str] = SUBSTITUTIONS) -> str:
@@ -179,7 +180,7 @@ def test_asl_lambda_tasks_retry_service_exceptions(definition):
 
     # WHEN their retriers are read
     # THEN one retries Lambda's transient service errors (2 s, x2, 6 attempts)
-    assert len(lambda_tasks) == 7
+    assert set(lambda_tasks) == {"CollectResults", "RecordOutcome"}  # RunJob sends to SQS
     for name, state in lambda_tasks.items():
         retriers = [r for r in state.get("Retry", []) if set(r["ErrorEquals"]) >= LAMBDA_SERVICE_ERRORS]
         assert retriers, f"{name} does not retry {sorted(LAMBDA_SERVICE_ERRORS)}"
@@ -237,10 +238,10 @@ def test_asl_failure_results_read_what_the_catchers_write(definition):
     # WHEN the ResultPath of every Catch that reaches a failure path is read
     into_failure = {(name, catcher["ResultPath"]) for name, state in processor.items()
                     for catcher in state.get("Catch", [])
-                    if catcher["Next"] in ("ReleaseSlotAfterFailure", "OperationFailed")}
+                    if catcher["Next"] == "OperationFailed"}
 
-    # THEN each writes $.failure (read by OperationFailed), except the release's own, which keeps the first error
-    assert {path for name, path in into_failure if name != "ReleaseSlotAfterFailure"} == {"$.failure"}
+    # THEN each writes $.failure (read by OperationFailed)
+    assert {path for _, path in into_failure} == {"$.failure"}
     assert processor["OperationFailed"]["Parameters"]["error.$"] == "$.failure.Error"
 
 

@@ -41,17 +41,14 @@ MOCK_CONFIG_PATH = ROOT / "statemachines" / "MockConfigFile.json"
 STATE_MACHINE_NAME = "VideoAnalysis"
 ROLE_ARN = "arn:aws:iam::123456789012:role/VideoAnalysisRole"
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:{}"
+SLOT_QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/rekpipe-slots.fifo"
 SUBSTITUTIONS: dict[str, int | str] = {
-    "LambdaAcquireSlotFunction": FUNCTION_ARN.format("acquire-slot"),
-    "LambdaStartJobFunction": FUNCTION_ARN.format("start-job"),
-    "LambdaCheckJobFunction": FUNCTION_ARN.format("check-job"),
-    "LambdaReleaseSlotFunction": FUNCTION_ARN.format("release-slot"),
     "LambdaCollectResultsFunction": FUNCTION_ARN.format("collect-results"),
     "LambdaRecordOutcomeFunction": FUNCTION_ARN.format("record-outcome"),
-    "SlotLimit": 2,
-    "SlotWaitSeconds": 30,
-    "JobWaitSeconds": 30,
-    "JobLimitRetrySeconds": 1,
+    "SlotQueueUrl": SLOT_QUEUE_URL,
+    "SlotMessageGroup": "video-slots",
+    "SlotHeartbeatSeconds": 900,
+    "RunJobTimeoutSeconds": 3600,
     "GetRetrySeconds": 1,
     # One iteration at a time, as AWS advises for mocks: invocation numbers then follow the item order.
     "MapMaxConcurrency": 1,
@@ -61,7 +58,7 @@ TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 TASK = {"task_id": "t-0001", "run": 1, "bucket": "rekpipe-content", "key": "videos/clip.mp4", "version_id": None}
 LABELS_SUMMARY = "s3://rekpipe-output/async/rekpipe-content/videos/clip.mp4/etag-none/run-001/LabelDetection/summary.json"
 MANIFEST = "s3://rekpipe-output/async/rekpipe-content/videos/clip.mp4/etag-none/run-001/manifest.json"
-MAP_ITERATION = ["AcquireSlot", "StartJob", "ReleaseSlot", "CollectResults", "AllPagesCollected", "OperationSucceeded"]
+MAP_ITERATION = ["RunJob", "RouteOnJobStatus", "CollectResults", "AllPagesCollected", "OperationSucceeded"]
 
 
 def render_definition(substitutions: dict[str, int | str] = SUBSTITUTIONS) -> str:
@@ -94,14 +91,15 @@ class MockRun:
         return [event for event in self.history if event["type"] == event_type]
 
     def payloads(self, state: str) -> list[dict[str, Any]]:
-        """The Lambda payload of every scheduled attempt of ``state``, in order."""
+        """The Lambda payload (or SQS message body) of every scheduled attempt of ``state``, in order."""
         current: str | None = None
         payloads = []
         for event in self.history:
             if "stateEnteredEventDetails" in event:
                 current = event["stateEnteredEventDetails"]["name"]
             elif event["type"] == "TaskScheduled" and current == state:
-                payloads.append(json.loads(event["taskScheduledEventDetails"]["parameters"])["Payload"])
+                parameters = json.loads(event["taskScheduledEventDetails"]["parameters"])
+                payloads.append(parameters["Payload"] if "Payload" in parameters else parameters["MessageBody"])
         return payloads
 
     @property
@@ -169,13 +167,17 @@ def _iteration(*states: str) -> list[str]:
 
 
 # --- the test cases of the file ---------------------------------------------------------------
+# No case mocks a ``States.*`` error: the lost notice and the silent dispatcher are handled outside the
+# machine (the dispatcher's tick, RunJob's heartbeat), so every case runs unchanged on moto, LocalStack
+# and Step Functions Local. A cancel is not a path of the machine: the execution is stopped from outside
+# (tests/statemachine/test_video_workflow.py covers what the dispatcher then does with its slot).
 def test_video_analysis_happy_path(video_analysis):
     # GIVEN a video with two operations and every task answering success
 
     # WHEN the HappyPath test case runs
     run = video_analysis("HappyPath", operations=["labels", "moderation"])
 
-    # THEN both operations succeed in order, each through one slot, one job and one collection
+    # THEN both operations succeed in order, each through one want (one wait) and one collection
     assert run.status == "SUCCEEDED", (run.error, run.cause)
     assert run.entered == _iteration(*MAP_ITERATION, *MAP_ITERATION)
     assert [(r["operation"], r["status"], r["jobId"]) for r in run.results] == [
@@ -183,97 +185,73 @@ def test_video_analysis_happy_path(video_analysis):
     assert run.results[0]["summaryUri"] == LABELS_SUMMARY
     assert run.results[0]["pages"] == 2
     assert run.output["outcome"] == {"status": "SUCCEEDED", "manifestUri": MANIFEST}
-    assert [p["holder"] for p in run.payloads("AcquireSlot")] == ["HappyPath-1#labels", "HappyPath-1#moderation"]
+    # AND each want names its holder, its execution and the Start* request, in the slot group
+    wants = run.payloads("RunJob")
+    assert [w["holder"] for w in wants] == ["HappyPath-1-labels", "HappyPath-1-moderation"]
+    assert {w["kind"] for w in wants} == {"want"}
+    assert wants[0]["request"] == {"task": TASK, "operation": "labels"}
+    assert wants[0]["execution"].endswith(":execution:VideoAnalysis:HappyPath-1")
     assert run.payloads("RecordOutcome")[0]["results"] == run.results
     # and no Lambda function exists: every task was answered by the mock configuration
     assert boto3.client("lambda", region_name="us-east-1").list_functions()["Functions"] == []
 
 
 def test_video_analysis_job_failed(video_analysis):
-    # GIVEN a job whose notice reports FAILED (StartJob's token fails with JobFailedError)
+    # GIVEN a job that ended FAILED (the dispatcher resumes RunJob with the job's status, the slot already free)
 
     # WHEN the JobFailed test case runs
     run = video_analysis("JobFailed")
 
-    # THEN the slot is given back, the Map yields a FAILED result and the outcome is still recorded
+    # THEN the Map yields a FAILED result with Rekognition's reason, and the outcome is still recorded
     assert run.status == "SUCCEEDED", (run.error, run.cause)
-    assert run.entered == _iteration("AcquireSlot", "StartJob", "ReleaseSlotAfterFailure", "OperationFailed")
+    assert run.entered == _iteration("RunJob", "RouteOnJobStatus", "JobFailed", "OperationFailed")
     assert run.results == [{"operation": "labels", "status": "FAILED", "error": "JobFailedError",
-                            "cause": "Unsupported codec in videos/clip.mp4."}]
+                            "cause": "Rekognition reports job job-labels-0001 FAILED: Unsupported codec in "
+                                     "videos/clip.mp4."}]
     assert run.output["outcome"]["status"] == "FAILED"
 
 
+def test_video_analysis_job_rejected(video_analysis):
+    # GIVEN a Start* Rekognition refused for good (the dispatcher fails RunJob's token with JobRejectedError)
+
+    # WHEN the JobRejected test case runs
+    run = video_analysis("JobRejected")
+
+    # THEN it is not retried: the operation fails with that reason and nothing is collected
+    assert run.status == "SUCCEEDED", (run.error, run.cause)
+    assert run.entered == _iteration("RunJob", "OperationFailed")
+    assert len(run.payloads("RunJob")) == 1
+    assert run.results[0]["error"] == "JobRejectedError"
+    assert "InvalidS3ObjectException" in run.results[0]["cause"]
+
+
 def test_video_analysis_lost_notice(video_analysis):
-    # GIVEN a job whose SNS notice never arrives, although the job succeeded
+    # GIVEN a job whose SNS notice never arrives, although the job succeeded: the dispatcher's tick finds its
+    # end with Get* and resumes RunJob exactly as the notice would have
 
     # WHEN the LostNotice test case runs
     run = video_analysis("LostNotice")
 
-    # THEN StartJob times out, CheckJob finds the job SUCCEEDED and the results are collected from it
-    assert run.status == "SUCCEEDED", (run.error, run.cause)
-    assert run.entered == _iteration("AcquireSlot", "StartJob", "CheckJob", "RouteOnJobStatus", "UseCheckedJob",
-                                     "ReleaseSlot", "CollectResults", "AllPagesCollected", "OperationSucceeded")
-    assert [e["taskTimedOutEventDetails"]["error"] for e in run.events("TaskTimedOut")] == ["States.Timeout"]
-    assert run.results[0]["status"] == "SUCCEEDED"
-    assert run.results[0]["jobId"] == "job-labels-0001"
-    assert run.payloads("CollectResults")[0]["job"] == {"jobId": "job-labels-0001", "status": "SUCCEEDED"}
-
-
-def test_video_analysis_still_running_then_done(video_analysis):
-    # GIVEN a job still IN_PROGRESS when the notice wait times out, whose notice then arrives
-
-    # WHEN the StillRunningThenDone test case runs
-    run = video_analysis("StillRunningThenDone")
-
-    # THEN the machine parks on StartJob again with resume=true and then completes normally
-    assert run.status == "SUCCEEDED", (run.error, run.cause)
-    assert run.entered == _iteration("AcquireSlot", "StartJob", "CheckJob", "RouteOnJobStatus", "WaitForJobAgain",
-                                     "StartJob", "ReleaseSlot", "CollectResults", "AllPagesCollected",
-                                     "OperationSucceeded")
-    assert [p["resume"] for p in run.payloads("StartJob")] == [False, True]
-    assert run.results[0]["status"] == "SUCCEEDED"
-
-
-def test_video_analysis_job_never_started(video_analysis):
-    # GIVEN a notice wait that times out on a job Rekognition never started
-
-    # WHEN the JobNeverStarted test case runs
-    run = video_analysis("JobNeverStarted")
-
-    # THEN StartJob runs again (not as a resume) and the operation succeeds
-    assert run.status == "SUCCEEDED", (run.error, run.cause)
-    assert run.entered == _iteration("AcquireSlot", "StartJob", "CheckJob", "RouteOnJobStatus", "StartJob",
-                                     "ReleaseSlot", "CollectResults", "AllPagesCollected", "OperationSucceeded")
-    assert [p["resume"] for p in run.payloads("StartJob")] == [False, False]
-
-
-def test_video_analysis_lost_notice_job_failed(video_analysis):
-    # GIVEN a lost notice for a job that had FAILED
-
-    # WHEN the LostNoticeJobFailed test case runs
-    run = video_analysis("LostNoticeJobFailed")
-
-    # THEN the failure carries Rekognition's status message and the slot is released
-    assert run.status == "SUCCEEDED", (run.error, run.cause)
-    assert run.entered == _iteration("AcquireSlot", "StartJob", "CheckJob", "RouteOnJobStatus", "JobFailedAfterCheck",
-                                     "ReleaseSlotAfterFailure", "OperationFailed")
-    assert run.results == [{"operation": "labels", "status": "FAILED", "error": "JobFailedError",
-                            "cause": "Unsupported codec in videos/clip.mp4."}]
-
-
-def test_video_analysis_limit_exceeded_retried(video_analysis):
-    # GIVEN a Start* refused once because another workload holds the account's job quota
-
-    # WHEN the LimitExceededRetried test case runs
-    run = video_analysis("LimitExceededRetried")
-
-    # THEN StartJob is retried in place after JobLimitRetrySeconds and the operation succeeds
+    # THEN the machine takes the happy path: no timeout, no re-check, no extra state
     assert run.status == "SUCCEEDED", (run.error, run.cause)
     assert run.entered == _iteration(*MAP_ITERATION)
-    assert len(run.payloads("StartJob")) == 2
-    assert [e["taskFailedEventDetails"]["error"] for e in run.events("TaskFailed")] == ["JobLimitExceededError"]
-    assert len(run.waits) == 1
-    assert 0 <= run.waits[0] <= SUBSTITUTIONS["JobLimitRetrySeconds"]  # at most the interval, less if jittered
+    assert run.events("TaskTimedOut") == []
+    assert run.payloads("CollectResults")[0]["job"] == {"jobId": "job-labels-0001", "status": "SUCCEEDED",
+                                                        "statusMessage": ""}
+
+
+def test_video_analysis_want_send_retried(video_analysis):
+    # GIVEN a want whose SendMessage fails once (SQS unavailable)
+
+    # WHEN the WantSendRetried test case runs
+    run = video_analysis("WantSendRetried")
+
+    # THEN RunJob is retried (a new token, so a new deduplication ID) and the operation succeeds
+    assert run.status == "SUCCEEDED", (run.error, run.cause)
+    assert run.entered == _iteration(*MAP_ITERATION)
+    assert [e["taskFailedEventDetails"]["error"] for e in run.events("TaskFailed")] == ["SQS.AmazonSQSException"]
+    assert len(run.payloads("RunJob")) == 2
+    assert run.waits == [2]
     assert run.results[0]["status"] == "SUCCEEDED"
 
 
@@ -285,7 +263,7 @@ def test_video_analysis_collection_resumes(video_analysis):
 
     # THEN CollectResults runs again with its own progress and the result counts every page
     assert run.status == "SUCCEEDED", (run.error, run.cause)
-    assert run.entered == _iteration("AcquireSlot", "StartJob", "ReleaseSlot", "CollectResults", "AllPagesCollected",
+    assert run.entered == _iteration("RunJob", "RouteOnJobStatus", "CollectResults", "AllPagesCollected",
                                      "CollectResults", "AllPagesCollected", "OperationSucceeded")
     first, second = run.payloads("CollectResults")
     assert first["collect"] is None
@@ -300,9 +278,9 @@ def test_video_analysis_collection_failed(video_analysis):
     # WHEN the CollectionFailed test case runs
     run = video_analysis("CollectionFailed")
 
-    # THEN the operation fails without a second release (the slot went back before collecting)
+    # THEN the operation fails with the collection's reason (the slot was freed when the job ended)
     assert run.status == "SUCCEEDED", (run.error, run.cause)
-    assert run.entered == _iteration("AcquireSlot", "StartJob", "ReleaseSlot", "CollectResults", "OperationFailed")
+    assert run.entered == _iteration("RunJob", "RouteOnJobStatus", "CollectResults", "OperationFailed")
     assert run.results[0]["status"] == "FAILED"
     assert run.results[0]["error"] == "ClientError"
     assert "AccessDenied" in run.results[0]["cause"]
@@ -341,21 +319,6 @@ def test_video_analysis_get_throttling_exhausted_fails_with_the_reason(video_ana
     assert "still throttled" in run.results[0]["cause"] and "the job succeeded" in run.results[0]["cause"]
 
 
-def test_video_analysis_slot_wait_times_out(video_analysis):
-    # GIVEN a parked AcquireSlot whose wake-up is lost, so its fallback timeout fires
-
-    # WHEN the SlotWaitTimesOut test case runs
-    run = video_analysis("SlotWaitTimesOut")
-
-    # THEN AcquireSlot runs again through RecheckSlot (a re-check, not a retry) and only its grant leads to StartJob
-    assert run.status == "SUCCEEDED", (run.error, run.cause)
-    assert run.entered == _iteration("AcquireSlot", "RecheckSlot", *MAP_ITERATION)
-    assert len(run.payloads("AcquireSlot")) == 2
-    assert [e["taskTimedOutEventDetails"]["error"] for e in run.events("TaskTimedOut")] == ["States.Timeout"]
-    assert run.waits == []
-    assert run.results[0]["status"] == "SUCCEEDED"
-
-
 def test_video_analysis_outcome_not_recorded(video_analysis):
     # GIVEN a task table that keeps rejecting RecordOutcome
 
@@ -383,6 +346,19 @@ def test_video_analysis_invalid_input(video_analysis):
     assert run.events("TaskScheduled") == []
 
 
+def test_mock_config_cases_mock_no_states_error():
+    # GIVEN every mocked response of the file
+    raw = json.loads(MOCK_CONFIG_PATH.read_text())
+    thrown = {attempt["Throw"]["Error"] for response in raw["MockedResponses"].values()
+              for attempt in response.values() if "Throw" in attempt}
+    # WHEN / THEN none throws a reserved States.* name (LocalStack 2026.3 turns those into States.Runtime),
+    # so the same cases run unchanged on moto, LocalStack and Step Functions Local
+    assert thrown and not any(name.startswith("States.") for name in thrown)
+    # AND every case names exactly the machine's three task states
+    for name, case in raw["StateMachines"][STATE_MACHINE_NAME]["TestCases"].items():
+        assert set(case) == {"RunJob", "CollectResults", "RecordOutcome"}, name
+
+
 # --- the adapter ------------------------------------------------------------------------------
 def test_mock_config_nested_activation_rejected(video_analysis):
     # GIVEN the fixture's adapter active
@@ -406,7 +382,7 @@ def test_mock_config_retry_counting_repeats_first_response(aws, fast_retries):
                                             )["executionArn"]
         run = wait_for(execution_arn)
 
-    # THEN both iterations got StartJob's response "0" (Step Functions Local would give the second one "1")
+    # THEN both iterations got RunJob's response "0" (Step Functions Local would give the second one "1")
     assert run.status == "SUCCEEDED", (run.error, run.cause)
     assert [r["jobId"] for r in run.results] == ["job-labels-0001", "job-labels-0001"]
 
@@ -462,10 +438,10 @@ def test_mock_config_restores_moto_on_exit(aws):
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda raw: raw["MockedResponses"]["StartJobSucceeded"].pop("0"), "consecutive"),
-        (lambda raw: raw["MockedResponses"]["StartJobFailed"]["0"]["Throw"].update(Error="States.Timout"), "States"),
-        (lambda raw: raw["MockedResponses"].pop("CheckJobInProgress"), "CheckJobInProgress"),
-        (lambda raw: raw["MockedResponses"]["CheckJobFailed"]["0"].update(Throw={"Error": "X", "Cause": "y"}),
+        (lambda raw: raw["MockedResponses"]["RunJobSucceeded"].pop("0"), "consecutive"),
+        (lambda raw: raw["MockedResponses"]["RunJobRejected"]["0"]["Throw"].update(Error="States.Timout"), "States"),
+        (lambda raw: raw["MockedResponses"].pop("RunJobFoundByTick"), "RunJobFoundByTick"),
+        (lambda raw: raw["MockedResponses"]["RunJobFailed"]["0"].update(Throw={"Error": "X", "Cause": "y"}),
          "exactly one"),
     ],
     ids=["gap", "unknown-states-error", "missing-response", "return-and-throw"],
@@ -514,7 +490,7 @@ def test_moto_interpreter_catch_to_own_state_takes_next(aws):
     with mock_config(config):
         run = wait_for(sfn.start_execution(stateMachineArn=f"{machine_arn}#TimeoutOnce", name="self-loop")["executionArn"])
 
-    # THEN moto follows "Next" instead of the Catch (AWS would enter Acquire again), which is why the video machine
-    # routes that Catch through RecheckSlot (see test_asl_no_catch_targets_its_own_state)
+    # THEN moto follows "Next" instead of the Catch (AWS would enter Acquire again), which is why no Catch of the
+    # video machine targets its own state (see test_asl_no_catch_targets_its_own_state)
     assert run.status == "SUCCEEDED"
     assert run.entered == ["Acquire", "Work"]

@@ -23,7 +23,7 @@ from tests.support.runtime import (
     list_keys,
     read_json,
     run_prefix,
-    semaphore_holders,
+    slot_holders,
     tasks,
     upload,
     wait_for_tasks,
@@ -80,14 +80,13 @@ def test_video_workflow_happy_path_three_operations(make_runtime):
     task_id = upload(runtime, "videos/holiday clip.mp4", mp4_bytes(1))
     task = wait_for_tasks(runtime, [task_id])[task_id]
 
-    # THEN the execution succeeded through the semaphore, the job wait and the collection
+    # THEN the execution succeeded through one RunJob wait per operation and the collection
     assert task["status"] == "SUCCEEDED", task
     assert _final_status(task["execution_arn"]) == "SUCCEEDED"
     states = entered_states(execution_history(task["execution_arn"]))
-    for state in ("ValidateInput", "AcquireSlot", "StartJob", "ReleaseSlot", "CollectResults", "RecordOutcome"):
+    for state in ("ValidateInput", "RunJob", "CollectResults", "RecordOutcome"):
         assert state in states
-    assert states.count("StartJob") == 3
-    assert "CheckJob" not in states  # every notice arrived
+    assert states.count("RunJob") == 3  # one want each, every notice arrived
     # AND each operation's pages and summary are in the output bucket, with the manifest
     output = runtime.outputs["OutputBucketName"]
     prefix = run_prefix(task)
@@ -104,8 +103,8 @@ def test_video_workflow_happy_path_three_operations(make_runtime):
     manifest = read_json(output, f"{prefix}manifest.json")
     assert manifest["status"] == "SUCCEEDED"
     assert set(manifest["outputs"]) == {"StartLabelDetection", "StartContentModeration", "StartSegmentDetection"}
-    # AND the semaphore is empty again
-    assert semaphore_holders(runtime) == {}
+    # AND every slot is free again
+    assert slot_holders(runtime) == {}
 
 
 def test_video_workflow_failed_job_gives_partial(make_runtime):
@@ -131,23 +130,35 @@ def test_video_workflow_failed_job_gives_partial(make_runtime):
     assert "Unsupported codec" in task["operation_errors"]["StartContentModeration"]["message"]
     assert set(task["outputs"]) == {"StartLabelDetection"}
     assert _final_status(task["execution_arn"]) == "SUCCEEDED"  # the outcome is recorded a state before the end
-    assert semaphore_holders(runtime) == {}
+    assert slot_holders(runtime) == {}
 
 
-def test_video_workflow_lost_notice_is_recovered_by_the_timeout(make_runtime):
-    # GIVEN a short job wait, and a simulator that loses every completion notice
-    runtime = make_runtime({"video_operations": "labels", "video_job_wait_seconds": 10}, lost_notice_rate=1.0)
+def _ticking(runtime: EmbeddedRuntime, every: float = 1.0) -> Callable[[], None]:
+    """A ``during`` callback that fires the schedules (the slot tick) at most once per ``every`` seconds."""
+    last = [0.0]
 
-    # WHEN a video is analysed
+    def tick() -> None:
+        if time.monotonic() - last[0] >= every:
+            last[0] = time.monotonic()
+            runtime.run_schedules_now()
+
+    return tick
+
+
+def test_video_workflow_lost_notice_is_recovered_by_the_tick(make_runtime):
+    # GIVEN a simulator that loses every completion notice
+    runtime = make_runtime({"video_operations": "labels"}, lost_notice_rate=1.0)
+
+    # WHEN a video is analysed while the slot tick runs
     task_id = upload(runtime, "videos/quiet.mp4", mp4_bytes(3))
-    task = wait_for_tasks(runtime, [task_id], timeout=60)[task_id]
+    task = wait_for_tasks(runtime, [task_id], timeout=60, during=_ticking(runtime))[task_id]
 
-    # THEN the wait timed out, CheckJob found the job finished, and the video SUCCEEDED
+    # THEN the tick's Get* found the job finished, resumed the one RunJob wait, and the video SUCCEEDED
     assert task["status"] == "SUCCEEDED"
     history = execution_history(task["execution_arn"])
-    assert "CheckJob" in entered_states(history)
+    assert entered_states(history).count("RunJob") == 1
     assert runtime.simulator.lost_notices
-    assert semaphore_holders(runtime) == {}
+    assert slot_holders(runtime) == {}
 
 
 def test_video_workflow_duplicate_notice_is_ignored(make_runtime):
@@ -171,6 +182,8 @@ def test_video_workflow_duplicate_notice_is_ignored(make_runtime):
     from tests.support.runtime import tasks
 
     assert tasks(runtime).get(task_id)["status"] == task["status"] == "SUCCEEDED"
+    assert entered_states(execution_history(task["execution_arn"])).count("RunJob") == 1
+    assert slot_holders(runtime) == {}
 
 
 def test_video_workflow_results_span_pages_and_collection_resumes(make_runtime, monkeypatch):
@@ -207,43 +220,43 @@ def test_video_workflow_limit_exceeded_then_success(make_runtime):
         Video={"S3Object": {"Bucket": bucket, "Name": "other/workload.mp4"}}
     )["JobId"]
 
-    # WHEN our video's StartJob meets LimitExceededException, and the other job later finishes
+    # WHEN the dispatcher's start of our job meets LimitExceededException, and the other job later finishes
     task_id = upload(runtime, "videos/patient.mp4", mp4_bytes(6))
-    deadline = time.monotonic() + 30
-    while not any(i.is_error for i in runtime.adapter.invocations_of(runtime.function_name("start_job"))):
-        assert time.monotonic() < deadline, "StartJob never met the job limit"
+    # (the refusal is the simulator's record of it; the slot it was granted goes back at once, so it cannot be seen)
+    deadline = time.monotonic() + 60
+    while not runtime.simulator.stats.errors.get("StartLabelDetection", {}).get("LimitExceededException"):
+        assert time.monotonic() < deadline, "our operation never got a slot, so no start was refused"
         time.sleep(0.05)
+    assert [j.job_id for j in runtime.simulator.jobs.values()] == [foreign]  # refused: no job of ours yet
     runtime.simulator.complete_job(foreign, "SUCCEEDED")
+    tick = _ticking(runtime)
 
     def complete_ours() -> None:
+        tick()
         for job in list(runtime.simulator.jobs.values()):
             if job.status == "IN_PROGRESS" and job.job_id != foreign:
                 runtime.simulator.complete_job(job.job_id, "SUCCEEDED")
 
     task = wait_for_tasks(runtime, [task_id], during=complete_ours)[task_id]
 
-    # THEN the start was retried while the slot was held, and the video SUCCEEDED
+    # THEN the start was retried by the dispatcher while the slot was held, the execution waited in one
+    # RunJob state without a retry of its own, and the video SUCCEEDED
     assert task["status"] == "SUCCEEDED"
     history = execution_history(task["execution_arn"])
-    failed_starts = [
-        e
-        for e in history
-        if e["type"] == "TaskFailed" and e["taskFailedEventDetails"].get("error") == "JobLimitExceededError"
-    ]
-    assert failed_starts
-    assert semaphore_holders(runtime) == {}
+    assert entered_states(history).count("RunJob") == 1
+    assert not [e for e in history if e["type"] == "TaskFailed"]
+    assert slot_holders(runtime) == {}
 
 
-def test_video_workflow_aborted_execution_releases_its_slot(make_runtime):
-    # GIVEN a video whose job never finishes, holding a slot
-    # A short job wait: moto may leave a stopped execution RUNNING until its token wait times out.
-    runtime = make_runtime({"video_operations": "labels", "video_job_wait_seconds": 10}, job_duration=None)
+def test_video_workflow_aborted_execution_keeps_its_slot_until_its_job_ends(make_runtime):
+    # GIVEN a video whose job runs until completed by hand, holding a slot
+    runtime = make_runtime({"video_operations": "labels"}, job_duration=None)
     task_id = upload(runtime, "videos/stuck.mp4", mp4_bytes(7))
     from tests.support.runtime import tasks
 
     deadline = time.monotonic() + 30
-    while not semaphore_holders(runtime):
-        assert time.monotonic() < deadline, "no slot was ever taken"
+    while not any(h.job_id for h in slot_holders(runtime).values()):
+        assert time.monotonic() < deadline, "no job was ever started"
         time.sleep(0.05)
     execution_arn = tasks(runtime).get(task_id)["execution_arn"]
 
@@ -252,93 +265,96 @@ def test_video_workflow_aborted_execution_releases_its_slot(make_runtime):
         executionArn=execution_arn, error="Operator", cause="aborted in a test"
     )
 
-    # THEN the status-change rule's cleanup frees the slot and records the task as FAILED
-    deadline = time.monotonic() + 90
-    while semaphore_holders(runtime):
-        assert time.monotonic() < deadline, "the aborted execution's slot was never released"
+    # THEN the status-change rule's cancel orphans the holder but its job keeps the slot (it still runs)
+    deadline = time.monotonic() + 60
+    while not all(h.orphan for h in slot_holders(runtime).values()):
+        assert time.monotonic() < deadline, "the cancel never reached the dispatcher"
         time.sleep(0.1)
+    [holder] = slot_holders(runtime).values()
     task = wait_for_tasks(runtime, [task_id], timeout=30)[task_id]
     ended = _final_status(execution_arn)
     # AWS reports ABORTED; moto 5.2.5 ends a stopped execution that waits on a token as FAILED.
     assert ended in {"ABORTED", "FAILED"}
     assert task["status"] == "FAILED"
-    assert task["error_code"] == f"Execution{ended.title()}"
-    assert f"ended {ended}" in task["error_message"]
+    # AND when the job ends, its notice frees the slot
+    runtime.simulator.complete_job(holder.job_id, "SUCCEEDED")
+    deadline = time.monotonic() + 30
+    while slot_holders(runtime):
+        assert time.monotonic() < deadline, "the orphan's slot was never freed when its job ended"
+        time.sleep(0.1)
 
 
-def test_video_workflow_reconciler_frees_a_stuck_holder(make_runtime):
-    # GIVEN a slot held by an execution that no longer exists (its cleanup was lost)
-    runtime = make_runtime({"video_operations": "labels", "video_slot_limit": 2})
-    from rekpipe_shared.semaphore import VideoSemaphore
+def test_video_workflow_40_executions_at_limit_1_with_dead_waiters_then_a_limit_change(make_runtime):
+    # GIVEN 40 videos against a limit of 1 slot, and 5 operations whose iteration dies while it waits for its
+    # slot (its token is failed and no cancel comes: the D1a path, where a dead waiter used to keep the slot)
+    import uuid
 
-    semaphore = VideoSemaphore(runtime.outputs["SemaphoreTableName"], limit=2)
-    ghost = runtime.outputs["VideoStateMachineArn"].replace(":stateMachine:", ":execution:") + ":ghost-1"
-    assert semaphore.acquire("ghost-1#labels", ghost, "token-of-a-dead-execution")
+    from rekpipe_shared.slots import SetLimit, encode
+    from rekpipe_shared.slots.dynamodb import DynamoDBSlotStore
 
-    # WHEN the reconciler's schedule fires
-    runtime.run_schedules_now()
-
-    # THEN the slot is free
-    assert semaphore_holders(runtime) == {}
-
-
-def test_video_workflow_many_executions_never_exceed_the_limit(make_runtime):
-    # GIVEN 40 videos against a limit of 3 slots
     runtime = make_runtime(
-        {"video_operations": "labels", "video_slot_limit": 3}, job_duration=(0.3, 0.6), max_concurrent_jobs=20
+        {"video_operations": "labels", "video_slot_limit": 1}, job_duration=(0.4, 0.8), max_concurrent_jobs=20
     )
-    peak = {"holders": 0}
+    store = DynamoDBSlotStore(runtime.outputs["SemaphoreTableName"], default_limit=1)
+    sfn = boto3.client("stepfunctions")
+    killed: set[str] = set()
+    peak = {"before": 0, "after": 0}
+    phase = {"changed": False}
     stop = threading.Event()
 
-    def sample() -> None:
+    def watch() -> None:
         while not stop.is_set():
-            peak["holders"] = max(peak["holders"], len(semaphore_holders(runtime)))
+            running = runtime.simulator.running_jobs()
+            key = "after" if phase["changed"] else "before"
+            peak[key] = max(peak[key], running)
+            for waiter in store.load().waiters.values():
+                if len(killed) < 5 and waiter.holder not in killed and waiter.seq >= 3:  # past the first few
+                    killed.add(waiter.holder)
+                    sfn.send_task_failure(taskToken=waiter.token, error="InjectedDeath",
+                                          cause="the iteration died while it waited for its slot")
             time.sleep(0.02)
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
 
-    # WHEN they are all uploaded at once
+    # WHEN they are all uploaded at once, and the limit is raised to 4 once 5 have finished
     task_ids = [upload(runtime, f"videos/many/clip {i:02d}.mp4", mp4_bytes(100 + i)) for i in range(40)]
-    found = wait_for_tasks(runtime, task_ids, timeout=240)
-    stop.set()
-    sampler.join()
+    table = tasks(runtime)
 
-    # THEN all finish, never more than 3 slots were held (nor jobs run), and nobody spun while waiting
-    assert {t["status"] for t in found.values()} == {"SUCCEEDED"}
-    assert peak["holders"] <= 3
-    assert runtime.simulator.peak_running_jobs <= 3
-    acquire_attempts = []
-    transitions = []
-    releases: list[float] = []
-    grants: list[tuple[float, float]] = []  # (entered AcquireSlot, slot granted)
+    def raise_limit_after_five() -> None:
+        if phase["changed"]:
+            return
+        finished = sum(1 for t in task_ids if (table.get(t) or {}).get("status") in ("SUCCEEDED", "FAILED"))
+        if finished >= 5:
+            phase["changed"] = True  # from here on up to 4 may run (the message is applied in order)
+            boto3.client("sqs").send_message(QueueUrl=runtime.outputs["SlotQueueUrl"], MessageBody=encode(SetLimit(4)),
+                                             MessageGroupId="video-slots", MessageDeduplicationId=str(uuid.uuid4()))
+
+    found = wait_for_tasks(runtime, task_ids, timeout=300, during=raise_limit_after_five)
+    stop.set()
+    watcher.join()
+
+    # THEN every video ended (no deadlock): the dead waiters' operations FAILED with their injected death and all
+    # others SUCCEEDED. A dead waiter is dropped when the slot reaches it; one killed just after its grant keeps the
+    # slot until its job ends (safety first), and every job, its own included, ended with its slot freed.
+    # (A token killed after a RunJob retry had replaced it was already stale: that operation SUCCEEDED.)
+    failed = {t["task_id"] for t in found.values() if t["status"] == "FAILED"}
+    killed_tasks = {holder.split("-")[0] for holder in killed}
+    assert len(killed) == 5 and failed and failed <= killed_tasks
+    assert {t["status"] for t in found.values()} <= {"SUCCEEDED", "FAILED"}
+    assert all("InjectedDeath" in str(found[t].get("operation_errors")) for t in failed)
+    jobs = list(runtime.simulator.jobs.values())
+    assert len(jobs) == 40 - len(failed) + len({job.job_tag for job in jobs} & killed & {f"{t}-1-labels" for t in failed})
+    assert runtime.simulator.running_jobs() == 0
+    # AND never more jobs than the limit of the moment: 1, then 4 (and the new limit was used)
+    assert peak["before"] <= 1
+    assert 2 <= peak["after"] <= 4
+    assert store.header()["limit"] == 4
+    # AND nobody spun while waiting: one RunJob wait per operation, whatever its wait
     for task in found.values():
-        history = execution_history(task["execution_arn"])
-        acquire_attempts.append(entered_states(history).count("AcquireSlot"))
-        transitions.append(len([e for e in history if e["type"].endswith("StateEntered")]))
-        current, entered = None, 0.0
-        for event in history:
-            if "stateEnteredEventDetails" in event:
-                current = event["stateEnteredEventDetails"]["name"]
-                entered = event["timestamp"].timestamp()
-            elif event["type"] == "TaskSucceeded" and current == "AcquireSlot":
-                grants.append((entered, event["timestamp"].timestamp()))
-            elif event["type"] == "TaskSucceeded" and current == "ReleaseSlot":
-                releases.append(event["timestamp"].timestamp())
-    # Wake-up latency: for each execution that had to wait, grant time minus the release before it.
-    releases.sort()
-    wakeups = sorted(granted - max((r for r in releases if r <= granted), default=granted)
-                     for started, granted in grants if granted - started > 0.2)
-    assert max(acquire_attempts) == 1  # parked on a token, woken once: no re-checks, no polling
-    assert semaphore_holders(runtime) == {}
-    print(
-        f"\n40 executions vs limit 3: peak holders {peak['holders']}, peak jobs "
-        f"{runtime.simulator.peak_running_jobs}, state transitions per video operation "
-        f"min {min(transitions)} max {max(transitions)} mean {sum(transitions) / len(transitions):.1f}; "
-        f"{len(wakeups)} woken by a release, wake-up latency median {wakeups[len(wakeups) // 2] * 1000:.0f} ms, "
-        f"max {wakeups[-1] * 1000:.0f} ms"
-    )
-    assert len(wakeups) >= 30  # most of the 40 executions had to wait for a slot
+        assert entered_states(execution_history(task["execution_arn"])).count("RunJob") == 1
+    assert slot_holders(runtime) == {}
+    print(f"\n40 executions at limit 1 then 4, 5 dead waiters: peak jobs {peak['before']} then {peak['after']}")
 
 
 def test_video_workflow_rerun_writes_exactly_one_runs_pages_under_a_fresh_prefix(make_runtime):
@@ -358,9 +374,10 @@ def test_video_workflow_rerun_writes_exactly_one_runs_pages_under_a_fresh_prefix
     first = wait_for_tasks(runtime, [task_id], during=complete(True))[task_id]
     assert first["status"] == "PARTIAL" and first["run"] == 1
 
-    # WHEN it is re-run (redrive --partial) and this time the jobs find 1,200 results (2 pages) and both succeed
+    # WHEN it is re-run (redrive --partial --force: without force the labels result of run 1 would be reused,
+    # issue 14) and this time the jobs find 1,200 results (2 pages) and both succeed
     sim.config.video_result_items = 1200
-    assert tasks(runtime).requeue(task_id, from_status="PARTIAL") is not None
+    assert tasks(runtime).requeue(task_id, from_status="PARTIAL", force=True) is not None
     second = wait_for_tasks(runtime, [task_id], during=complete(False), timeout=90)[task_id]
 
     # THEN run 2 SUCCEEDED and its prefix holds exactly its own pages: two label pages, not the third of run 1
@@ -427,3 +444,36 @@ def test_video_workflow_get_throttled_half_the_time_for_a_minute_every_paid_job_
     assert throttled > 0
     assert state_machine_retries > 0
     assert set(named) <= {"RekognitionThrottledError"}
+
+
+def test_video_workflow_an_hour_of_waiting_on_the_simulated_clock_costs_one_wait(aws_env):
+    # GIVEN the runtime with every timer on the simulator's clock at x100 (HeartbeatSeconds 900 s = 9 real s,
+    # the tick every 60 s = 0.6 real s) and three videos whose jobs take 20 simulated minutes, against limit 1
+    from rekpipe.emulator.runtime import EmbeddedRuntime, RuntimeOptions
+
+    options = RuntimeOptions(
+        # The default waits (1 day each): RunJob's backstop TimeoutSeconds is 2 days and 900 s, simulated
+        settings=PipelineSettings.from_mapping({"video_operations": "labels", "video_slot_limit": 1}),
+        simulator=SimulatorConfig(seed=4, job_duration=(1200, 1200), clock_scale=100),
+        timers_on_simulated_clock=True,
+    )
+    with EmbeddedRuntime(options) as runtime:
+        clock = runtime.simulator.clock
+        started = clock.now()
+        task_ids = [upload(runtime, f"videos/long/clip {i}.mp4", mp4_bytes(200 + i)) for i in range(3)]
+
+        # WHEN they run one after the other (the last waits 40 simulated minutes for its slot: 8 heartbeat periods)
+        found = wait_for_tasks(runtime, task_ids, timeout=120)
+        waited_hours = (clock.now() - started) / 3600
+
+        # THEN all succeed, each operation with one RunJob wait: the dispatcher's heartbeats (every 300 simulated
+        # seconds) kept every token alive across hours, and no timeout, retry or re-check added a state
+        assert {t["status"] for t in found.values()} == {"SUCCEEDED"}, [
+            (t.get("error_code"), t.get("error_message"), t.get("operation_errors")) for t in found.values()]
+        assert waited_hours >= 1.0
+        for task in found.values():
+            history = execution_history(task["execution_arn"])
+            assert entered_states(history).count("RunJob") == 1
+            assert not [e for e in history if e["type"] in ("TaskTimedOut", "TaskFailed")]
+        assert runtime.simulator.peak_running_jobs == 1
+        assert slot_holders(runtime) == {}

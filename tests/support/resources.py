@@ -25,25 +25,27 @@ class PipelineResources:
     inventory_bucket: str
     task_table: str
     semaphore_table: str
-    job_token_table: str
     rate_limit_table: str
+    result_index_table: str
     image_queue_url: str
     video_queue_url: str
     task_stream_arn: str
     video_topic_arn: str
+    slot_queue_url: str = ""
 
     def environment(self, settings: PipelineSettings | None = None) -> dict[str, str]:
         """The common environment the stack gives every function."""
         return {
             c.TASK_TABLE_NAME_ENV: self.task_table,
             c.SEMAPHORE_TABLE_NAME_ENV: self.semaphore_table,
-            c.JOB_TOKEN_TABLE_NAME_ENV: self.job_token_table,
             c.RATE_LIMIT_TABLE_NAME_ENV: self.rate_limit_table,
+            c.RESULT_INDEX_TABLE_NAME_ENV: self.result_index_table,
             c.OUTPUT_BUCKET_ENV: self.output_bucket,
             c.IMAGE_QUEUE_URL_ENV: self.image_queue_url,
             c.VIDEO_QUEUE_URL_ENV: self.video_queue_url,
             c.VIDEO_TOPIC_ARN_ENV: self.video_topic_arn,
             c.REKOGNITION_ROLE_ARN_ENV: "arn:aws:iam::123456789012:role/RekognitionServiceRole",
+            c.SLOT_QUEUE_URL_ENV: self.slot_queue_url,
             c.PIPELINE_SETTINGS_ENV: (settings or PipelineSettings()).to_json(),
         }
 
@@ -106,10 +108,13 @@ def create_resources(template: dict[str, Any]) -> PipelineResources:
         inventory_bucket=buckets["inventory"],
         task_table=tables["TaskTableName"]["TableName"],
         semaphore_table=tables["SemaphoreTableName"]["TableName"],
-        job_token_table=tables["JobTokenTableName"]["TableName"],
         rate_limit_table=tables["RateLimitTableName"]["TableName"],
+        result_index_table=tables["ResultIndexTableName"]["TableName"],
         image_queue_url=sqs.create_queue(QueueName="rekpipe-images")["QueueUrl"],
         video_queue_url=sqs.create_queue(QueueName="rekpipe-videos")["QueueUrl"],
         task_stream_arn=stream_arn,
         video_topic_arn=topic_arn,
+        slot_queue_url=sqs.create_queue(
+            QueueName="rekpipe-slots.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+        )["QueueUrl"],
     )

@@ -48,7 +48,43 @@ def wait_for_tasks(runtime: EmbeddedRuntime, task_ids: list[str], *, timeout: fl
             return found
         time.sleep(0.1)
     states = {task_id: item.get("status") for task_id, item in found.items()}
-    raise AssertionError(f"tasks not terminal after {timeout} s: {states}")
+    raise AssertionError(f"tasks not terminal after {timeout} s: {states}\n{_diagnosis(runtime, found)}")
+
+
+def _diagnosis(runtime: EmbeddedRuntime, found: dict[str, dict[str, Any]]) -> str:
+    """Where the unfinished tasks stand (execution, last events, slots, queues), so a timeout explains itself."""
+    lines: list[str] = []
+    try:
+        sfn = boto3.client("stepfunctions")
+        for task_id, item in found.items():
+            if item.get("status") in TERMINAL_TASK:
+                continue
+            arn = item.get("execution_arn")
+            lines.append(f"task {task_id}: {item.get('status')} {item.get('in_flight_status', '')} execution {arn}")
+            if arn:
+                status = sfn.describe_execution(executionArn=arn)["status"]
+                events = execution_history(arn)[-6:]
+                lines.append(f"  execution {status}; last events: "
+                             + ", ".join(f"{e['type']}({_event_name(e)})" for e in events))
+        from rekpipe_shared.slots.dynamodb import DynamoDBSlotStore
+
+        snap = DynamoDBSlotStore(runtime.outputs["SemaphoreTableName"], default_limit=1).load()
+        lines.append(f"slots: limit {snap.header.limit}, holders {sorted(snap.holders)}, "
+                     f"waiters {sorted(snap.waiters)}, backoff until {snap.header.backoff_until}")
+        sqs = boto3.client("sqs")
+        for output in ("SlotQueueUrl", "VideoQueueUrl"):
+            attributes = sqs.get_queue_attributes(QueueUrl=runtime.outputs[output], AttributeNames=[
+                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+            lines.append(f"{output}: visible {attributes['ApproximateNumberOfMessages']}, "
+                         f"in flight {attributes['ApproximateNumberOfMessagesNotVisible']}")
+    except Exception as error:  # a diagnosis must not hide the timeout itself
+        lines.append(f"(diagnosis failed: {error!r})")
+    return "\n".join(lines)
+
+
+def _event_name(event: dict[str, Any]) -> str:
+    details = event.get("stateEnteredEventDetails") or event.get("stateExitedEventDetails") or {}
+    return details.get("name", "")
 
 
 def execution_history(execution_arn: str) -> list[dict[str, Any]]:
@@ -79,8 +115,10 @@ def list_keys(bucket: str, prefix: str) -> list[str]:
     return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
 
 
-def semaphore_holders(runtime: EmbeddedRuntime) -> dict[str, Any]:
-    from rekpipe_shared.semaphore import VideoSemaphore
+def slot_holders(runtime: EmbeddedRuntime) -> dict[str, Any]:
+    """The slot dispatcher's holders (one per running job of ours), from the slot table."""
+    from rekpipe_shared.slots.dynamodb import DynamoDBSlotStore
 
-    settings_limit = 1000
-    return VideoSemaphore(runtime.outputs["SemaphoreTableName"], limit=settings_limit).snapshot().holders
+    return dict(DynamoDBSlotStore(runtime.outputs["SemaphoreTableName"], default_limit=1).load().holders)
+
+

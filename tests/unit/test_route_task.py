@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 from botocore.exceptions import ClientError
@@ -32,15 +34,41 @@ def test_route_task_sends_new_tasks_to_their_queue(resources, load_handler, stre
     # WHEN route_task reads the stream (counter updates included)
     counts = deliver_stream(stream, load_handler("route_task").handler)
 
-    # THEN each task is on its own queue once, and marked QUEUED (run 1)
+    # THEN the image is on its queue once; the video waits in the backlog for admission, with no message
     assert counts["failed"] == 0
     assert [m["task_id"] for m in message_bodies(resources.image_queue_url)] == [image.task_id]
-    assert [m["task_id"] for m in message_bodies(resources.video_queue_url)] == [video.task_id]
-    assert tasks.get(image.task_id)["status"] == "QUEUED"
-    assert tasks.get(image.task_id)["run"] == 1
+    assert message_bodies(resources.video_queue_url) == []
+    assert [t["task_id"] for t in tasks.iter_video_backlog()] == [video.task_id]
+    assert [t["task_id"] for t in tasks.iter_in_flight("QUEUED")] == [image.task_id]  # not a stuck-QUEUED candidate
+    # AND both are QUEUED (run 1), and the dispatcher was nudged with a tick in the slot group
+    assert (tasks.get(image.task_id)["run"], tasks.get(video.task_id)["run"]) == (1, 1)
     # AND once route_task has read its own QUEUED changes from the stream, they are counted
     deliver_stream(stream, load_handler("route_task").handler)
     assert tasks.counts()["QUEUED"] == 2 and tasks.counts()["PENDING"] == 0
+    [tick] = boto3.client("sqs").receive_message(QueueUrl=resources.slot_queue_url, MaxNumberOfMessages=10,
+                                                 AttributeNames=["All"])["Messages"]
+    assert (json.loads(tick["Body"])["kind"], json.loads(tick["Body"])["admit_only"]) == ("tick", True)
+    assert tick["Attributes"]["MessageGroupId"] == "video-slots"
+
+
+def test_route_task_video_backlogged_even_when_the_nudge_fails(resources, load_handler, stream, monkeypatch):
+    # GIVEN a new video task, and SQS refusing the nudge to the slot queue
+    tasks = TaskTable(resources.task_table)
+    video = _new("b", "v.mp4", "video")
+    tasks.create(video)
+    app = load_handler("route_task")
+
+    def refuse(**kwargs):
+        raise ClientError({"Error": {"Code": "InternalError", "Message": "boom"}}, "SendMessage")
+
+    monkeypatch.setattr(app.sqs, "send_message", refuse)
+
+    # WHEN route_task reads the stream
+    counts = deliver_stream(stream, app.handler)
+
+    # THEN the record succeeds: the video is in the backlog, and the schedule's tick will admit it
+    assert counts["failed"] == 0
+    assert [t["task_id"] for t in tasks.iter_video_backlog()] == [video.task_id]
 
 
 def test_route_task_ignores_changes_that_are_not_new_work(resources, load_handler, stream):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import boto3
 
 from rekpipe_shared.tasks import NewTask, TaskTable
@@ -86,3 +88,56 @@ def test_find_stuck_tasks_counts_only_old_tasks_without_a_live_owner(resources, 
     assert found["QUEUED"] == {"stuck": 0, "examined": 0}
     # AND it changed nothing
     assert table.get(dead.task_id)["status"] == "IN_PROGRESS" and table.get(old_pending.task_id)["status"] == "PENDING"
+
+
+class _Executions:
+    """DescribeExecution by execution ARN: RUNNING for the listed ones, FAILED for the others."""
+
+    def __init__(self, running: set[str]) -> None:
+        self.running = running
+
+    def describe_execution(self, executionArn: str) -> dict[str, str]:
+        return {"status": "RUNNING" if executionArn in self.running else "FAILED"}
+
+
+def test_waiting_video_is_alive_while_its_leader_runs_and_stuck_once_the_lead_is_gone_or_dead(resources):
+    from rekpipe_shared.content_identity import ContentIdentity
+    from rekpipe_shared.result_index import ResultIndex
+    from rekpipe_shared.stuck import ACTION_NONE, ACTION_RESEND, ACTION_TAKEOVER, StuckTaskInspector, StuckTaskRecovery
+
+    # GIVEN three leaders (running, finished, dead) and one video waiting on each lead
+    table, index = TaskTable(resources.task_table), ResultIndex(resources.result_index_table)
+    identity = ContentIdentity("CRC64NVME", "AAAA", 5)
+    followers, leaders = {}, {}
+    for name in ("running", "finished", "dead"):
+        leader, follower = _new(resources, f"{name}-leader.mp4", "video"), _new(resources, f"{name}.mp4", "video")
+        for task in (leader, follower):
+            table.create(task)
+            table.mark_queued(task.task_id)
+            table.claim(task.task_id, lease_seconds=3600)
+        table.set_attributes(leader.task_id, execution_arn=f"arn:exec:{name}")
+        index.claim(f"key-{name}", leader.task_id, lease_seconds=3600, identity=identity, api="StartLabelDetection")
+        table.park_waiting(follower.task_id, {"reuse_key": f"key-{name}", "leader_task_id": leader.task_id,
+                                              "api": "StartLabelDetection"})
+        assert index.add_waiter(f"key-{name}", leader.task_id, f"{follower.task_id}:1")
+        assert index.add_waiter(f"key-{name}", leader.task_id, f"{follower.task_id}:1")  # a redelivery: one waiter
+        followers[name], leaders[name] = follower.task_id, leader.task_id
+    assert index.lead("key-running")["waiters"] == [f"{followers['running']}:1"]
+    index.record(["key-finished"], task_id=leaders["finished"], api="StartLabelDetection", result_uri="s3://o/r/",
+                 model_version=None, options={}, identities=[identity])
+    inspector = StuckTaskInspector(table, sfn_client=_Executions({"arn:exec:running"}), index=index)
+
+    # WHEN the QUEUED tasks are judged
+    verdicts = {v.task_id: v for v in inspector.candidates("QUEUED", older_than_seconds=0)}
+
+    # THEN the follower of the running leader is left alone, the others are stuck
+    assert verdicts[followers["running"]].action == ACTION_NONE and not verdicts[followers["running"]].stuck
+    assert verdicts[followers["finished"]].action == ACTION_RESEND
+    assert verdicts[followers["dead"]].action == ACTION_TAKEOVER
+    # AND recovering the dead one drops the dead lead and sends the follower's message again
+    sqs = boto3.client("sqs")
+    recovery = StuckTaskRecovery(table, sqs_client=sqs, queues={"video": resources.video_queue_url}, index=index)
+    recovery.recover(verdicts[followers["dead"]])
+    assert index.lead("key-dead") is None
+    messages = sqs.receive_message(QueueUrl=resources.video_queue_url, MaxNumberOfMessages=10)["Messages"]
+    assert [json.loads(m["Body"])["task_id"] for m in messages] == [followers["dead"]]

@@ -20,10 +20,6 @@ class SettingsError(PipelineError, ValueError):
         super().__init__(f"setting {setting!r} {problem}{shown}")
 
 
-class UnsupportedObjectError(PipelineError):
-    """The object is not something the pipeline analyses (folder marker, unknown type)."""
-
-
 class TaskNotFoundError(PipelineError):
     """A task id has no item in the task table."""
 
@@ -41,6 +37,15 @@ class RetryableAnalysisError(PipelineError):
         super().__init__(f"task {task_id}: {reason}; left for a later attempt")
 
 
+class ResultPendingError(RetryableAnalysisError):
+    """Another task is analysing the same bytes now: wait for its result instead of paying twice."""
+
+    def __init__(self, task_id: str, leader_task_id: str | None, wait_seconds: float) -> None:
+        self.leader_task_id = leader_task_id
+        self.wait_seconds = wait_seconds
+        super().__init__(task_id, f"waiting for task {leader_task_id} analysing the same bytes")
+
+
 class JobLimitExceededError(PipelineError):
     """Rekognition refused a Start* because the account's concurrent job quota is in use.
 
@@ -55,10 +60,6 @@ class JobRejectedError(PipelineError):
     def __init__(self, code: str, message: str) -> None:
         self.code = code
         super().__init__(f"{code}: {message}")
-
-
-class JobFailedError(PipelineError):
-    """A Rekognition job ended FAILED or ERROR; the message is Rekognition's StatusMessage."""
 
 
 class RekognitionBusyError(PipelineError):

@@ -7,7 +7,7 @@ derives IAM actions from it, the handlers derive requests from it, and the CLI d
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -56,8 +56,8 @@ class Operation:
         The list in a Get* response that holds the results, which is what pages.
     requires: str | None
         ``collection`` or ``project_version`` when a setting must be given to use it.
-    price_per_unit: float
-        us-east-1 list price in USD: per image for image APIs (first tier), per minute for video.
+    image_price, video_price_per_minute: float
+        us-east-1 list prices in USD: per image (first tier), and per minute of stored video.
     """
 
     name: str
@@ -68,7 +68,6 @@ class Operation:
     requires: str | None = None
     image_price: float = 0.001
     video_price_per_minute: float = 0.10
-    permanent_errors: frozenset[str] = field(default=PERMANENT_ERRORS)
 
     def result_for_error(self, code: str, message: str) -> dict[str, Any] | None:
         """The result an image error stands for, or None when it is an error.
@@ -81,11 +80,6 @@ class Operation:
             return {"FaceMatches": [], "SearchedFaceBoundingBox": None, "SearchedFaceConfidence": None,
                     "NoFaceInImage": True, "RekognitionMessage": message}
         return None
-
-    @property
-    def iam_actions(self) -> tuple[str, ...]:
-        """The IAM actions this analysis calls, for least-privilege policies."""
-        return tuple(f"rekognition:{api}" for api in (self.image_api, self.video_start_api, self.video_get_api) if api)
 
     def image_request(self, bucket: str, key: str, version_id: str | None, settings: PipelineSettings) -> dict[str, Any]:
         """Build the synchronous request for an image stored in S3."""
@@ -228,14 +222,6 @@ def operation(name: str) -> Operation:
         return CATALOGUE[name]
     except KeyError:
         raise KeyError(f"unknown operation {name!r}; known: {', '.join(CATALOGUE)}") from None
-
-
-def by_video_start_api(api: str) -> Operation:
-    """Find the analysis behind a Start* API name."""
-    for op in CATALOGUE.values():
-        if op.video_start_api == api:
-            return op
-    raise KeyError(f"no operation starts with {api!r}")
 
 
 def operations_for(

@@ -210,8 +210,12 @@ def write_manifest(
     status: str,
     outputs: dict[str, str],
     errors: dict[str, dict[str, str]],
+    reused: dict[str, dict[str, Any]] | None = None,
 ) -> str:
-    """Write the manifest of one analysis run: the exact source version, the run, the outcome, every output."""
+    """Write the manifest of one analysis run: the exact source version, the run, the outcome, every output.
+
+    ``reused`` names the outputs copied from an identical object's result, each with its source task.
+    """
     version_id = task.get("version_id")
     manifest = {
         "task_id": task["task_id"],
@@ -231,6 +235,7 @@ def write_manifest(
         "operations": list(task.get("operations", [])),
         "outputs": outputs,
         "errors": errors,
+        "reused": reused or {},
         "written_at": now_iso(),
     }
     return put_json(s3, bucket, layout.manifest_key, manifest)

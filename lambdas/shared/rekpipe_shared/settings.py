@@ -67,14 +67,15 @@ class PipelineSettings:
     video_max_concurrency: int
         Operations of one video run in parallel by the Map (1-40).
     video_slot_wait_seconds: int
-        Fallback timeout of a parked AcquireSlot, which then re-checks in case a wake-up was lost
-        (5-86400; default 15 minutes). Waiting costs nothing; only this re-check is a transition.
+        Longest an admitted operation may wait for its slot (5-86400; default 1 day). With
+        ``video_job_wait_seconds`` it sets RunJob's TimeoutSeconds, a backstop behind the slot
+        dispatcher's heartbeats: waiting itself costs no transition however long it lasts.
     video_job_wait_seconds: int
-        How long to wait for a job's SNS notice before asking Rekognition with Get* (10-86400;
-        default 1 hour). A job still running is waited on again.
+        Longest a Rekognition job may run once started (10-86400; default 1 day). A lost notice is
+        found by the dispatcher's tick (Get*), not by this timeout.
     video_job_limit_retry_seconds: int
-        First retry interval when Start* meets LimitExceededException (another workload holds the
-        account's job quota); grows 1.5x per attempt, 40 attempts (1-3600).
+        First pause of the slot grants when Start* meets LimitExceededException (another workload
+        holds the account's job quota); doubles per refusal, at most 600 s (1-3600).
     video_get_tps_quota: float
         The account's TPS quota for each video Get* API (default 20, the quota in us-east-1, us-west-2
         and eu-west-1; 5 in most other regions). Every function that calls Get* shares it through the
@@ -95,6 +96,10 @@ class PipelineSettings:
         it for a backfill that queues more than a day of images) or IN_PROGRESS (images; a video
         counts only once its execution is no longer running) before it is reported stuck and alarmed
         (1-43200).
+    reuse_results: bool
+        Reuse the stored result of an identical object (same bytes by S3 checksum, same operation and
+        options) instead of calling Rekognition again (default on; ``rekpipe redrive --force`` analyses
+        an object again anyway).
     """
 
     image_operations: tuple[str, ...] = ("labels", "moderation")
@@ -108,8 +113,8 @@ class PipelineSettings:
     quota_refresh_seconds: int = 300
     video_slot_limit: int = 20
     video_max_concurrency: int = 8
-    video_slot_wait_seconds: int = 900
-    video_job_wait_seconds: int = 3600
+    video_slot_wait_seconds: int = 86400
+    video_job_wait_seconds: int = 86400
     video_job_limit_retry_seconds: int = 30
     video_get_tps_quota: float = 20.0
     video_get_retry_seconds: int = 5
@@ -120,6 +125,7 @@ class PipelineSettings:
     stuck_pending_minutes: int = 15
     stuck_queued_minutes: int = 1440
     stuck_in_progress_minutes: int = 60
+    reuse_results: bool = True
 
     def __post_init__(self) -> None:
         _check_operations("image_operations", self.image_operations, IMAGE_OPERATIONS, allow_empty=True)
@@ -211,6 +217,8 @@ def _coerce(name: str, type_name: Any, raw: Any) -> Any:
             return tuple(str(item) for item in items)
         if type_text.startswith("dict"):
             return _prefix_operations(raw)
+        if type_text == "bool":
+            return _boolean(raw)
         if type_text == "float":
             if isinstance(raw, bool):
                 raise TypeError
@@ -224,6 +232,15 @@ def _coerce(name: str, type_name: Any, raw: Any) -> Any:
     except (TypeError, ValueError, json.JSONDecodeError):
         raise SettingsError(name, f"must be of type {type_text}", raw) from None
     return raw
+
+
+def _boolean(raw: Any) -> bool:
+    """``true``/``false`` from JSON, or the strings ``-c name=true`` gives."""
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in ("true", "false"):
+        return raw.strip().lower() == "true"
+    raise TypeError
 
 
 def _split(raw: Any) -> list[Any]:

@@ -7,7 +7,10 @@ scan; this module judges each one and never touches a task that is really still 
 
 * PENDING: never routed. Send its queue message (as route_task would), then mark it QUEUED.
 * QUEUED: its message is presumed lost. Send the message again; the consumer's claim makes a
-  duplicate a no-op.
+  duplicate a no-op. A video parked behind an identical video's analysis (``waiting_for``) is alive
+  while that lead stands and its leader's execution is RUNNING. When the lead is gone (the leader
+  ended but did not wake it), it is sent again; when the leader's execution ended without a result
+  (aborted, timed out, never started), the dead lead is broken and it is sent again, to analyse itself.
 * IN_PROGRESS: an image whose lease is still running, or a video whose execution is RUNNING, is
   alive and left alone. Otherwise the task goes back to PENDING (conditional on its lease and on
   being unchanged since it was examined) and the table's stream routes it as a new run.
@@ -31,17 +34,21 @@ from rekpipe_shared.constants import (
     STATUS_PENDING,
     STATUS_QUEUED,
 )
+from rekpipe_shared.result_index import STATE_LEADING
+from rekpipe_shared.reuse import wake_waiters
 from rekpipe_shared.routing import send_to_queue
-from rekpipe_shared.tasks import execution_name
+from rekpipe_shared.tasks import WAITING_FOR_ATTR, execution_name
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
 
+    from rekpipe_shared.result_index import ResultIndex
     from rekpipe_shared.tasks import TaskTable
 
 ACTION_ROUTE = "route"
 ACTION_RESEND = "resend"
 ACTION_RESET = "reset"
+ACTION_TAKEOVER = "takeover"
 ACTION_NONE = "leave"
 
 
@@ -79,15 +86,19 @@ class StuckTaskInspector:
         Step Functions client, for DescribeExecution of video tasks (None: videos are never judged stuck).
     state_machine_arn: str | None
         The video state machine, to name a video task's execution when the task has no ``execution_arn``.
+    index: ResultIndex | None
+        The result index, to judge a video waiting on an identical video's lead (None: such a task
+        is judged like any QUEUED task, and sent again).
     clock: Callable[[], float]
         Epoch seconds (leases).
     """
 
     def __init__(self, tasks: TaskTable, *, sfn_client: Any = None, state_machine_arn: str | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 index: ResultIndex | None = None, clock: Callable[[], float] = time.time) -> None:
         self.tasks = tasks
         self.sfn = sfn_client
         self.state_machine_arn = state_machine_arn
+        self.index = index
         self._clock = clock
 
     def candidates(self, status: str, *, older_than_seconds: float) -> Iterator[Verdict]:
@@ -100,6 +111,8 @@ class StuckTaskInspector:
         if status == STATUS_PENDING:
             return Verdict(task, True, "never routed to its queue (its stream record failed or expired)", ACTION_ROUTE)
         if status == STATUS_QUEUED:
+            if task.get(WAITING_FOR_ATTR) and self.index is not None:
+                return self._examine_waiter(task)
             return Verdict(task, True, "queued but never picked up: its queue message is presumed lost", ACTION_RESEND)
         if status != STATUS_IN_PROGRESS:
             return Verdict(task, False, f"{status}: not in flight any more")
@@ -124,6 +137,29 @@ class StuckTaskInspector:
             return Verdict(task, False, "its execution is RUNNING")
         return Verdict(task, True, f"its execution ended {status} without recording an outcome", ACTION_RESET)
 
+    def _examine_waiter(self, task: dict[str, Any]) -> Verdict:
+        """A video parked behind an identical video's analysis: alive while that lead's execution runs."""
+        assert self.index is not None
+        waiting = task[WAITING_FOR_ATTR]
+        leader_id = str(waiting.get("leader_task_id"))
+        lead = self.index.lead(str(waiting.get("reuse_key")))
+        if lead is None or lead["state"] != STATE_LEADING or lead["task_id"] != leader_id:
+            return Verdict(task, True, "its leader's analysis ended but it was not woken", ACTION_RESEND)
+        leader = self.tasks.get(leader_id)
+        if leader is not None and leader.get("status") == STATUS_IN_PROGRESS and self.sfn is not None:
+            execution = self.execution_arn(leader)
+            try:
+                running = execution is not None and self.sfn.describe_execution(
+                    executionArn=execution)["status"] == "RUNNING"
+            except ClientError as error:
+                if error_code(error) != "ExecutionDoesNotExist":
+                    return Verdict(task, False, f"could not check its leader's execution ({error_code(error)})")
+                running = False
+            if running:
+                return Verdict(task, False, f"waiting for {leader_id}, whose execution is RUNNING")
+        return Verdict(task, True, f"its leader {leader_id} holds the lead but its execution ended without a "
+                                   "result", ACTION_TAKEOVER)
+
     def execution_arn(self, task: dict[str, Any]) -> str | None:
         """The task's execution: recorded on the task, else named from its run (start died before recording)."""
         if task.get("execution_arn"):
@@ -143,12 +179,16 @@ class StuckTaskRecovery:
     sqs_client: Any
     queues: Mapping[str, str]
         Media type -> work queue URL.
+    index: ResultIndex | None
+        The result index, to break the lead of a video whose execution ended without a result.
     """
 
-    def __init__(self, tasks: TaskTable, *, sqs_client: Any, queues: Mapping[str, str]) -> None:
+    def __init__(self, tasks: TaskTable, *, sqs_client: Any, queues: Mapping[str, str],
+                 index: ResultIndex | None = None) -> None:
         self.tasks = tasks
         self.sqs = sqs_client
         self.queues = queues
+        self.index = index
 
     def recover(self, verdict: Verdict) -> str:
         """Apply the verdict's action; returns what happened, in a few words."""
@@ -161,6 +201,19 @@ class StuckTaskRecovery:
             send_to_queue(self.sqs, self.queues, task, run=int(task.get("run") or 0))
             self.tasks.mark_resent(task)
             return "message sent again"
+        if verdict.action == ACTION_TAKEOVER:
+            waiting = task[WAITING_FOR_ATTR]
+            others: list[str] = []
+            if self.index is not None:
+                lead = self.index.lead(str(waiting["reuse_key"]))
+                broken = self.index.break_lead(str(waiting["reuse_key"]), str(waiting["leader_task_id"]),
+                                               lead["claimed_at"] if lead else None)
+                others = [w for w in broken or [] if w.rpartition(":")[0] != verdict.task_id]
+            send_to_queue(self.sqs, self.queues, task, run=int(task.get("run") or 0))
+            self.tasks.mark_resent(task)
+            if others:
+                wake_waiters(self.sqs, self.queues[MEDIA_VIDEO], others)
+            return f"dead lead dropped; sent again to analyse itself (and {len(others)} other waiter(s))"
         if verdict.action == ACTION_RESET:
             media = task.get("media_type")
             reset = self.tasks.reset_stuck(task, f"stuck: {verdict.reason}", lease_must_be_expired=media != MEDIA_VIDEO)

@@ -49,6 +49,15 @@ IN_FLIGHT_ATTR = "in_flight_status"
 PREV_STATUS_ATTR = "prev_status"
 """Set (to the status left) by a write that changes the status, removed by every other write."""
 _MAX_CLAIM_RETRIES = 8
+VIDEO_BACKLOG = "QUEUED#video"
+"""The ``in_flight_status`` of a QUEUED video that waits for the slot dispatcher's admission (no message
+was sent for it). Its own index partition keeps admission O(admitted) while millions of images are
+QUEUED, and keeps a long backlog out of the stuck-QUEUED scan: waiting there is normal."""
+VIDEO_ADMITTED = "QUEUED#admitted"
+"""The ``in_flight_status`` of a QUEUED video the dispatcher sent to the video queue, until start_video_workflow
+claims it: admission counts these, so a slow start never makes it admit more."""
+WAITING_FOR_ATTR = "waiting_for"
+"""On a QUEUED video task parked behind an identical video's analysis (``rekpipe_shared.reuse``)."""
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -168,7 +177,8 @@ class TaskTable:
             for item in page.get("Items", []):
                 yield _from_item(item)
 
-    def iter_in_flight(self, status: str, *, updated_before: str | None = None) -> Iterator[dict[str, Any]]:
+    def iter_in_flight(self, status: str, *, updated_before: str | None = None,
+                       page_size: int | None = None) -> Iterator[dict[str, Any]]:
         """Tasks of one non-terminal status, oldest first, from the sparse ``in_flight`` index.
 
         Parameters
@@ -179,18 +189,39 @@ class TaskTable:
             Only tasks whose ``updated_at`` (ISO 8601, UTC) is earlier than this.
         """
         paginator = self.client.get_paginator("query")
-        for page in paginator.paginate(**self._in_flight_query(status, updated_before)):
+        pages = {"PaginationConfig": {"PageSize": page_size}} if page_size else {}
+        for page in paginator.paginate(**self._in_flight_query(status, updated_before), **pages):
             for item in page.get("Items", []):
                 yield _from_item(item)
 
-    def count_in_flight(self, status: str, *, updated_before: str | None = None) -> int:
-        """How many tasks of one non-terminal status were last updated before a time (index only)."""
+    def mark_admitted(self, task_id: str, *, again: bool = False) -> dict[str, Any] | None:
+        """Backlog -> admitted once its message was sent (``again``: admitted -> admitted, a re-send, which
+        renews ``updated_at``); None when the task is no longer where the caller saw it."""
+        source = VIDEO_ADMITTED if again else VIDEO_BACKLOG
+        return self._transition(task_id, STATUS_QUEUED, STATUS_QUEUED, in_flight=VIDEO_ADMITTED,
+                                extra_condition=(f"{IN_FLIGHT_ATTR} = :source", {":source": source}))
+
+    def iter_video_admitted(self) -> Iterator[dict[str, Any]]:
+        """Videos sent to the video queue and not yet claimed, oldest admission first."""
+        return self.iter_in_flight(VIDEO_ADMITTED)
+
+    def iter_video_backlog(self, *, page_size: int | None = None) -> Iterator[dict[str, Any]]:
+        """QUEUED videos waiting for admission, oldest first (see :data:`VIDEO_BACKLOG`); ``page_size``
+        bounds each read to about what the caller will use."""
+        return self.iter_in_flight(VIDEO_BACKLOG, page_size=page_size)
+
+    def count_in_flight(self, status: str, *, updated_before: str | None = None, media_type: str | None = None) -> int:
+        """How many tasks of one non-terminal status (and media type) were last updated before a time (index only;
+        the media filter reads every task of the status: use it where those are few, as IN_PROGRESS ones are)."""
         paginator = self.client.get_paginator("query")
-        return sum(int(page.get("Count", 0))
-                   for page in paginator.paginate(**self._in_flight_query(status, updated_before), Select="COUNT"))
+        query = self._in_flight_query(status, updated_before)
+        if media_type is not None:
+            query["FilterExpression"] = "media_type = :media"
+            query["ExpressionAttributeValues"] = {**query["ExpressionAttributeValues"], ":media": {"S": media_type}}
+        return sum(int(page.get("Count", 0)) for page in paginator.paginate(**query, Select="COUNT"))
 
     def _in_flight_query(self, status: str, updated_before: str | None) -> dict[str, Any]:
-        if status not in IN_FLIGHT_STATUSES:
+        if status not in (*IN_FLIGHT_STATUSES, VIDEO_BACKLOG, VIDEO_ADMITTED):
             raise ValueError(f"only {sorted(IN_FLIGHT_STATUSES)} are indexed as in flight, not {status!r}")
         condition = "in_flight_status = :s"
         values: dict[str, Any] = {":s": {"S": status}}
@@ -210,9 +241,11 @@ class TaskTable:
         return self._insert(task, STATUS_FAILED, {"error_code": error_code, "error_message": error_message,
                                                    "attention_status": STATUS_FAILED})
 
-    def mark_queued(self, task_id: str) -> dict[str, Any] | None:
-        """PENDING -> QUEUED as the task is sent to its queue; counts the run."""
-        return self._transition(task_id, STATUS_PENDING, STATUS_QUEUED, add={"run": 1})
+    def mark_queued(self, task_id: str, *, backlog: bool = False) -> dict[str, Any] | None:
+        """PENDING -> QUEUED as the task is sent to its queue, or, with ``backlog``, as a video is left
+        for the slot dispatcher's admission (:data:`VIDEO_BACKLOG`); counts the run."""
+        return self._transition(task_id, STATUS_PENDING, STATUS_QUEUED, add={"run": 1},
+                                in_flight=VIDEO_BACKLOG if backlog else None)
 
     def claim(self, task_id: str, lease_seconds: int) -> dict[str, Any] | None:
         """Take a routed task (QUEUED, or PENDING if the router has not marked it yet) for analysis,
@@ -230,7 +263,8 @@ class TaskTable:
             status = (current or {}).get("status")
             if status in (STATUS_PENDING, STATUS_QUEUED):
                 add = {"attempts": 1, "run": 1} if status == STATUS_PENDING else {"attempts": 1}
-                claimed = self._transition(task_id, status, STATUS_IN_PROGRESS, set_=sets, add=add)
+                claimed = self._transition(task_id, status, STATUS_IN_PROGRESS, set_=sets, add=add,
+                                           remove=[WAITING_FOR_ATTR])
             elif status == STATUS_IN_PROGRESS and int(current.get("lease_until") or 0) < now:
                 claimed = self._transition(
                     task_id, STATUS_IN_PROGRESS, STATUS_IN_PROGRESS, set_=sets, add={"attempts": 1},
@@ -247,6 +281,13 @@ class TaskTable:
         return self._transition(task_id, STATUS_IN_PROGRESS, STATUS_QUEUED,
                                 set_={"last_retry_reason": reason, "lease_until": 0})
 
+    def park_waiting(self, task_id: str, waiting_for: dict[str, Any]) -> dict[str, Any] | None:
+        """IN_PROGRESS -> QUEUED for a video that waits on an identical video's analysis (``waiting_for``
+        says which); its message is acknowledged, and the leader sends it again when it ends."""
+        return self._transition(task_id, STATUS_IN_PROGRESS, STATUS_QUEUED,
+                                set_={WAITING_FOR_ATTR: waiting_for, "lease_until": 0,
+                                      "last_retry_reason": "waiting for identical content"})
+
     def record_output(self, task_id: str, operation: str, uri: str) -> None:
         """Remember one finished analysis at once, so a retry never pays for it again."""
         self.client.update_item(
@@ -256,6 +297,25 @@ class TaskTable:
             ConditionExpression="attribute_exists(task_id)",
             ExpressionAttributeNames={"#op": operation, "#prev": PREV_STATUS_ATTR},
             ExpressionAttributeValues={":uri": {"S": uri}, ":now": {"S": now_iso()}},
+        )
+
+    def record_reuse(self, task_id: str, api: str, uri: str, source: dict[str, Any]) -> None:
+        """Remember one output copied from an identical object's result, and where it came from."""
+        self.client.update_item(
+            TableName=self.table_name,
+            Key=_key(task_id),
+            UpdateExpression="SET outputs.#op = :uri, reused = if_not_exists(reused, :empty), updated_at = :now",
+            ConditionExpression="attribute_exists(task_id)",
+            ExpressionAttributeNames={"#op": api},
+            ExpressionAttributeValues={":uri": {"S": uri}, ":empty": {"M": {}}, ":now": {"S": now_iso()}},
+        )
+        self.client.update_item(
+            TableName=self.table_name,
+            Key=_key(task_id),
+            UpdateExpression="SET reused.#op = :source",
+            ConditionExpression="attribute_exists(task_id)",
+            ExpressionAttributeNames={"#op": api},
+            ExpressionAttributeValues={":source": _serializer.serialize(_plain(source))},
         )
 
     def finish(
@@ -291,15 +351,19 @@ class TaskTable:
             removes.append("attention_status")
         return self._transition(task_id, from_status, status, set_=sets, remove=removes)
 
-    def requeue(self, task_id: str, from_status: str = STATUS_FAILED) -> dict[str, Any] | None:
-        """FAILED/PARTIAL -> PENDING, which the stream routes again: re-analysis without re-upload."""
-        if from_status not in ATTENTION_STATUSES:
-            raise ValueError(f"only {sorted(ATTENTION_STATUSES)} tasks can be re-queued")
-        return self._transition(
-            task_id, from_status, STATUS_PENDING,
-            set_={"requeued_at": now_iso(), "outputs": {}},
-            remove=["attention_status", "error_code", "error_message", "operation_errors", "manifest_uri"],
-        )
+    def requeue(self, task_id: str, from_status: str = STATUS_FAILED, *, force: bool = False) -> dict[str, Any] | None:
+        """FAILED/PARTIAL (or, with ``force``, SUCCEEDED) -> PENDING, which the stream routes again:
+        re-analysis without re-upload. ``force`` also stops the run from reusing an identical object's
+        result (``force_analysis``), e.g. after a model upgrade."""
+        if from_status not in ATTENTION_STATUSES and not (force and from_status == STATUS_SUCCEEDED):
+            raise ValueError(f"only {sorted(ATTENTION_STATUSES)} tasks can be re-queued (SUCCEEDED with force)")
+        sets: dict[str, Any] = {"requeued_at": now_iso(), "outputs": {}}
+        removes = ["attention_status", "error_code", "error_message", "operation_errors", "manifest_uri", "reused"]
+        if force:
+            sets["force_analysis"] = True
+        else:
+            removes.append("force_analysis")
+        return self._transition(task_id, from_status, STATUS_PENDING, set_=sets, remove=removes)
 
     def reset_stuck(self, task: dict[str, Any], reason: str, *, lease_must_be_expired: bool) -> dict[str, Any] | None:
         """IN_PROGRESS -> PENDING for a task whose attempt is known to be dead; the stream routes it again.
@@ -380,10 +444,12 @@ class TaskTable:
         add: dict[str, int] | None = None,
         remove: Iterable[str] = (),
         extra_condition: tuple[str, dict[str, Any]] | None = None,
+        in_flight: str | None = None,
     ) -> dict[str, Any] | None:
         """Move one task between statuses if (and only if) it is in ``from_status``.
 
-        ``in_flight_status`` follows the status: set while it is non-terminal, removed once it ends.
+        ``in_flight_status`` follows the status (or is ``in_flight``): set while it is non-terminal,
+        removed once it ends.
         """
         set_ = dict(set_ or {})
         remove = list(remove)
@@ -392,7 +458,7 @@ class TaskTable:
         else:
             remove.append(PREV_STATUS_ATTR)
         if to_status in IN_FLIGHT_STATUSES:
-            set_[IN_FLIGHT_ATTR] = to_status
+            set_[IN_FLIGHT_ATTR] = in_flight or to_status
         else:
             remove.append(IN_FLIGHT_ATTR)
         names = {"#s": "status"}

@@ -310,6 +310,7 @@ class Authorization:
         action = response._get_action()
         # moto 5.2.5 fills ``data`` with the headers of a bodiless REST request (Lambda), and hashes that
         # as the payload, so every signed Lambda GET fails its own signature check; an empty body is empty.
+        # Upstream: docs/upstream/iam-signature-bodiless-rest-request.md (still in moto at 0af643a, 2026-08-22).
         form = "x-www-form-urlencoded" in str(response.headers.get("Content-Type", ""))
         data = response.data if response.raw_body or form else {}
         iam_request = request_cls(account_id=response.current_account, method=response.method, path=path,

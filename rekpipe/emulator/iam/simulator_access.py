@@ -98,6 +98,7 @@ class SimulatorAccess:
     def _check(self, caller: Caller, policies: list[Any], action: str, resource: str) -> None:
         reason = _decide(policies, action, resource)
         if reason is None:
+            self.enforcement.used.add((caller.arn, action))  # what the role really needed (bench/iam_usage.py)
             return
         refusal = Refusal(principal=caller.arn, action=action, resource=resource, reason=reason)
         self.enforcement.refusals.add(refusal)

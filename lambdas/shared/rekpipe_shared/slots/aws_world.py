@@ -1,0 +1,111 @@
+"""The slot rules' calls made on AWS: SendTask* and heartbeats on Step Functions, Start* and Get* on
+Rekognition, and admission of QUEUED video tasks from the task table.
+
+Start* carries ``ClientRequestToken = JobTag = holder``: a replay returns the same JobId (Rekognition
+Developer Guide, "Calling Amazon Rekognition Video operations": ClientRequestToken "prevents the same
+job from being accidentally started more than once"), and the notice's JobTag names the holder.
+SendTaskHeartbeat "does not in itself create an event in the execution history" (Step Functions API
+Reference, https://docs.aws.amazon.com/step-functions/latest/apireference/API_SendTaskHeartbeat.html),
+which is what keeps a wait O(1) however long it lasts.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from botocore import xform_name
+from botocore.exceptions import ClientError
+
+from rekpipe_shared.aws import error_code, error_message
+from rekpipe_shared.operations import JOB_LIMIT_ERROR, PERMANENT_ERRORS, operation
+from rekpipe_shared.slots.exceptions import TransientWorldError
+from rekpipe_shared.slots.world import JobEnd, StartResult
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from rekpipe_shared.settings import PipelineSettings
+    from rekpipe_shared.slots.state import HolderItem
+
+_IN_PROGRESS = "IN_PROGRESS"
+CLOSED_TOKEN_ERRORS = frozenset({"TaskDoesNotExist", "TaskTimedOut", "InvalidToken"})
+"""SendTask* errors for a token that is closed (already resumed, timed out, aborted) or unknown: nothing
+is left to resume, so a second send is harmless (Step Functions API Reference, SendTaskSuccess errors)."""
+
+
+class AwsSlotWorld:
+    """The dispatcher's calls on AWS.
+
+    Parameters
+    ----------
+    sfn, rekognition: Any
+        boto3 clients. Rekognition's should use legacy retries, so LimitExceededException reaches the
+        rules at once instead of being retried silently as throttling.
+    settings: PipelineSettings
+        Operation options for Start*.
+    topic_arn, role_arn: str
+        Where Rekognition sends the completion notice, and the role it publishes with.
+    admit: Callable[..., int]
+        Starts up to n executions from the QUEUED backlog (:class:`rekpipe_shared.slots.admission.Admission`).
+    """
+
+    def __init__(
+        self, *, sfn: Any, rekognition: Any, settings: PipelineSettings, topic_arn: str, role_arn: str,
+        admit: Callable[..., int],
+    ) -> None:
+        self.sfn, self.rekognition, self.settings = sfn, rekognition, settings
+        self.topic_arn, self.role_arn = topic_arn, role_arn
+        self._admit = admit
+
+    def heartbeat(self, token: str) -> bool:
+        try:
+            self.sfn.send_task_heartbeat(taskToken=token)
+        except ClientError as error:
+            if error_code(error) in CLOSED_TOKEN_ERRORS:
+                return False
+            raise TransientWorldError("SendTaskHeartbeat", error_code(error)) from error
+        return True
+
+    def start_job(self, holder: str, request: dict[str, Any]) -> StartResult:
+        task, op = request["task"], operation(request["operation"])
+        call = op.video_start_request(
+            task["bucket"], task["key"], task.get("version_id"), settings=self.settings, job_tag=holder,
+            client_request_token=holder, topic_arn=self.topic_arn, role_arn=self.role_arn,
+        )
+        try:
+            return StartResult(job_id=getattr(self.rekognition, xform_name(op.video_start_api))(**call)["JobId"])
+        except ClientError as error:
+            code = error_code(error)
+            if code == JOB_LIMIT_ERROR:
+                return StartResult(limit_exceeded=True)
+            if code in PERMANENT_ERRORS:
+                return StartResult(error="JobRejectedError", cause=f"{code}: {error_message(error)}")
+            raise TransientWorldError(str(op.video_start_api), code) from error
+
+    def job_status(self, holder: HolderItem) -> JobEnd | None:
+        api = operation(holder.request["operation"]).video_get_api
+        try:
+            response = getattr(self.rekognition, xform_name(api))(JobId=holder.job_id, MaxResults=1)
+        except ClientError as error:
+            raise TransientWorldError(str(api), error_code(error)) from error
+        status = response.get("JobStatus", _IN_PROGRESS)
+        return None if status == _IN_PROGRESS else JobEnd(holder.job_id, status, response.get("StatusMessage", ""))
+
+    def resume(self, token: str, output: dict[str, Any]) -> None:
+        self._send("SendTaskSuccess", lambda: self.sfn.send_task_success(taskToken=token, output=json.dumps(output)))
+
+    def fail(self, token: str, error: str, cause: str) -> None:
+        self._send("SendTaskFailure",
+                   lambda: self.sfn.send_task_failure(taskToken=token, error=error, cause=cause[:32768]))
+
+    def admit(self, count: int, *, cap: int | None = None) -> int:
+        return self._admit(count, cap=cap)
+
+    @staticmethod
+    def _send(call: str, send: Callable[[], Any]) -> None:
+        try:
+            send()
+        except ClientError as error:
+            if error_code(error) not in CLOSED_TOKEN_ERRORS:  # closed: its result is recorded, nothing to do
+                raise TransientWorldError(call, error_code(error)) from error

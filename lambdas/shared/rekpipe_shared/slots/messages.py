@@ -1,0 +1,127 @@
+"""The five messages of the slot protocol, and their wire form on the FIFO queue.
+
+Every decision about slots is one of these messages, handled one at a time by the single writer
+(statemachines/README.md, "Video slots"). Bodies are JSON objects with a ``kind`` field.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from rekpipe_shared.slots.exceptions import MessageError
+
+
+@dataclass(frozen=True)
+class Want:
+    """An operation asks for a slot; ``token`` is its RunJob task token, ``request`` its Start* call."""
+
+    holder: str
+    token: str
+    execution: str
+    request: dict[str, Any] = field(default_factory=dict)
+    kind: str = "want"
+
+
+@dataclass(frozen=True)
+class Done:
+    """A holder's job ended (its SNS notice, or the tick's Get* check)."""
+
+    holder: str
+    job_id: str
+    status: str
+    message: str = ""
+    kind: str = "done"
+
+
+@dataclass(frozen=True)
+class Cancel:
+    """An execution ended (EventBridge status change): its waiters go, its jobs keep their slots."""
+
+    execution: str
+    status: str = "ABORTED"
+    kind: str = "cancel"
+
+
+@dataclass(frozen=True)
+class Tick:
+    """The schedule's beat: reconcile a rotating subset, heartbeat, admit from the backlog.
+
+    ``admit_only`` is route_task's nudge when it adds to the backlog: admission alone, no Get* or heartbeat.
+    """
+
+    at: str = ""
+    admit_only: bool = False
+    kind: str = "tick"
+
+
+@dataclass(frozen=True)
+class SetLimit:
+    """The one stored limit changes (the CLI or a quota refresher)."""
+
+    limit: int
+    kind: str = "set_limit"
+
+
+_HOLDER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def is_holder_id(job_tag: str | None) -> bool:
+    """True for a JobTag the dispatcher wrote (a holder: ClientRequestToken's 1-64 ``[a-zA-Z0-9-_]``)."""
+    return bool(job_tag and _HOLDER_ID.match(job_tag))
+
+
+def done_deduplication_id(job_id: str) -> str:
+    """``done-<JobId>``: the notice and the tick's Get* check of one job collapse into one message."""
+    return f"done-{job_id}"
+
+
+Message = Want | Done | Cancel | Tick | SetLimit
+_KINDS: dict[str, type] = {"want": Want, "done": Done, "cancel": Cancel, "tick": Tick, "set_limit": SetLimit}
+
+
+def encode(message: Message) -> str:
+    """The JSON body of ``message``."""
+    return json.dumps(asdict(message), sort_keys=True, separators=(",", ":"))
+
+
+def decode(body: str | dict[str, Any]) -> Message:
+    """Parse a queue body (or an EventBridge event for an execution's status change).
+
+    Raises
+    ------
+    MessageError
+        The body is none of the five messages.
+    """
+    try:
+        data = json.loads(body) if isinstance(body, str) else dict(body)
+    except (TypeError, ValueError) as exc:
+        raise MessageError(f"not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise MessageError("not a JSON object")
+    if data.get("detail-type") == "Step Functions Execution Status Change":
+        detail = data.get("detail") or {}
+        return Cancel(execution=str(detail.get("executionArn", "")), status=str(detail.get("status", "")))
+    kind = data.pop("kind", None)
+    cls = _KINDS.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise MessageError(f"unknown kind {kind!r}")
+    try:
+        message = cls(**data)
+    except TypeError as exc:
+        raise MessageError(f"bad {kind} message: {exc}") from exc
+    _check(message)
+    return message
+
+
+def _check(message: Message) -> None:
+    if isinstance(message, Want) and not (message.holder and message.token and message.execution):
+        raise MessageError("want needs holder, token and execution")
+    if isinstance(message, Done) and not (message.holder and message.status):
+        raise MessageError("done needs holder and status")
+    if isinstance(message, Cancel) and not message.execution:
+        raise MessageError("cancel needs execution")
+    if isinstance(message, SetLimit) and (not isinstance(message.limit, int) or message.limit < 0):
+        raise MessageError("set_limit needs a limit >= 0")

@@ -1,0 +1,113 @@
+"""The slot state: a header (limit, version fence, counts) and one small item per holder, waiter,
+cancel tombstone and finished holder. Never one growing item (400 KB cap, writes cost per KB)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+STARTING = "starting"
+"""Granted and counted as held; Start* may or may not have run, so it is driven again (same token)."""
+RUNNING = "running"
+"""Start* returned a JobId; the slot is freed only by ``done`` for this holder."""
+
+
+@dataclass(frozen=True)
+class Header:
+    """The one stored limit, the fence and the arrival counter that orders waiters."""
+
+    limit: int
+    version: int = 0
+    next_seq: int = 0
+    backoff_until: float = 0.0
+    backoff_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class HolderItem:
+    """A slot: exactly one of our Rekognition jobs, starting or running."""
+
+    holder: str
+    token: str
+    execution: str
+    request: dict[str, Any]
+    phase: str = STARTING
+    job_id: str = ""
+    granted_at: float = 0.0
+    checked_at: float = 0.0
+    orphan: bool = False
+    """Its execution or token is gone; the job still runs, so the slot stays until the job ends."""
+    seq: int = 0
+    """Its place in the queue, kept so LimitExceeded puts it back at the head."""
+
+
+@dataclass(frozen=True)
+class WaiterItem:
+    """A parked ``want``, first in first out by ``seq``; no job exists for it."""
+
+    holder: str
+    token: str
+    execution: str
+    request: dict[str, Any]
+    seq: int
+    heartbeat_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class FinishedItem:
+    """A holder whose job ended: a late or redelivered ``want`` gets this result instead of a new job."""
+
+    holder: str
+    job_id: str
+    status: str
+    message: str
+    token: str
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the rules read, loaded at one version."""
+
+    header: Header
+    holders: dict[str, HolderItem] = field(default_factory=dict)
+    waiters: dict[str, WaiterItem] = field(default_factory=dict)
+    finished: dict[str, FinishedItem] = field(default_factory=dict)
+    tombstones: dict[str, float] = field(default_factory=dict)
+    """Execution ARN -> expiry: a cancel can arrive before its execution's ``want``."""
+
+    def queue(self) -> list[WaiterItem]:
+        """Waiters in arrival order."""
+        return sorted(self.waiters.values(), key=lambda w: w.seq)
+
+    def free(self) -> int:
+        """Slots neither running nor starting."""
+        return max(0, self.header.limit - len(self.holders))
+
+
+@dataclass
+class Changes:
+    """The writes of one commit: puts and deletes by kind, plus the new header (version + 1)."""
+
+    header: Header
+    holders: dict[str, HolderItem | None] = field(default_factory=dict)
+    waiters: dict[str, WaiterItem | None] = field(default_factory=dict)
+    finished: dict[str, FinishedItem | None] = field(default_factory=dict)
+    tombstones: dict[str, float | None] = field(default_factory=dict)
+
+    def apply(self, snapshot: Snapshot) -> Snapshot:
+        """The snapshot these changes produce (what the store holds after the commit)."""
+        parts: dict[str, Any] = {}
+        for name in ("holders", "waiters", "finished", "tombstones"):
+            merged = dict(getattr(snapshot, name))
+            for key, value in getattr(self, name).items():
+                if value is None:
+                    merged.pop(key, None)
+                else:
+                    merged[key] = value
+            parts[name] = merged
+        return Snapshot(header=replace(self.header, version=snapshot.header.version + 1), **parts)
+
+    def is_empty(self, snapshot: Snapshot) -> bool:
+        """True when nothing but the version would change."""
+        return self.header == snapshot.header and not (self.holders or self.waiters or self.finished or self.tombstones)
