@@ -64,11 +64,12 @@ def test_idle_sqs_source_has_one_long_poll_in_flight_and_parks_the_other_pollers
     assert bodies == []
 
 
-def test_busy_sqs_source_wakes_its_pollers_and_delivers_every_message_once(adapter, receives):
+def test_busy_sqs_source_wakes_its_pollers_and_delivers_every_message(adapter, receives):
     # GIVEN an idle source with five pollers
     queue_url, bodies, lock = _consumer(adapter)
     source = SqsEventSource(queue_url, "consumer", batch_size=2, max_concurrency=5).start()
     sqs = boto3.client("sqs")
+    expected = {f"m-{n}" for n in range(60)}
     try:
         # WHEN 60 messages arrive
         for start in range(0, 60, 10):
@@ -77,13 +78,17 @@ def test_busy_sqs_source_wakes_its_pollers_and_delivers_every_message_once(adapt
         deadline = time.monotonic() + 30
         while True:
             with lock:
-                if len(bodies) >= 60:
+                if set(bodies) >= expected:
                     break
-            assert time.monotonic() < deadline, f"delivered {len(bodies)} of 60"
+            assert time.monotonic() < deadline, f"delivered {len(set(bodies))} of 60"
             time.sleep(0.05)
-        # THEN each was delivered once, and the parked pollers joined in (short waits while busy)
+        # THEN each was delivered, rarely twice: a standard queue delivers at least once ("occasionally more
+        # than one copy of a message is delivered", SQS Developer Guide, "Amazon SQS standard queues"), and
+        # moto's concurrent receives do that too now and then; the handlers' claims make a copy a no-op.
+        # The parked pollers joined in (short waits while busy).
         with lock:
-            assert sorted(bodies) == sorted(f"m-{n}" for n in range(60))
+            assert set(bodies) == expected
+            assert len(bodies) - len(expected) <= 3, sorted(bodies)
         assert 1 in receives
     finally:
         source.stop()
