@@ -29,7 +29,13 @@ from rekpipe_shared.tasks import IN_FLIGHT_INDEX
 from stack.ingestion import READ_OBJECT_ACTIONS
 from stack.nag import acknowledge, acknowledge_objects, acknowledge_resource, wildcard_resource
 from stack.paths import VIDEO_ASL_PATH
-from stack.permissions import REKOGNITION_STAR_REASON, object_statement, rekognition_statements
+from stack.permissions import (
+    REKOGNITION_STAR_REASON,
+    SERVICE_QUOTAS_STAR_REASON,
+    object_statement,
+    rekognition_statements,
+    service_quotas_statement,
+)
 from stack.queues import WorkQueue, failure_destination_queue
 from stack.slots import SLOT_HEARTBEAT_SECONDS, SlotDispatch
 from stack.storage import DELETE_ITEM, PUT_ITEM, QUERY, READ_ITEM, UPDATE_ITEM, grant_table
@@ -274,9 +280,10 @@ class VideoAnalysis(Construct):
 
         # --- Get* callers --------------------------------------------------------------------------
         for function in (collect_results, job_completed):
-            function.add_to_policy(*rekognition_statements(self, operations, gets=True))
-            if operations:
-                acknowledge(function.role, wildcard_resource("*"), REKOGNITION_STAR_REASON)
+            # Get* is paced at the account's quotas, read from Service Quotas (rekpipe_shared.quotas).
+            function.add_to_policy(*rekognition_statements(self, operations, gets=True), service_quotas_statement())
+            reasons = [REKOGNITION_STAR_REASON] if operations else []
+            acknowledge(function.role, wildcard_resource("*"), " ".join([*reasons, SERVICE_QUOTAS_STAR_REASON]))
             # Every Get* caller takes its place under the shared per-second quota (one atomic ADD per call).
             grant_table(function.function, storage.rate_limit_table, UPDATE_ITEM)
 
@@ -347,9 +354,11 @@ class VideoAnalysis(Construct):
             *rekognition_statements(self, operations, starts=True, gets=True, face_collection_id=face_collection_id),
             iam.PolicyStatement(actions=["iam:PassRole"], resources=[role.role_arn],
                                 conditions={"StringEquals": {"iam:PassedToService": "rekognition.amazonaws.com"}}),
+            # The stored limit follows the account's concurrent stored-video job quota (rekpipe_shared.quotas).
+            service_quotas_statement(),
         )
-        if operations:
-            acknowledge(dispatcher.role, wildcard_resource("*"), REKOGNITION_STAR_REASON)
+        reasons = [REKOGNITION_STAR_REASON] if operations else []
+        acknowledge(dispatcher.role, wildcard_resource("*"), " ".join([*reasons, SERVICE_QUOTAS_STAR_REASON]))
         for bucket in storage.content_buckets:  # Rekognition reads the video with the caller's permissions
             dispatcher.add_to_policy(object_statement(READ_OBJECT_ACTIONS, bucket.bucket_arn))
             acknowledge_objects(dispatcher.role, bucket.bucket_arn,

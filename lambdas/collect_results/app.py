@@ -48,7 +48,7 @@ metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 OUTPUT_BUCKET = os.environ[OUTPUT_BUCKET_ENV]
 settings = PipelineSettings.from_environment()
 rekognition = get_client()
-limiter = default_limiter(settings.video_get_tps_quota)
+limiter = default_limiter(settings)  # paced at the account's Get* quotas, found at run time
 s3 = boto3.client("s3", config=DEFAULT_CONFIG)
 sqs = boto3.client("sqs", config=DEFAULT_CONFIG)
 VIDEO_QUEUE_URL = os.environ.get(VIDEO_QUEUE_URL_ENV, "")

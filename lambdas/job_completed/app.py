@@ -47,7 +47,7 @@ sqs = boto3.client("sqs", config=DEFAULT_CONFIG)
 settings = PipelineSettings.from_environment()
 SLOT_QUEUE_URL = os.environ[SLOT_QUEUE_URL_ENV]
 rekognition = get_client()
-limiter = default_limiter(settings.video_get_tps_quota)
+limiter = default_limiter(settings)  # paced at the account's Get* quotas, found at run time
 STATUS_MESSAGE_ATTEMPTS = 3
 """The failure is reported with or without Rekognition's reason; a few paced tries are enough."""
 

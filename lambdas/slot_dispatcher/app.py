@@ -31,6 +31,7 @@ from rekpipe_shared.constants import (
     VIDEO_QUEUE_URL_ENV,
     VIDEO_TOPIC_ARN_ENV,
 )
+from rekpipe_shared.quotas import VIDEO_JOBS, initial_slot_limit, pipeline_quotas
 from rekpipe_shared.settings import PipelineSettings
 from rekpipe_shared.slots import FenceError, SlotRules, SlotSettings, TransientWorldError, decode
 from rekpipe_shared.slots.admission import Admission
@@ -50,7 +51,7 @@ metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 processor = SqsFifoPartialProcessor()
 
 settings = PipelineSettings.from_environment()
-store = DynamoDBSlotStore(os.environ[SEMAPHORE_TABLE_NAME_ENV], default_limit=settings.video_slot_limit)
+store = DynamoDBSlotStore(os.environ[SEMAPHORE_TABLE_NAME_ENV], default_limit=initial_slot_limit(settings))
 sfn = boto3.client("stepfunctions", config=DEFAULT_CONFIG)
 sqs = boto3.client("sqs", config=DEFAULT_CONFIG)
 SLOT_QUEUE_URL = os.environ[SLOT_QUEUE_URL_ENV]
@@ -60,6 +61,7 @@ world = AwsSlotWorld(
     sfn=sfn, rekognition=rekognition, settings=settings, topic_arn=os.environ[VIDEO_TOPIC_ARN_ENV],
     role_arn=os.environ[REKOGNITION_ROLE_ARN_ENV],
     admit=Admission(TaskTable(os.environ[TASK_TABLE_NAME_ENV]), sqs, os.environ[VIDEO_QUEUE_URL_ENV]),
+    quotas=pipeline_quotas(settings, [VIDEO_JOBS]),  # the tick takes a changed job quota as the stored limit
 )
 # The first pause after LimitExceededException is the operator's setting; the rest is the rules' tuning.
 _backoff = float(settings.video_job_limit_retry_seconds)

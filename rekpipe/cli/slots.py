@@ -47,16 +47,20 @@ def do_cli(options: GlobalOptions, *, limit: int | None = None, clients: Clients
                                            MessageDeduplicationId=str(uuid.uuid4()))
         header = {**header, "requested_limit": limit}
     click.echo(f"limit {header['limit']}  in use {header['holders']}  waiting {header['waiters']}")
+    if header.get("quota_limit"):
+        click.echo(f"job quota in use {header['quota_limit']} (the account's, capped by video_slot_limit)")
     if "requested_limit" in header:
-        click.echo(f"requested limit {limit}: the slot dispatcher applies it with its next message")
+        click.echo(f"requested limit {limit}: the slot dispatcher applies it with its next message; it holds "
+                   "until the account's job quota (or video_slot_limit) next changes")
     return header
 
 
 def read_slots(clients: Clients, table_name: str) -> dict[str, int]:
     """The slot header: the stored limit (or the deployed default), holders and waiters."""
+    from rekpipe_shared.quotas import initial_slot_limit
     from rekpipe_shared.settings import PipelineSettings
     from rekpipe_shared.slots.dynamodb import DynamoDBSlotStore
 
-    store = DynamoDBSlotStore(table_name, default_limit=PipelineSettings().video_slot_limit,
+    store = DynamoDBSlotStore(table_name, default_limit=initial_slot_limit(PipelineSettings()),
                               boto3_client=clients.client("dynamodb"))
     return store.header()

@@ -118,7 +118,7 @@ def test_status_json_is_machine_readable(seeded):
     assert depths == {"ImageQueue": (5, 0, False), "VideoQueue": (0, 0, False), "ImageDlq": (0, 0, True),
                       "RouteTaskDlq": (0, 0, True), "VideoDlq": (2, 0, True)}
     assert status["slots"] | {"version": None} == {"limit": 20, "holders": 2, "waiters": 1, "backlog": 0,
-                                                     "version": None}
+                                                     "version": None, "quota_limit": 0}
     assert status["executions"]["running"] == 2 and status["executions"]["capped"] is False
     assert [(f["uri"], f["status"], f["error_code"]) for f in status["failures"]] == [
         ("s3://rekpipe-content/partial.jpg", "PARTIAL", "ThrottlingException"),

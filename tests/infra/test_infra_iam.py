@@ -230,6 +230,8 @@ def test_grants_follow_handler_code(template):
             assert _table_actions(template, name, tables["index"]), name
         if "default_limiter(" in source:
             assert "dynamodb:UpdateItem" in _table_actions(template, name, tables["rate"]), name
+        if "default_limiter(" in source or "pipeline_quotas(" in source:  # quotas found at run time
+            assert set(SERVICE_QUOTAS_ACTIONS) <= actions, name
         if "DynamoDBSlotStore(" in source:
             assert _table_actions(template, name, tables["semaphore"]) >= {"dynamodb:Query", "dynamodb:PutItem"}, name
         if "send_task_success" in source or "send_task_failure" in source:

@@ -73,6 +73,8 @@ class SlotModel:
     other_jobs: int = 0
     """Jobs of another workload in the same account: Start* sees LimitExceeded above ``quota``."""
     quota: int | None = None
+    quota_reading: int | None = None
+    """The job quota in use as Service Quotas reports it (None: unknown, so the stored limit never moves)."""
     settings: SlotSettings = field(default_factory=lambda: SlotSettings(backoff_base=30.0, backoff_max=60.0))
     now: float = 1000.0
     crash_at: int | None = None
@@ -156,6 +158,12 @@ class SlotModel:
     def admit(self, count: int, *, cap: int | None = None) -> int:
         self.admitted += count
         return 0
+
+    def job_quota(self) -> int | None:
+        # not a fault-injection step: the rules treat an unknown quota as "no change" anyway
+        if self.quota_reading is not None and self.quota_reading < self.store.load().header.limit:
+            self.limit_ever_lowered = True
+        return self.quota_reading
 
     def calls(self) -> dict[str, int]:
         """World calls by kind since the last reset, for the cost assertions."""

@@ -34,12 +34,16 @@ def test_shared_schedule_gives_concurrent_callers_distinct_evenly_spaced_instant
             with lock:
                 instants.append(instant)
 
-    # WHEN they all take their instants at once
+    # WHEN they all take their instants at once (each moto request atomic, as DynamoDB applies a conditional
+    # write: rekpipe.emulator.lambda_adapter.serialize_dynamodb; without it moto races and repeats an instant)
+    from rekpipe.emulator.lambda_adapter import serialize_dynamodb
+
     threads = [threading.Thread(target=caller) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with serialize_dynamodb():
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
     # THEN every call got its own instant, at least 1/50 s after the one before: never a burst
     ordered = sorted(instants)

@@ -68,6 +68,8 @@ def dispatcher(load_handler, resources, rekognition, monkeypatch) -> Any:
     boto3.client("s3").put_object(Bucket=resources.content_bucket, Key="clip.mp4", Body=mp4_bytes(1))
     app = load_handler("slot_dispatcher")
     app.world.sfn = FakeStepFunctions("tok-A", "tok-B")
+    # The stored limit moves only with set_limit here; the job-quota test gives the world its quotas back.
+    app.world.quotas = None
     return app
 
 
@@ -98,7 +100,8 @@ def test_slot_dispatcher_starts_the_job_itself_with_the_holder_as_token(dispatch
     job = rekognition.jobs[snap.holders["h-A"].job_id]
     assert job.job_tag == "h-A"
     assert rekognition.running_jobs() == 1
-    assert dispatcher.store.header() == {"limit": 1, "holders": 1, "waiters": 1, "version": snap.header.version}
+    assert dispatcher.store.header() == {"limit": 1, "holders": 1, "waiters": 1, "version": snap.header.version,
+                                        "quota_limit": 0}
 
 
 def test_slot_dispatcher_done_resumes_and_grants_the_next(dispatcher, resources, rekognition):
@@ -340,3 +343,34 @@ def test_slot_dispatcher_admission_that_dies_after_its_send_sends_again_next_tim
     from rekpipe_shared.tasks import TaskTable
 
     assert [t["task_id"] for t in TaskTable(resources.task_table).iter_video_admitted()] == [task_id]
+
+
+def test_slot_dispatcher_tick_follows_the_job_quota_service_quotas_reports(dispatcher, resources):
+    # GIVEN Service Quotas reporting 3 concurrent stored-video jobs for this account (the emulator's view of
+    # the simulator's config), and the deployed default limit stored
+    from rekpipe.emulator import service_quotas
+    from rekpipe.simulator import SimulatorConfig
+
+    config = SimulatorConfig(max_concurrent_jobs=3)
+    undo = service_quotas.install(service_quotas.RekognitionServiceQuotas(
+        lambda: config, region="us-east-1", account_id="123456789012"))
+    from rekpipe_shared.quotas import VIDEO_JOBS, pipeline_quotas
+
+    dispatcher.world.quotas = pipeline_quotas(dispatcher.settings, [VIDEO_JOBS])
+    try:
+        # WHEN the tick runs
+        dispatcher.handler(_event(encode(Tick("t1"))), FakeLambdaContext())
+        # THEN the stored limit is the quota
+        assert dispatcher.store.header()["limit"] == 3
+        # WHEN an operator sets 2, and a tick passes with the quota unchanged
+        dispatcher.handler(_event(encode(SetLimit(2)), encode(Tick("t2"))), FakeLambdaContext())
+        # THEN the operator's limit holds
+        assert dispatcher.store.header()["limit"] == 2
+        # WHEN the quota is raised to 8 and read again (the refresh interval passed)
+        config.max_concurrent_jobs = 8
+        dispatcher.world.quotas.refresh()
+        dispatcher.handler(_event(encode(Tick("t3"))), FakeLambdaContext())
+        # THEN the tick takes it, with no redeploy
+        assert (dispatcher.store.header()["limit"], dispatcher.store.header()["quota_limit"]) == (8, 8)
+    finally:
+        undo()

@@ -53,7 +53,7 @@ def test_dynamodb_store_round_trips_every_item_kind(new_store: Callable[..., Dyn
     assert again.header.version == 1 and again.header.limit == 4
     assert again.waiters == {"A#labels": waiter}
     assert again.tombstones == {"exec-B": 99.0}
-    assert store.header() == {"limit": 4, "holders": 0, "waiters": 1, "version": 1}
+    assert store.header() == {"limit": 4, "holders": 0, "waiters": 1, "version": 1, "quota_limit": 0}
 
 
 def test_dynamodb_store_fence_refuses_a_stale_writer(new_store: Callable[..., DynamoDBSlotStore]) -> None:

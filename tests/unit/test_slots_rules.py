@@ -243,7 +243,7 @@ def test_d8_tick_isolates_each_failure_and_costs_per_holder_not_per_waiter() -> 
     assert calls["heartbeat"] == len(model.store.load().waiters) + len(_holders(model))
 
 
-def test_d9_limit_is_one_stored_value_changed_only_by_set_limit() -> None:
+def test_d9_limit_is_one_stored_value_changed_only_by_set_limit_or_the_quota() -> None:
     # GIVEN limit 1 with three operations; want carries no limit at all
     model = SlotModel(limit=1)
     assert "limit" not in Want.__dataclass_fields__
@@ -374,3 +374,38 @@ def test_rules_memory_store_starts_at_version_zero() -> None:
     # THEN the header is the stored limit at version 0
     assert store.load().header.limit == 4
     assert store.load().header.version == 0
+
+
+def test_tick_takes_a_changed_job_quota_as_the_stored_limit_and_an_operator_limit_holds_until_it_changes() -> None:
+    # GIVEN limit 1 stored, four operations, and Service Quotas reporting a job quota of 3
+    model = SlotModel(limit=1, quota_reading=3)
+    for name in ("A#labels", "B#labels", "C#labels", "D#labels"):
+        model.want(name)
+    _drain(model)
+    assert len(_holders(model)) == 1
+    # WHEN the tick runs
+    model.tick()
+    _drain(model)
+    # THEN the stored limit is the quota, and two more jobs start at once
+    header = model.store.load().header
+    assert (header.limit, header.quota_limit) == (3, 3)
+    assert len(_holders(model)) == 3
+    # WHEN an operator lowers the limit to 2 (rekpipe slots --limit 2) and ticks pass with the same quota
+    model.set_limit(2)
+    for _ in range(3):
+        model.tick()
+        _drain(model)
+    # THEN the operator's limit holds
+    assert model.store.load().header.limit == 2
+    # WHEN the account's quota is raised to 4
+    model.quota_reading = 4
+    model.tick()
+    _drain(model)
+    # THEN the next tick takes it
+    assert (model.store.load().header.limit, model.store.load().header.quota_limit) == (4, 4)
+    # AND an unknown quota (None) changes nothing
+    model.quota_reading = None
+    model.tick()
+    _drain(model)
+    assert model.store.load().header.limit == 4
+    model.settle()

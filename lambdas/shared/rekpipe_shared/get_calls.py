@@ -34,10 +34,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rekpipe_shared.aws import error_code, error_message
 from rekpipe_shared.constants import RATE_LIMIT_TABLE_NAME_ENV
 from rekpipe_shared.exceptions import RekognitionThrottledError, RekognitionUnavailableError
-from rekpipe_shared.operations import RETRYABLE_ERRORS, THROTTLING_ERRORS
+from rekpipe_shared.operations import RETRYABLE_ERRORS, THROTTLING_ERRORS, operation
+from rekpipe_shared.quotas import pipeline_quotas, region_default
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from rekpipe_shared.settings import PipelineSettings
 
 logger = logging.getLogger(__name__)
 
@@ -72,24 +75,33 @@ class GetRateLimiter:
     ----------
     table_name: str | None
         The rate-limit table; None (or a quota of 0) turns pacing off.
-    tps: float
-        Calls per second allowed for each Get* API.
+    tps: float | Callable[[str], float]
+        Calls per second allowed for each Get* API, or a function of the API's name giving it (the discovered
+        quota, ``RekognitionQuotas.value``: a raised quota is used within the quotas' refresh interval).
     boto3_client: Any
         Injected DynamoDB client (tests).
     clock, sleep: Callable
         Injected time (tests).
     """
 
-    def __init__(self, table_name: str | None, tps: float, *, boto3_client: Any = None,
+    def __init__(self, table_name: str | None, tps: float | Callable[[str], float], *, boto3_client: Any = None,
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> None:
         self.table_name = table_name
-        self.tps = float(tps)
+        self._tps = tps if callable(tps) else (lambda _api, rate=float(tps): rate)
         self._client = boto3_client
         self._clock = clock
         self._sleep = sleep
-        # Fractional quotas use longer windows so each window still admits a whole call.
-        self.window_seconds = 1 if self.tps >= 1 else math.ceil(1 / self.tps) if self.tps > 0 else 1
-        self.capacity = max(1, math.floor(self.tps * self.window_seconds))
+
+    def tps(self, api: str) -> float:
+        """The calls per second allowed for ``api`` now."""
+        return float(self._tps(api))
+
+    @staticmethod
+    def windows(tps: float) -> tuple[int, int]:
+        """(window seconds, calls per window): fractional quotas use longer windows, so each still admits
+        a whole call."""
+        window = 1 if tps >= 1 else math.ceil(1 / tps) if tps > 0 else 1
+        return window, max(1, math.floor(tps * window))
 
     @property
     def client(self) -> Any:
@@ -101,11 +113,13 @@ class GetRateLimiter:
         """Wait for this call's place under the quota, at most ``max_wait`` seconds (then the call goes
         ahead and any throttle is retried); returns the time (epoch seconds) it was given."""
         started = self._clock()
-        if not self.table_name or self.tps <= 0:
+        tps = self.tps(api) if self.table_name else 0.0
+        if tps <= 0:
             return started
+        window_seconds, capacity = self.windows(tps)
         while True:
             now = self._clock()
-            window = int(now // self.window_seconds) * self.window_seconds
+            window = int(now // window_seconds) * window_seconds
             try:
                 response = self.client.update_item(
                     TableName=self.table_name,
@@ -119,13 +133,13 @@ class GetRateLimiter:
                 logger.warning("Get* pacing unavailable (%s); calling %s unpaced", error_code(error), api)
                 return now
             position = int(response["Attributes"]["calls"]["N"])
-            if position <= self.capacity:
-                slot = window + (position - 1) * self.window_seconds / self.capacity
+            if position <= capacity:
+                slot = window + (position - 1) * window_seconds / capacity
                 if slot > now:
                     self._sleep(slot - now)
                 return max(slot, now)
-            jitter = random.uniform(0, self.window_seconds / self.capacity)
-            pause = max(0.0, window + self.window_seconds - now) + jitter
+            jitter = random.uniform(0, window_seconds / capacity)
+            pause = max(0.0, window + window_seconds - now) + jitter
             if now - started + pause > max_wait:
                 return now
             self._sleep(pause)
@@ -197,6 +211,15 @@ class GetCaller:
         return sum(self.retries.values())
 
 
-def default_limiter(tps: float) -> GetRateLimiter:
-    """The stack's shared limiter (``RATE_LIMIT_TABLE_NAME``), pacing each Get* API to ``tps``."""
+def default_limiter(settings: PipelineSettings) -> GetRateLimiter:
+    """The stack's shared limiter (``RATE_LIMIT_TABLE_NAME``), pacing each Get* API to the account's quota for
+    it, read from Service Quotas and refreshed (``rekpipe_shared.quotas``), capped by ``video_get_tps_quota``."""
+    apis = sorted({api for name in settings.video_operations if (api := operation(name).video_get_api)})
+    quotas = pipeline_quotas(settings, apis)
+
+    def tps(api: str) -> float:
+        if api in quotas.names:
+            return quotas.value(api)
+        return settings.video_get_tps_quota or region_default(api, quotas.region)  # an API not configured
+
     return GetRateLimiter(os.environ.get(RATE_LIMIT_TABLE_NAME_ENV), tps)

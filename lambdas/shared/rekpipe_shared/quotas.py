@@ -251,11 +251,18 @@ def pipeline_quotas(settings: Any, names: Iterable[str], *, boto3_client: Any = 
                              boto3_client=boto3_client)
 
 
+def initial_slot_limit(settings: Any) -> int:
+    """The stored slot limit before the dispatcher's first tick has read the job quota: the cap if one is set,
+    else the documented default quota (20 concurrent stored-video jobs in every region)."""
+    return int(settings.video_slot_limit or region_default(VIDEO_JOBS, ""))
+
+
 __all__ = [
     "SERVICE_CODE",
     "VIDEO_JOBS",
     "QuotaInUse",
     "RekognitionQuotas",
+    "initial_slot_limit",
     "pipeline_quotas",
     "quota_key",
     "region_default",

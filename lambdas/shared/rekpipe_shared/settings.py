@@ -63,7 +63,10 @@ class PipelineSettings:
         How long a reading of the account's Rekognition quotas is kept before Service Quotas is asked
         again (30-86400; default 5 minutes): a raised quota takes effect within this, with no redeploy.
     video_slot_limit: int
-        Rekognition stored-video jobs running at once (1-1000); the account default quota is 20.
+        Caps the Rekognition stored-video jobs running at once below the account's quota (0, the default:
+        no cap, run at the quota, 20 by default). The quota is read from Service Quotas at run time and
+        the slot dispatcher's tick takes a changed one as its stored limit (``rekpipe slots --limit N``
+        overrides it until the quota or this cap changes again).
     video_max_concurrency: int
         Operations of one video run in parallel by the Map (1-40).
     video_slot_wait_seconds: int
@@ -77,9 +80,10 @@ class PipelineSettings:
         First pause of the slot grants when Start* meets LimitExceededException (another workload
         holds the account's job quota); doubles per refusal, at most 600 s (1-3600).
     video_get_tps_quota: float
-        The account's TPS quota for each video Get* API (default 20, the quota in us-east-1, us-west-2
-        and eu-west-1; 5 in most other regions). Every function that calls Get* shares it through the
-        rate-limit table; 0 turns that pacing off.
+        Caps the TPS of each video Get* API below the account's quota (0, the default: no cap, run at the
+        quota: 20 in us-east-1, us-west-2 and eu-west-1, 5 in most other regions unless raised). The quota
+        is read from Service Quotas at run time; every function that calls Get* shares it through the
+        rate-limit table.
     video_get_retry_seconds: int
         First interval of the state machine's retry when Get* stays throttled or unavailable through a
         function's own retries (1-300; doubles per attempt, 8 attempts, at most 120 s apart, jittered).
@@ -111,12 +115,12 @@ class PipelineSettings:
     image_max_concurrency: int = 10
     image_tps_quota: float = 0.0
     quota_refresh_seconds: int = 300
-    video_slot_limit: int = 20
+    video_slot_limit: int = 0
     video_max_concurrency: int = 8
     video_slot_wait_seconds: int = 86400
     video_job_wait_seconds: int = 86400
     video_job_limit_retry_seconds: int = 30
-    video_get_tps_quota: float = 20.0
+    video_get_tps_quota: float = 0.0
     video_get_retry_seconds: int = 5
     face_collection_id: str | None = None
     custom_labels_project_version_arn: str | None = None
@@ -140,7 +144,7 @@ class PipelineSettings:
         _check_range("image_max_concurrency", self.image_max_concurrency, 2, 1000)
         _check_range("image_tps_quota", self.image_tps_quota, 0, 10000)
         _check_range("quota_refresh_seconds", self.quota_refresh_seconds, 30, 86400)
-        _check_range("video_slot_limit", self.video_slot_limit, 1, 1000)
+        _check_range("video_slot_limit", self.video_slot_limit, 0, 1000)
         _check_range("video_max_concurrency", self.video_max_concurrency, 1, 40)
         _check_range("video_slot_wait_seconds", self.video_slot_wait_seconds, 5, 86400)
         _check_range("video_job_wait_seconds", self.video_job_wait_seconds, 10, 86400)

@@ -304,17 +304,18 @@ class TaskTable:
         self.client.update_item(
             TableName=self.table_name,
             Key=_key(task_id),
-            UpdateExpression="SET outputs.#op = :uri, reused = if_not_exists(reused, :empty), updated_at = :now",
+            UpdateExpression="SET outputs.#op = :uri, reused = if_not_exists(reused, :empty), updated_at = :now "
+                             "REMOVE #prev",
             ConditionExpression="attribute_exists(task_id)",
-            ExpressionAttributeNames={"#op": api},
+            ExpressionAttributeNames={"#op": api, "#prev": PREV_STATUS_ATTR},
             ExpressionAttributeValues={":uri": {"S": uri}, ":empty": {"M": {}}, ":now": {"S": now_iso()}},
         )
         self.client.update_item(
             TableName=self.table_name,
             Key=_key(task_id),
-            UpdateExpression="SET reused.#op = :source",
+            UpdateExpression="SET reused.#op = :source REMOVE #prev",
             ConditionExpression="attribute_exists(task_id)",
-            ExpressionAttributeNames={"#op": api},
+            ExpressionAttributeNames={"#op": api, "#prev": PREV_STATUS_ATTR},
             ExpressionAttributeValues={":source": _serializer.serialize(_plain(source))},
         )
 

@@ -19,12 +19,14 @@ from botocore.exceptions import ClientError
 
 from rekpipe_shared.aws import error_code, error_message
 from rekpipe_shared.operations import JOB_LIMIT_ERROR, PERMANENT_ERRORS, operation
+from rekpipe_shared.quotas import VIDEO_JOBS
 from rekpipe_shared.slots.exceptions import TransientWorldError
 from rekpipe_shared.slots.world import JobEnd, StartResult
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from rekpipe_shared.quotas import RekognitionQuotas
     from rekpipe_shared.settings import PipelineSettings
     from rekpipe_shared.slots.state import HolderItem
 
@@ -48,15 +50,24 @@ class AwsSlotWorld:
         Where Rekognition sends the completion notice, and the role it publishes with.
     admit: Callable[..., int]
         Starts up to n executions from the QUEUED backlog (:class:`rekpipe_shared.slots.admission.Admission`).
+    quotas: RekognitionQuotas | None
+        The account's quotas, cached and refreshed (``rekpipe_shared.quotas``), for the job quota the stored
+        limit follows; None: the stored limit never moves by itself.
     """
 
     def __init__(
         self, *, sfn: Any, rekognition: Any, settings: PipelineSettings, topic_arn: str, role_arn: str,
-        admit: Callable[..., int],
+        admit: Callable[..., int], quotas: RekognitionQuotas | None = None,
     ) -> None:
         self.sfn, self.rekognition, self.settings = sfn, rekognition, settings
         self.topic_arn, self.role_arn = topic_arn, role_arn
         self._admit = admit
+        self.quotas = quotas
+
+    def job_quota(self) -> int | None:
+        if self.quotas is None:
+            return None
+        return int(self.quotas.value(VIDEO_JOBS))  # never raises: unreadable quotas fall back to the region's
 
     def heartbeat(self, token: str) -> bool:
         try:

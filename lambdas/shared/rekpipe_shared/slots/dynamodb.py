@@ -165,8 +165,9 @@ class DynamoDBSlotStore(SlotStore):
             TableName=self.table_name, Key={PK_ATTR: {"S": self.pk}, SK_ATTR: {"S": HEADER_SK}}, ConsistentRead=True
         ).get("Item")
         if not item:  # never written: the limit the dispatcher was deployed with
-            return {"limit": self.default_limit, "holders": 0, "waiters": 0, "version": 0}
-        return {name: int(item[name]["N"]) for name in ("limit", "holders", "waiters", "version")}
+            return {"limit": self.default_limit, "holders": 0, "waiters": 0, "version": 0, "quota_limit": 0}
+        return {name: int(item.get(name, {}).get("N", "0"))
+                for name in ("limit", "holders", "waiters", "version", "quota_limit")}
 
 
 # --- item codecs -------------------------------------------------------------------------------
@@ -180,6 +181,7 @@ def _header_item(pk: str, snap: Snapshot) -> dict[str, Any]:
         "next_seq": {"N": str(header.next_seq)},
         "backoff_until": {"N": repr(header.backoff_until)},
         "backoff_seconds": {"N": repr(header.backoff_seconds)},
+        "quota_limit": {"N": str(header.quota_limit)},
         "holders": {"N": str(len(snap.holders))},
         "waiters": {"N": str(len(snap.waiters))},
     }
@@ -192,6 +194,7 @@ def _header_of(item: dict[str, Any]) -> Header:
         next_seq=int(item["next_seq"]["N"]),
         backoff_until=float(item["backoff_until"]["N"]),
         backoff_seconds=float(item["backoff_seconds"]["N"]),
+        quota_limit=int(item.get("quota_limit", {}).get("N", "0")),
     )
 
 

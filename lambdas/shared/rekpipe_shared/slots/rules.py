@@ -197,6 +197,7 @@ class SlotRules:
             changes.tombstones[key] = None
         if changes.finished or changes.tombstones:
             snap = self._commit(snap, changes)
+        snap = self._follow_quota(snap)
         due = sorted((h for h in snap.holders.values() if self._check_due(h, now)), key=lambda h: h.checked_at)
         due = due[: self.settings.tick_batch]
         for holder in due:  # each item's failure stays its own (D8)
@@ -218,6 +219,19 @@ class SlotRules:
             update = None if not alive else replace(current, heartbeat_at=now)
             snap = self._commit(snap, Changes(header=snap.header, waiters={waiter.holder: update}))
         return self._admit(snap)
+
+    def _follow_quota(self, snap: Snapshot) -> Snapshot:
+        """Take a changed job quota as the stored limit (D9: still one stored value, and no want moves it)."""
+        try:
+            quota = self.world.job_quota()
+        except TransientWorldError as exc:
+            logger.warning("job quota unknown this tick: %s", exc)
+            return snap
+        if not quota or quota == snap.header.quota_limit:
+            return snap
+        logger.info("job quota in use is now %d (was %d): stored limit %d -> %d", quota, snap.header.quota_limit,
+                    snap.header.limit, quota)
+        return self._commit(snap, Changes(header=replace(snap.header, limit=quota, quota_limit=quota)))
 
     def _check_due(self, holder: HolderItem, now: float) -> bool:
         """Whether the tick should check ``holder`` (Get*, heartbeat) now.

@@ -21,6 +21,10 @@ class Header:
     next_seq: int = 0
     backoff_until: float = 0.0
     backoff_seconds: float = 0.0
+    quota_limit: int = 0
+    """The limit last taken from the account's job quota (capped by ``video_slot_limit``); 0: none yet. A tick
+    that finds another value sets ``limit`` to it, so a raised quota is used with no redeploy, while a limit
+    an operator set (``rekpipe slots --limit``) holds until the quota or its cap next changes."""
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,10 @@ class SlotWorld(Protocol):
     def fail(self, token: str, error: str, cause: str) -> None:
         """SendTaskFailure; a closed token is not an error."""
 
+    def job_quota(self) -> int | None:
+        """The concurrent stored-video job quota in use (the account's, capped by the settings), from a cached
+        reading; None when unknown (the stored limit then stays as it is)."""
+
     def admit(self, count: int, *, cap: int | None = None) -> int:
         """Start up to ``count`` executions from the QUEUED backlog, and never more than ``cap`` open at once;
         returns how many started."""
