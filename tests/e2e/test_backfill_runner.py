@@ -106,6 +106,11 @@ def _report_codes(rows: list[dict[str, str]]) -> dict[str, str]:
 def test_batch_runner_backfill_of_300_objects_reports_every_task_and_reruns_add_nothing(make_runtime):
     # GIVEN 300 manifest rows: images, videos, empty files, unsupported files and keys no longer in the bucket
     runtime = make_runtime()
+    # The analysis is not this test's subject: its pollers are stopped, so 260 analyses do not starve the
+    # ingestion and the stream-kept counts being measured (on two loaded cores they made the wait 100 s)
+    for poller in runtime.event_sources:
+        if poller.function_name in (runtime.function_name("analyze_image"), runtime.function_name("start_video_workflow")):
+            poller.stop()
     outputs = runtime.outputs
     source, reports = outputs["ExistingContentBucketName"], outputs["InventoryBucketName"]
     rows, expected = _backfill_source(source)
@@ -148,13 +153,10 @@ def test_batch_runner_backfill_of_300_objects_reports_every_task_and_reruns_add_
     again = read_report(boto3.client("s3"), reports, rerun.report_manifest_key)
     assert all(row["ResultMessage"].startswith("Already known") for row in again if row["TaskStatus"] == "succeeded")
 
-    # (the pipeline analyses the backlog meanwhile: reported as it stands, not waited for, since it is not the
-    # runner's work; the e2e tests of the pipeline assert the analysis)
     counts = table.counts()
     print(f"\n[wall time] batch runner, {TOTAL} manifest rows: {wall:.1f} s "
           f"({summary.invocations} invocations, {summary.retries} retries); re-run {rerun.duration_seconds:.1f} s; "
-          f"SUCCEEDED {counts['SUCCEEDED']} of {IMAGES + VIDEOS} analysable after "
-          f"{time.monotonic() - started:.0f} s; counts {counts}")
+          f"counts {counts} (analysis stopped)")
 
 
 def _counts_when(table: TaskTable, condition: Any, timeout: float = 300.0) -> dict[str, int]:
