@@ -22,10 +22,6 @@ from bench.exceptions import BenchError
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SCENARIOS = ("images", "videos", "cost", "baseline")
-EXTRA_SCENARIOS = ("recheck",)
-"""Run only when named: not part of the default run's 10 minutes."""
-RECHECK_WAIT_SECONDS = 5
-"""The smallest ``video_slot_wait_seconds`` the settings allow: at clock x100 a re-check every 500 sim s."""
 
 
 @dataclass(frozen=True)
@@ -68,8 +64,6 @@ def plans(sizes: Sizes, wanted: set[str]) -> list[list[dict[str, Any]]]:
         first.append(video)
     if "videos" in wanted:
         first.append({**video, "scale": sizes.scale * 2, "check": True})
-    if "recheck" in wanted:
-        others.append([{**video, "videos": min(sizes.videos, 10), "slot_wait_seconds": RECHECK_WAIT_SECONDS}])
     return ([first] if first else []) + others
 
 
@@ -104,19 +98,11 @@ def assemble(sizes: Sizes, wanted: set[str], runs: list[dict[str, Any]]) -> dict
     images = [r for r in runs if r["kind"] == "images"]
     videos = [r for r in runs if r["kind"] == "videos"]
     headline = next((r for r in images if not r["grid"]), None)
-    main_video = next((r for r in videos if not r["check"] and not r["spec"].get("slot_wait_seconds")), None)
+    main_video = next((r for r in videos if not r["check"]), None)
     if "images" in wanted and headline:
         scenarios["images"] = {"headline": headline, "grid": [r for r in images if r["grid"]]}
-    recheck = [r for r in videos if r["spec"].get("slot_wait_seconds")]
-    videos = [r for r in videos if not r["spec"].get("slot_wait_seconds")]
     if "videos" in wanted and videos:
         scenarios["videos"] = {"runs": videos}
-    if recheck:
-        run = recheck[0]
-        # States a re-check adds: RecheckSlot itself and each AcquireSlot entered beyond the first per operation.
-        extra = run["rechecks"] + sum(e["states"].get("AcquireSlot", 0) for e in run["per_execution"]) - run["operations"]
-        scenarios["recheck"] = {"run": run, "transitions_per_recheck": extra / run["rechecks"] if run["rechecks"] else None,
-                                "note": "video_slot_wait_seconds lowered so the fallback re-check fires in the emulator"}
     if "cost" in wanted:
         scenarios["cost"] = {
             "prices_date": PRICES_DATE,
@@ -143,8 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--scale", type=float, help="simulated seconds per real second for the video backlog "
                         "(the scale check runs at twice this)")
-    parser.add_argument("--scenario", choices=(*SCENARIOS, *EXTRA_SCENARIOS, "all"), default="all",
-                        help="one scenario; 'recheck' (fallback re-check cost) runs only when named")
+    parser.add_argument("--scenario", choices=(*SCENARIOS, "all"), default="all", help="one scenario")
     parser.add_argument("--videos", type=int, help="videos in the backlog (default 100; the goal is 200)")
     parser.add_argument("--images", type=int, help="images in the headline burst")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for results.json and the PNGs")

@@ -67,19 +67,6 @@ def table(results: dict[str, Any]) -> str:
                          _fmt(run["transitions_slope_per_hour_waited"], 3), "0"))
             rows.append(("longest wait for a slot, simulated s", _fmt(run["waited_sim_max"], 0), ""))
             rows.append(("backlog drained in, real s (this machine)", _fmt(run["drained_seconds"], 0), ""))
-    recheck = scenarios.get("recheck")
-    if recheck:
-        run = recheck["run"]
-        spec = run["spec"]
-        rows.append((f"**Fallback re-check** V={spec['videos']}, clock ×{spec['scale']:g}, video_slot_wait_seconds="
-                     f"{spec['slot_wait_seconds']} real s (= {spec['slot_wait_seconds'] * spec['scale']:g} sim s)", "", ""))
-        rows.append(("re-checks fired", str(run["rechecks"]), ""))
-        rows.append(("transitions per re-check", _fmt(recheck["transitions_per_recheck"], 2), ""))
-        rows.append(("slope of transitions/operation per hour waited",
-                     _fmt(run["transitions_slope_per_hour_waited"], 2), ""))
-        rows.append(("transitions per operation (min–max)",
-                     f"{_fmt(run['transitions_per_operation'], 1)} ({_fmt(run['transitions_per_operation_min'], 1)}"
-                     f"–{_fmt(run['transitions_per_operation_max'], 1)})", ""))
     baseline = scenarios.get("baseline")
     if baseline:
         model = baseline["model"]
@@ -146,20 +133,6 @@ def plots(results: dict[str, Any], folder: Path) -> list[Path]:
         ax.set_title(f"Image settings grid (N={grid[0]['spec']['images']} each); dashed lines are the goals")
         ax.legend()
         written.append(_save(fig, folder / "images_grid.png"))
-    recheck = scenarios.get("recheck")
-    if recheck:
-        run = recheck["run"]
-        fig, ax = plt.subplots(figsize=(8, 4))
-        points = [(e["waited_sim_seconds"] / 60, e["transitions_per_operation"]) for e in run["per_execution"]
-                  if e["waited_sim_seconds"] is not None]
-        ax.scatter([p[0] for p in points], [p[1] for p in points], s=12, color="tab:red",
-                   label=f"re-check every {run['spec']['slot_wait_seconds'] * run['spec']['scale'] / 60:g} sim min")
-        ax.set_xlabel("time the execution waited for its slots (simulated minutes)")
-        ax.set_ylabel("state transitions per operation")
-        ax.set_ylim(bottom=0)
-        ax.set_title("Fallback re-check: what a parked wait costs once its timeout fires")
-        ax.legend()
-        written.append(_save(fig, folder / "recheck_transitions.png"))
     videos = scenarios.get("videos")
     if videos:
         fig, ax = plt.subplots(figsize=(8, 4))

@@ -34,8 +34,8 @@ class VideoRun:
     video_seconds: int
         Length written in each sample's MP4 header (what Rekognition would bill).
     slot_wait_seconds: int | None
-        ``video_slot_wait_seconds``, the parked AcquireSlot's fallback re-check, in REAL seconds
-        (a Step Functions timeout); None keeps the default (900 s), which no emulated wait reaches.
+        ``video_slot_wait_seconds`` (part of RunJob's backstop TimeoutSeconds, in real seconds here); None
+        keeps the default (1 day).
     """
 
     videos: int
@@ -119,7 +119,6 @@ def _figures(spec: VideoRun, events: list[Any], jobs: dict[str, Any], runs: list
             "transitions_per_operation": len(execution["entered"]) / operations,
             "waited_sim_seconds": waited,
             "states": _state_counts(execution["entered_names"]),
-            "rechecks": execution["entered_names"].count("RecheckSlot"),
         })
     per_op = [e["transitions_per_operation"] for e in per_execution]
     waited = [e["waited_sim_seconds"] for e in per_execution if e["waited_sim_seconds"] is not None]
@@ -146,7 +145,6 @@ def _figures(spec: VideoRun, events: list[Any], jobs: dict[str, Any], runs: list
         "transitions_slope_per_hour_waited": slope * 3600 if slope is not None else None,
         "waited_sim_max": max(waited) if waited else None,
         "waited_sim_median": statistics.median(waited) if waited else None,
-        "rechecks": sum(e["rechecks"] for e in per_execution),
         "per_execution": per_execution,
         "job_durations_sim": [round(d, 3) for _, d in durations],
         "job_timeline": [(round(e.sim_time - first_start, 3), e.running) for e in events],
