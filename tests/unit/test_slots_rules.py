@@ -377,12 +377,13 @@ def test_rules_memory_store_starts_at_version_zero() -> None:
 
 
 def test_tick_takes_a_changed_job_quota_as_the_stored_limit_and_an_operator_limit_holds_until_it_changes() -> None:
-    # GIVEN limit 1 stored, four operations, and Service Quotas reporting a job quota of 3
-    model = SlotModel(limit=1, quota_reading=3)
+    # GIVEN limit 1 stored and four operations while the quota is unknown, then Service Quotas reporting 3
+    model = SlotModel(limit=1)
     for name in ("A#labels", "B#labels", "C#labels", "D#labels"):
         model.want(name)
     _drain(model)
     assert len(_holders(model)) == 1
+    model.quota_reading = 3
     # WHEN the tick runs
     model.tick()
     _drain(model)
@@ -409,3 +410,17 @@ def test_tick_takes_a_changed_job_quota_as_the_stored_limit_and_an_operator_limi
     _drain(model)
     assert model.store.load().header.limit == 4
     model.settle()
+
+
+def test_first_message_of_a_cold_dispatcher_applies_the_job_quota_before_it_grants() -> None:
+    # GIVEN the deployed default limit (20) stored, and an account whose job quota is 2
+    model = SlotModel(limit=20, quota_reading=2, quota=2)
+    # WHEN five wants arrive, before any tick
+    for name in ("A#labels", "B#labels", "C#labels", "D#labels", "E#labels"):
+        model.want(name)
+    _drain(model)
+    # THEN only two jobs start: the first want read the quota before granting, so no Start* met
+    # LimitExceededException and no backoff paused the grants
+    assert model.store.load().header.limit == 2
+    assert len(_holders(model)) == 2
+    assert model.store.load().header.backoff_until == 0.0

@@ -103,6 +103,9 @@ class SlotRules:
         raise FenceError(-1)
 
     def _apply(self, snap: Snapshot, message: Message) -> Snapshot:
+        # Before any grant: a cold dispatcher's first message (often a want) must not grant at the deployed
+        # default limit while the account's job quota is lower (the refusals would pause every grant).
+        snap = self._follow_quota(snap)
         if isinstance(message, Want):
             snap = self._want(snap, message)
         elif isinstance(message, Done):
@@ -197,7 +200,6 @@ class SlotRules:
             changes.tombstones[key] = None
         if changes.finished or changes.tombstones:
             snap = self._commit(snap, changes)
-        snap = self._follow_quota(snap)
         due = sorted((h for h in snap.holders.values() if self._check_due(h, now)), key=lambda h: h.checked_at)
         due = due[: self.settings.tick_batch]
         for holder in due:  # each item's failure stays its own (D8)
@@ -221,7 +223,8 @@ class SlotRules:
         return self._admit(snap)
 
     def _follow_quota(self, snap: Snapshot) -> Snapshot:
-        """Take a changed job quota as the stored limit (D9: still one stored value, and no want moves it)."""
+        """Take a changed job quota as the stored limit, on every message (the reading is cached, so this is
+        a lookup; D9 holds: one stored value, and no want carries a limit)."""
         try:
             quota = self.world.job_quota()
         except TransientWorldError as exc:
