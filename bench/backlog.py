@@ -116,6 +116,12 @@ def run(videos: int, limit: int, scale: float, durations: tuple[float, float], b
         stop.set()
         sampler.join()
         counts = table.counts()
+        failures: dict[str, int] = {}
+        for status in ("FAILED", "PARTIAL"):
+            for task in table.iter_needing_attention(status):
+                errors = task.get("operation_errors") or {}
+                reason = task.get("error_code") or next((e.get("code") for e in errors.values()), "unknown")
+                failures[str(reason)] = failures.get(str(reason), 0) + 1
         jobs = {job.location.name: job for job in sim.jobs.values()}
         events = list(sim.job_events)
         per_op: list[dict[str, Any]] = []
@@ -145,7 +151,7 @@ def run(videos: int, limit: int, scale: float, durations: tuple[float, float], b
     old = [op["old_transitions"] for op in per_op]
     figures = {
         "videos": videos, "limit": limit, "scale": scale, "durations_sim_seconds": list(durations),
-        "completed": done, "task_counts": counts, "upload_real_seconds": round(upload_seconds, 1),
+        "completed": done, "task_counts": counts, "failure_reasons": failures, "upload_real_seconds": round(upload_seconds, 1),
         "drained_real_seconds": round(drained, 1),
         "backlog_sim_hours": round((last - first) / 3600, 2),
         "waited_sim_hours_max": round(max(hours), 2) if hours else None,
