@@ -374,3 +374,17 @@ def test_slot_dispatcher_tick_follows_the_job_quota_service_quotas_reports(dispa
         assert (dispatcher.store.header()["limit"], dispatcher.store.header()["quota_limit"]) == (8, 8)
     finally:
         undo()
+
+
+def test_slot_dispatcher_keeps_its_limit_when_service_quotas_cannot_be_read(dispatcher, resources):
+    # GIVEN a stored limit of 3, and moto's own Service Quotas, which knows nothing of Rekognition (as when the
+    # API is unreachable: the region's documented default, 20, would be all there is)
+    from rekpipe_shared.quotas import VIDEO_JOBS, pipeline_quotas
+
+    dispatcher.handler(_event(encode(SetLimit(3))), FakeLambdaContext())
+    dispatcher.world.quotas = pipeline_quotas(dispatcher.settings, [VIDEO_JOBS])
+    # WHEN ticks run
+    dispatcher.handler(_event(encode(Tick("t1")), encode(Tick("t2"))), FakeLambdaContext())
+    # THEN the limit is not moved to the region default: a failed read must not change it
+    assert dispatcher.store.header()["limit"] == 3
+    assert dispatcher.world.quotas.get(VIDEO_JOBS).source == "region-default"

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from rekpipe_shared.aws import error_code, error_message
 from rekpipe_shared.operations import JOB_LIMIT_ERROR, PERMANENT_ERRORS, operation
-from rekpipe_shared.quotas import VIDEO_JOBS
+from rekpipe_shared.quotas import SOURCE_REGION_DEFAULT, VIDEO_JOBS
 from rekpipe_shared.slots.exceptions import TransientWorldError
 from rekpipe_shared.slots.world import JobEnd, StartResult
 
@@ -65,9 +65,13 @@ class AwsSlotWorld:
         self.quotas = quotas
 
     def job_quota(self) -> int | None:
+        """The job quota in use, or None when Service Quotas could not be read: the region's documented default
+        would then replace a value read before (a throttled or failed read must not move the limit), so the
+        stored limit stays as it is (at first the cap, or the default of 20)."""
         if self.quotas is None:
             return None
-        return int(self.quotas.value(VIDEO_JOBS))  # never raises: unreadable quotas fall back to the region's
+        quota = self.quotas.get(VIDEO_JOBS)  # never raises: an unreadable Service Quotas gives the region default
+        return None if quota.source == SOURCE_REGION_DEFAULT else int(quota.value)
 
     def heartbeat(self, token: str) -> bool:
         try:
