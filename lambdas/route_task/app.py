@@ -6,8 +6,8 @@ A task becomes PENDING when it is created and again when an operator re-queues i
   duplicate message, which the consumer's claim turns into a no-op; the other order could lose it.
 - A video is marked QUEUED in the video backlog (``tasks.VIDEO_BACKLOG``), where it waits durably,
   for any time, until the slot dispatcher's tick admits it; open executions then stay near the slot
-  limit for a backlog of any size. An admit-only tick is sent at once (one per 5 seconds at most,
-  by the slot queue's content-based deduplication), so a lone upload does not wait for the schedule.
+  limit for a backlog of any size. An admit-only tick is sent at once (one per batch that backlogs a
+  video), so a lone upload does not wait for the schedule.
 
 The mapping's filter (``rekpipe_shared.routing.STREAM_FILTER_PATTERNS``) hands it status changes only.
 Once the batch is routed, the status changes of its records up to the first failed one are counted
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -97,16 +98,17 @@ def route(record: DynamoDBRecord) -> None:
 
 _backlogged: list[str] = []
 """Videos this invocation put in the backlog (the handler nudges once for all of them)."""
-NUDGE_BUCKET_SECONDS = 5
-"""Nudges within one 5-second bucket have one body, so the slot queue keeps one of them."""
-
-
 def nudge_dispatcher() -> None:
     """Ask the dispatcher to admit from the backlog now. A failure is only logged: the schedule's
-    tick admits the video within a minute anyway."""
-    body = encode(Tick(at=f"admit-{int(time.time() // NUDGE_BUCKET_SECONDS)}", admit_only=True))
+    tick admits the video within a minute anyway.
+
+    Each nudge has its own deduplication ID: a nudge deduplicated against an earlier one that the dispatcher
+    had already applied would leave this batch's videos waiting for the next scheduled tick. There is one per
+    route_task batch that backlogs a video, and the mapping's 5 s batching window bounds those."""
+    body = encode(Tick(at=f"admit-{time.time():.3f}", admit_only=True))
     try:
-        sqs.send_message(QueueUrl=SLOT_QUEUE_URL, MessageBody=body, MessageGroupId=SLOT_MESSAGE_GROUP)
+        sqs.send_message(QueueUrl=SLOT_QUEUE_URL, MessageBody=body, MessageGroupId=SLOT_MESSAGE_GROUP,
+                         MessageDeduplicationId=str(uuid.uuid4()))
     except (BotoCoreError, ClientError) as error:  # the schedule is the guarantee; this is only latency
         logger.warning("Could not nudge the slot dispatcher; the next scheduled tick admits the video",
                        extra={"error": str(error)})

@@ -51,7 +51,8 @@ def test_slots_limit_sends_set_limit_that_the_dispatcher_applies(pipeline, slot_
     store = DynamoDBSlotStore(pipeline.semaphore_table, default_limit=20)
     admitted: list[int] = []
     # set_limit with no waiters makes no AWS call but admission from the (empty) backlog
-    no_backlog = type("NoBacklog", (), {"admit": lambda self, n, cap=None: admitted.append(n) or 0})()
+    no_backlog = type("NoBacklog", (), {"admit": lambda self, n, cap=None: admitted.append(n) or 0,
+                                        "job_quota": lambda self: None})()
     rules = SlotRules(store, world=no_backlog, clock=lambda: 0.0)
     for message in messages:
         rules.handle(decode(message["Body"]))
