@@ -43,7 +43,11 @@ def _consumer(adapter: InProcessLambdas) -> tuple[str, list[str], threading.Lock
 
     create_function("consumer")
     adapter.register("consumer", handler)
-    return boto3.client("sqs").create_queue(QueueName="work")["QueueUrl"], bodies, lock
+    # A short visibility timeout: when moto's unsynchronised concurrent receives hand one message to two pollers,
+    # the first delete's receipt handle goes stale and the message comes back after this timeout, as SQS's
+    # at-least-once delivery allows (30 s by default, which outlasted the test's deadline in a CI run).
+    return boto3.client("sqs").create_queue(QueueName="work", Attributes={"VisibilityTimeout": "3"})["QueueUrl"], \
+        bodies, lock
 
 
 def test_idle_sqs_source_has_one_long_poll_in_flight_and_parks_the_other_pollers(adapter, receives):
@@ -88,7 +92,7 @@ def test_busy_sqs_source_wakes_its_pollers_and_delivers_every_message(adapter, r
         # The parked pollers joined in (short waits while busy).
         with lock:
             assert set(bodies) == expected
-            assert len(bodies) - len(expected) <= 3, sorted(bodies)
+            assert len(bodies) - len(expected) <= 10, sorted(bodies)
         assert 1 in receives
     finally:
         source.stop()
