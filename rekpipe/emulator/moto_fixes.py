@@ -31,6 +31,10 @@ patched functions still exist with the expected signatures, so a moto upgrade fa
    receive now checks the groups at every look, and one receive at a time per queue; an empty queue
    still blocks on moto's condition variable, so an idle long poll stays quiet.
    Upstream: docs/upstream/sqs-fifo-long-poll-stale-groups.md.
+   Standard queues get the same one-look-at-a-time lock: moto's receive is not synchronised, and two
+   pollers receiving at once could hand one message to both (its first receipt handle then goes stale, so
+   the message came back only after the queue's visibility timeout) or leave a message invisible that
+   nobody received; a CI run saw 5 images of a local run sit QUEUED past its 120 s timeout.
 8. A Task state whose ``HeartbeatSeconds`` passed without a heartbeat fails with ``States.Timeout``; AWS
    fails it with ``States.HeartbeatTimeout`` ("A Task state failed to send a heartbeat for a period longer
    than the HeartbeatSeconds value", Step Functions Developer Guide, "Error names"), which RunJob retries
@@ -269,8 +273,6 @@ def _fifo_receive_respects_groups_in_flight() -> Callable[[], None]:
     def receive_message(self: Any, queue_name: str, count: int, wait_seconds_timeout: int, visibility_timeout: int,
                         message_attribute_names: list[str] | None = None) -> list[Any]:
         queue = self.get_queue(queue_name)
-        if not queue.fifo_queue:
-            return original(self, queue_name, count, wait_seconds_timeout, visibility_timeout, message_attribute_names)
         with guard:
             lock = locks.setdefault(f"{id(self)}:{queue_name}", threading.Lock())
         deadline = time.monotonic() + (wait_seconds_timeout or 0)
@@ -280,7 +282,7 @@ def _fifo_receive_respects_groups_in_flight() -> Callable[[], None]:
             remaining = deadline - time.monotonic()
             if result or remaining <= 0:
                 return result
-            if queue.messages:  # visible, but their groups are in flight: look again shortly
+            if queue.fifo_queue and queue.messages:  # visible, but their groups are in flight: look again shortly
                 time.sleep(min(_FIFO_BLOCKED_RECHECK_SECONDS, remaining))
             else:
                 queue.wait_for_messages(min(1.0, remaining))
