@@ -261,7 +261,7 @@ _FIFO_BLOCKED_RECHECK_SECONDS = 0.05
 """A FIFO receive whose visible messages all belong to in-flight groups looks again after this long."""
 
 
-def _fifo_receive_respects_groups_in_flight() -> Callable[[], None]:
+def _sqs_receives_one_at_a_time_per_queue() -> Callable[[], None]:
     import threading
 
     from moto.sqs.models import SQSBackend
@@ -360,7 +360,7 @@ def _heartbeat_timeout_is_its_own_error() -> Callable[[], None]:
 
 
 FIXES = (_token_calls_skip_executions_not_yet_running, _heartbeat_accepted_before_its_timer_is_armed,
-         _heartbeat_timeout_is_its_own_error, _fifo_receive_respects_groups_in_flight, _stop_interrupts_token_waits, _s3_notices_carry_version, _send_task_failure_keeps_cause, _transactions_keep_tables,
+         _heartbeat_timeout_is_its_own_error, _sqs_receives_one_at_a_time_per_queue, _stop_interrupts_token_waits, _s3_notices_carry_version, _send_task_failure_keeps_cause, _transactions_keep_tables,
          _backend_lookup_without_global_lock, s3_checksums_as_aws)
 
 
