@@ -17,7 +17,7 @@ import boto3
 from rekpipe.emulator.runtime import EmbeddedRuntime, RuntimeOptions
 from rekpipe.samples import generate
 from rekpipe.simulator import SimulatorConfig
-from rekpipe_shared.constants import TERMINAL_STATUSES
+from rekpipe_shared.schema import TERMINAL_STATUSES
 from rekpipe_shared.settings import PipelineSettings
 
 RESULTS = Path(__file__).resolve().parent / "results" / "iam_usage.json"

@@ -8,7 +8,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_lambda_event_sources as sources
 from constructs import Construct
 
-from rekpipe_shared.constants import SYNC_OUTPUT_PREFIX
+from rekpipe_shared.schema import SYNC_OUTPUT_PREFIX
 from stack.ingestion import READ_OBJECT_ACTIONS
 from stack.nag import acknowledge, acknowledge_objects, wildcard_resource
 from stack.permissions import (

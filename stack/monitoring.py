@@ -13,7 +13,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from rekpipe_shared.constants import METRICS_NAMESPACE
+from rekpipe_shared.schema import METRICS_NAMESPACE
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 
-from rekpipe_shared.constants import (
+from rekpipe_shared.schema import (
     IMAGE_QUEUE_URL_ENV,
     METRICS_NAMESPACE,
     OUTPUT_BUCKET_ENV,

@@ -16,8 +16,7 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from rekpipe_shared.constants import METRICS_NAMESPACE
-from rekpipe_shared.tasks import IN_FLIGHT_INDEX
+from rekpipe_shared.schema import IN_FLIGHT_INDEX, METRICS_NAMESPACE
 from stack.nag import acknowledge_resource
 from stack.storage import QUERY, READ_ITEM, grant_table
 

@@ -23,7 +23,7 @@ from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from rekpipe_shared.constants import SLOT_MESSAGE_GROUP
+from rekpipe_shared.schema import SLOT_MESSAGE_GROUP
 from stack.queues import DLQ_RETENTION, VISIBILITY_FACTOR
 
 if TYPE_CHECKING:

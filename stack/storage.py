@@ -18,9 +18,19 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from rekpipe_shared.get_calls import RATE_KEY_ATTR, RATE_TTL_ATTR
-from rekpipe_shared.result_index import REUSE_KEY_ATTR
-from rekpipe_shared.tasks import ATTENTION_INDEX, IN_FLIGHT_ATTR, IN_FLIGHT_INDEX, TASK_ID_ATTR
+from rekpipe_shared.schema import (
+    ATTENTION_ATTR,
+    ATTENTION_INDEX,
+    IN_FLIGHT_ATTR,
+    IN_FLIGHT_INDEX,
+    RATE_KEY_ATTR,
+    REUSE_KEY_ATTR,
+    SLOT_PK_ATTR,
+    SLOT_SK_ATTR,
+    TASK_ID_ATTR,
+    TTL_ATTR,
+    UPDATED_AT_ATTR,
+)
 from stack.nag import acknowledge
 
 if TYPE_CHECKING:
@@ -34,11 +44,6 @@ INVENTORY_PREFIX = "inventory/"
 BATCH_REPORT_PREFIX = "batch-reports/"
 """Where S3 Batch Operations writes completion reports."""
 
-ATTENTION_PK = "attention_status"
-ATTENTION_SK = "updated_at"
-SEMAPHORE_PK = "pk"
-SEMAPHORE_SK = "sk"
-TTL_ATTR = "expires_at"
 
 ACCESS_LOG_DAYS = 90
 REPORT_DAYS = 365
@@ -133,21 +138,21 @@ class Storage(Construct):
         )
         self.task_table.add_global_secondary_index(
             index_name=ATTENTION_INDEX,
-            partition_key=dynamodb.Attribute(name=ATTENTION_PK, type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name=ATTENTION_SK, type=dynamodb.AttributeType.STRING),
+            partition_key=dynamodb.Attribute(name=ATTENTION_ATTR, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=UPDATED_AT_ATTR, type=dynamodb.AttributeType.STRING),
             projection_type=dynamodb.ProjectionType.ALL,
         )
         self.task_table.add_global_secondary_index(
             index_name=IN_FLIGHT_INDEX,
             partition_key=dynamodb.Attribute(name=IN_FLIGHT_ATTR, type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name=ATTENTION_SK, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=UPDATED_AT_ATTR, type=dynamodb.AttributeType.STRING),
             projection_type=dynamodb.ProjectionType.ALL,
         )
         self.semaphore_table = dynamodb.Table(
             self,
             "SemaphoreTable",
-            partition_key=dynamodb.Attribute(name=SEMAPHORE_PK, type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name=SEMAPHORE_SK, type=dynamodb.AttributeType.STRING),
+            partition_key=dynamodb.Attribute(name=SLOT_PK_ATTR, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=SLOT_SK_ATTR, type=dynamodb.AttributeType.STRING),
             time_to_live_attribute=TTL_ATTR,
             **_table_defaults(cdk.RemovalPolicy.DESTROY),
         )
@@ -157,7 +162,7 @@ class Storage(Construct):
             self,
             "RateLimitTable",
             partition_key=dynamodb.Attribute(name=RATE_KEY_ATTR, type=dynamodb.AttributeType.STRING),
-            time_to_live_attribute=RATE_TTL_ATTR,
+            time_to_live_attribute=TTL_ATTR,
             **_table_defaults(cdk.RemovalPolicy.DESTROY),
         )
         self.result_index_table = dynamodb.Table(

@@ -24,8 +24,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from rekpipe_shared.constants import ASYNC_OUTPUT_PREFIX, SLOT_MESSAGE_GROUP
-from rekpipe_shared.tasks import IN_FLIGHT_INDEX
+from rekpipe_shared.schema import ASYNC_OUTPUT_PREFIX, IN_FLIGHT_INDEX, SLOT_MESSAGE_GROUP
 from stack.ingestion import READ_OBJECT_ACTIONS
 from stack.nag import acknowledge, acknowledge_objects, acknowledge_resource, wildcard_resource
 from stack.paths import VIDEO_ASL_PATH

@@ -23,7 +23,15 @@ from botocore import xform_name
 from botocore.exceptions import ClientError
 
 from rekpipe_shared.aws import DEFAULT_CONFIG, error_code, error_message
-from rekpipe_shared.constants import (
+from rekpipe_shared.exceptions import ResultPendingError, RetryableAnalysisError
+from rekpipe_shared.get_calls import GET_CLIENT_CONFIG
+from rekpipe_shared.operations import OBJECT_ERRORS, RETRYABLE_ERRORS, THROTTLING_ERRORS, operation
+from rekpipe_shared.outputs import ResultsLayout, put_json, write_latest_pointer, write_manifest
+from rekpipe_shared.pacing import AimdPacer, SharedSchedule
+from rekpipe_shared.quotas import pipeline_quotas
+from rekpipe_shared.result_index import ResultIndex, model_version_of
+from rekpipe_shared.reuse import ResultReuse, reused_entry
+from rekpipe_shared.schema import (
     IMAGE_QUEUE_URL_ENV,
     METRICS_NAMESPACE,
     OUTPUT_BUCKET_ENV,
@@ -34,14 +42,6 @@ from rekpipe_shared.constants import (
     STATUS_SUCCEEDED,
     TASK_TABLE_NAME_ENV,
 )
-from rekpipe_shared.exceptions import ResultPendingError, RetryableAnalysisError
-from rekpipe_shared.get_calls import GET_CLIENT_CONFIG
-from rekpipe_shared.operations import OBJECT_ERRORS, RETRYABLE_ERRORS, THROTTLING_ERRORS, operation
-from rekpipe_shared.outputs import ResultsLayout, put_json, write_latest_pointer, write_manifest
-from rekpipe_shared.pacing import AimdPacer, SharedSchedule
-from rekpipe_shared.quotas import pipeline_quotas
-from rekpipe_shared.result_index import ResultIndex, model_version_of
-from rekpipe_shared.reuse import ResultReuse, reused_entry
 from rekpipe_shared.settings import PipelineSettings
 from rekpipe_shared.tasks import TaskTable
 

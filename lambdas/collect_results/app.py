@@ -21,12 +21,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
 from rekpipe_shared.aws import DEFAULT_CONFIG, error_code, error_message
-from rekpipe_shared.constants import (
-    METRICS_NAMESPACE,
-    OUTPUT_BUCKET_ENV,
-    RESULT_INDEX_TABLE_NAME_ENV,
-    VIDEO_QUEUE_URL_ENV,
-)
 from rekpipe_shared.content_identity import ContentIdentity
 from rekpipe_shared.exceptions import ResultsUnreadableError
 from rekpipe_shared.get_calls import GetCaller, default_limiter, get_client
@@ -34,6 +28,12 @@ from rekpipe_shared.operations import operation
 from rekpipe_shared.outputs import COLLECT_STATE_NAME, SUMMARY_NAME, ResultsLayout, put_json, s3_uri
 from rekpipe_shared.result_index import ResultIndex, model_version_of
 from rekpipe_shared.reuse import IDENTITY_ATTR, ResultReuse, wake_waiters
+from rekpipe_shared.schema import (
+    METRICS_NAMESPACE,
+    OUTPUT_BUCKET_ENV,
+    RESULT_INDEX_TABLE_NAME_ENV,
+    VIDEO_QUEUE_URL_ENV,
+)
 from rekpipe_shared.settings import PipelineSettings
 from rekpipe_shared.video_summary import VideoSummary
 

@@ -19,14 +19,14 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from rekpipe_shared.aws import DEFAULT_CONFIG
-from rekpipe_shared.constants import (
+from rekpipe_shared.result_index import ResultIndex
+from rekpipe_shared.schema import (
     IN_FLIGHT_STATUSES,
     METRICS_NAMESPACE,
     RESULT_INDEX_TABLE_NAME_ENV,
     TASK_TABLE_NAME_ENV,
     VIDEO_STATE_MACHINE_ARN_ENV,
 )
-from rekpipe_shared.result_index import ResultIndex
 from rekpipe_shared.settings import PipelineSettings
 from rekpipe_shared.stuck import StuckTaskInspector
 from rekpipe_shared.tasks import TaskTable

@@ -22,8 +22,8 @@ from aws_lambda_powertools.utilities.data_classes import (
 from botocore.exceptions import BotoCoreError, ClientError
 
 from rekpipe_shared.aws import DEFAULT_CONFIG, error_code, error_message
-from rekpipe_shared.constants import METRICS_NAMESPACE, TASK_TABLE_NAME_ENV
 from rekpipe_shared.ingestion import ingest_object
+from rekpipe_shared.schema import METRICS_NAMESPACE, TASK_TABLE_NAME_ENV
 from rekpipe_shared.settings import PipelineSettings
 from rekpipe_shared.tasks import TaskTable
 

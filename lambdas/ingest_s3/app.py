@@ -16,8 +16,8 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 
-from rekpipe_shared.constants import METRICS_NAMESPACE, TASK_TABLE_NAME_ENV
 from rekpipe_shared.ingestion import ingest_object, is_s3_test_event
+from rekpipe_shared.schema import METRICS_NAMESPACE, TASK_TABLE_NAME_ENV
 from rekpipe_shared.settings import PipelineSettings
 from rekpipe_shared.tasks import TaskTable
 

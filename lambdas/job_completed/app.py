@@ -22,13 +22,13 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from botocore.exceptions import ClientError
 
 from rekpipe_shared.aws import DEFAULT_CONFIG, error_code
-from rekpipe_shared.constants import (
+from rekpipe_shared.get_calls import GetCaller, default_limiter, get_client
+from rekpipe_shared.operations import CATALOGUE, operation
+from rekpipe_shared.schema import (
     METRICS_NAMESPACE,
     SLOT_MESSAGE_GROUP,
     SLOT_QUEUE_URL_ENV,
 )
-from rekpipe_shared.get_calls import GetCaller, default_limiter, get_client
-from rekpipe_shared.operations import CATALOGUE, operation
 from rekpipe_shared.settings import PipelineSettings
 from rekpipe_shared.slots.messages import Done, done_deduplication_id, encode, is_holder_id
 

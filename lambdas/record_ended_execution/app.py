@@ -16,7 +16,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 
-from rekpipe_shared.constants import METRICS_NAMESPACE, STATUS_FAILED, TASK_TABLE_NAME_ENV
+from rekpipe_shared.schema import METRICS_NAMESPACE, STATUS_FAILED, TASK_TABLE_NAME_ENV
 from rekpipe_shared.tasks import TaskTable, task_id_of_execution
 
 if TYPE_CHECKING:

@@ -17,7 +17,13 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from rekpipe_shared.aws import DEFAULT_CONFIG
-from rekpipe_shared.constants import (
+from rekpipe_shared.content_identity import ContentIdentity
+from rekpipe_shared.exceptions import TaskNotFoundError
+from rekpipe_shared.operations import operation
+from rekpipe_shared.outputs import ResultsLayout, write_latest_pointer, write_manifest
+from rekpipe_shared.result_index import ResultIndex, request_options, reuse_key
+from rekpipe_shared.reuse import IDENTITY_ATTR, wake_waiters
+from rekpipe_shared.schema import (
     METRICS_NAMESPACE,
     OUTPUT_BUCKET_ENV,
     RESULT_INDEX_TABLE_NAME_ENV,
@@ -29,12 +35,6 @@ from rekpipe_shared.constants import (
     TERMINAL_STATUSES,
     VIDEO_QUEUE_URL_ENV,
 )
-from rekpipe_shared.content_identity import ContentIdentity
-from rekpipe_shared.exceptions import TaskNotFoundError
-from rekpipe_shared.operations import operation
-from rekpipe_shared.outputs import ResultsLayout, write_latest_pointer, write_manifest
-from rekpipe_shared.result_index import ResultIndex, request_options, reuse_key
-from rekpipe_shared.reuse import IDENTITY_ATTR, wake_waiters
 from rekpipe_shared.settings import PipelineSettings
 from rekpipe_shared.tasks import TaskTable
 

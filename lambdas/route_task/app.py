@@ -29,7 +29,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from botocore.exceptions import BotoCoreError, ClientError
 
 from rekpipe_shared.aws import DEFAULT_CONFIG
-from rekpipe_shared.constants import (
+from rekpipe_shared.routing import send_to_queue
+from rekpipe_shared.schema import (
     IMAGE_QUEUE_URL_ENV,
     MEDIA_IMAGE,
     MEDIA_VIDEO,
@@ -40,7 +41,6 @@ from rekpipe_shared.constants import (
     TASK_TABLE_NAME_ENV,
     VIDEO_QUEUE_URL_ENV,
 )
-from rekpipe_shared.routing import send_to_queue
 from rekpipe_shared.slots.messages import Tick, encode
 from rekpipe_shared.status_counts import StatusCounts
 from rekpipe_shared.tasks import TaskTable, from_stream_image, is_counter_id

@@ -22,7 +22,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from rekpipe_shared.aws import DEFAULT_CONFIG
-from rekpipe_shared.constants import (
+from rekpipe_shared.quotas import VIDEO_JOBS, initial_slot_limit, pipeline_quotas
+from rekpipe_shared.schema import (
     METRICS_NAMESPACE,
     REKOGNITION_ROLE_ARN_ENV,
     SEMAPHORE_TABLE_NAME_ENV,
@@ -31,7 +32,6 @@ from rekpipe_shared.constants import (
     VIDEO_QUEUE_URL_ENV,
     VIDEO_TOPIC_ARN_ENV,
 )
-from rekpipe_shared.quotas import VIDEO_JOBS, initial_slot_limit, pipeline_quotas
 from rekpipe_shared.settings import PipelineSettings
 from rekpipe_shared.slots import FenceError, SlotRules, SlotSettings, TransientWorldError, decode
 from rekpipe_shared.slots.admission import Admission

@@ -23,7 +23,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
 from rekpipe_shared.aws import DEFAULT_CONFIG
-from rekpipe_shared.constants import (
+from rekpipe_shared.operations import operation
+from rekpipe_shared.outputs import SUMMARY_NAME, ResultsLayout, s3_uri, write_latest_pointer, write_manifest
+from rekpipe_shared.result_index import ResultIndex
+from rekpipe_shared.reuse import IDENTITY_ATTR, ResultReuse, reused_entry, wake_waiters
+from rekpipe_shared.schema import (
     METRICS_NAMESPACE,
     OUTPUT_BUCKET_ENV,
     RESULT_INDEX_TABLE_NAME_ENV,
@@ -33,10 +37,6 @@ from rekpipe_shared.constants import (
     VIDEO_QUEUE_URL_ENV,
     VIDEO_STATE_MACHINE_ARN_ENV,
 )
-from rekpipe_shared.operations import operation
-from rekpipe_shared.outputs import SUMMARY_NAME, ResultsLayout, s3_uri, write_latest_pointer, write_manifest
-from rekpipe_shared.result_index import ResultIndex
-from rekpipe_shared.reuse import IDENTITY_ATTR, ResultReuse, reused_entry, wake_waiters
 from rekpipe_shared.settings import PipelineSettings
 from rekpipe_shared.tasks import TaskTable, execution_name
 

@@ -15,6 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from rekpipe_shared.schema import (
+    BATCH_INVOCATION_SCHEMA_VERSION as INVOCATION_SCHEMA_VERSION,
+)
+from rekpipe_shared.schema import BATCH_REPORT_FORMAT as REPORT_FORMAT
+from rekpipe_shared.schema import CSV_MANIFEST_FORMAT, INVENTORY_MANIFEST_FORMAT
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
@@ -25,10 +31,6 @@ if TYPE_CHECKING:
 DEFAULT_PRIORITY = 10
 DEFAULT_VIDEO_MBPS = 5.0
 """Typical bit rate of a 1080p H.264 upload; only used to guess minutes from bytes."""
-INVOCATION_SCHEMA_VERSION = "2.0"
-CSV_MANIFEST_FORMAT = "S3BatchOperations_CSV_20180820"
-INVENTORY_MANIFEST_FORMAT = "S3InventoryReport_CSV_20161130"
-REPORT_FORMAT = "Report_CSV_20180820"
 USER_ARGUMENT_SOURCE = "rekpipe-backfill"
 
 

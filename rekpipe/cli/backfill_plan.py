@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote_plus
 
-from rekpipe_shared.constants import MEDIA_IMAGE
 from rekpipe_shared.content_identity import identities_from_head
 from rekpipe_shared.media import media_type_for, precheck_failure, skip_reason
 from rekpipe_shared.operations import operation, operations_for
+from rekpipe_shared.schema import MEDIA_IMAGE
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

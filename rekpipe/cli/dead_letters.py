@@ -317,7 +317,7 @@ class _EventHandler:
     def _to_slot_queue(self, body: str) -> str | None:
         from botocore.exceptions import ClientError
 
-        from rekpipe_shared.constants import SLOT_MESSAGE_GROUP
+        from rekpipe_shared.schema import SLOT_MESSAGE_GROUP
 
         if not self.slot_queue_url:
             return "the stack has no SlotQueueUrl output: deploy the current stack"

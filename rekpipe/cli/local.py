@@ -28,7 +28,7 @@ import click
 
 from rekpipe.cli.exceptions import UserException
 from rekpipe.cli.stack import EMULATOR_FILE
-from rekpipe_shared.constants import TERMINAL_STATUSES
+from rekpipe_shared.schema import TERMINAL_STATUSES
 
 if TYPE_CHECKING:
     import threading
@@ -473,7 +473,7 @@ def _wait_for_tasks(table: Any, outcomes: list[ObjectOutcome], *, deadline: floa
     item on every poll.
     """
     from rekpipe.cli.console import Progress
-    from rekpipe_shared.constants import ALL_STATUSES
+    from rekpipe_shared.schema import ALL_STATUSES
 
     terminal = TERMINAL_STATUSES
     pending = {o.task_id: o for o in outcomes if o.analysed}

@@ -56,7 +56,7 @@ def redrive_stuck(clients: Clients, outputs: StackOutputs, *, statuses: tuple[st
     """
     from rekpipe.cli.console import Progress, plural, print_table
     from rekpipe.cli.durations import describe_duration
-    from rekpipe_shared.constants import MEDIA_IMAGE, MEDIA_VIDEO
+    from rekpipe_shared.schema import MEDIA_IMAGE, MEDIA_VIDEO
     from rekpipe_shared.stuck import StuckTaskInspector, StuckTaskRecovery
     from rekpipe_shared.tasks import TaskTable
 
@@ -110,7 +110,7 @@ def redrive_stuck(clients: Clients, outputs: StackOutputs, *, statuses: tuple[st
 
 def task_count_older_than(clients: Clients, outputs: StackOutputs, *, older_than: float | None) -> dict[str, Any]:
     """Non-terminal status -> ``{"older_than_seconds", "tasks"}`` from the in-flight index (status)."""
-    from rekpipe_shared.constants import IN_FLIGHT_STATUSES
+    from rekpipe_shared.schema import IN_FLIGHT_STATUSES
     from rekpipe_shared.stuck import iso_before
     from rekpipe_shared.tasks import TaskTable
 

@@ -32,7 +32,7 @@ def cli(options: GlobalOptions, limit: int | None) -> None:
 def do_cli(options: GlobalOptions, *, limit: int | None = None, clients: Clients | None = None) -> dict[str, Any]:
     """Print the slot header; send ``set_limit`` first when ``limit`` is given. Returns what was shown."""
     from rekpipe.cli.stack import Clients
-    from rekpipe_shared.constants import SLOT_MESSAGE_GROUP
+    from rekpipe_shared.schema import SLOT_MESSAGE_GROUP
     from rekpipe_shared.slots import SetLimit, encode
 
     clients = clients or Clients(options)

@@ -148,7 +148,7 @@ def do_cli(options: GlobalOptions, *, as_json: bool = False, failures: int = DEF
 
 def _latest_failures(table: Any, limit: int) -> list[Failure]:
     """The newest FAILED and PARTIAL tasks, merged newest first."""
-    from rekpipe_shared.constants import STATUS_FAILED, STATUS_PARTIAL
+    from rekpipe_shared.schema import STATUS_FAILED, STATUS_PARTIAL
 
     if limit == 0:
         return []
@@ -179,7 +179,7 @@ def _deployed_settings(clients: Clients, outputs: StackOutputs) -> Any:
 
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from rekpipe_shared.constants import PIPELINE_SETTINGS_ENV
+    from rekpipe_shared.schema import PIPELINE_SETTINGS_ENV
     from rekpipe_shared.settings import PipelineSettings
 
     if outputs.ingest_batch_function_arn:
@@ -239,7 +239,7 @@ def _running_executions(clients: Clients, state_machine_arn: str) -> dict[str, A
 
 def _print_tables(result: PipelineStatus) -> None:
     from rekpipe.cli.console import print_table
-    from rekpipe_shared.constants import ALL_STATUSES
+    from rekpipe_shared.schema import ALL_STATUSES
 
     if result.tasks is not None:
         total = sum(result.tasks.values())

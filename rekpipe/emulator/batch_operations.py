@@ -58,15 +58,19 @@ from moto.core.exceptions import ServiceException
 from rekpipe.emulator import iam
 from rekpipe.emulator.iam.enforcement import BATCH_OPERATIONS_PRINCIPAL
 from rekpipe.emulator.iam.signing import acting_as
+from rekpipe_shared.schema import (
+    BATCH_INVOCATION_SCHEMA_VERSION,
+    CSV_MANIFEST_FORMAT,
+    INVENTORY_MANIFEST_FORMAT,
+    MANIFEST_FORMATS,
+)
+from rekpipe_shared.schema import BATCH_REPORT_FORMAT as REPORT_FORMAT
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
 LOG = logging.getLogger("rekpipe.emulator.batch")
 
-CSV_MANIFEST_FORMAT = "S3BatchOperations_CSV_20180820"
-INVENTORY_MANIFEST_FORMAT = "S3InventoryReport_CSV_20161130"
-REPORT_FORMAT = "Report_CSV_20180820"
 REPORT_SCHEMA = "Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode, ResultMessage"
 SUCCEEDED, TEMPORARY_FAILURE, PERMANENT_FAILURE = "Succeeded", "TemporaryFailure", "PermanentFailure"
 RESULT_CODES = (SUCCEEDED, TEMPORARY_FAILURE, PERMANENT_FAILURE)
@@ -140,7 +144,7 @@ class BatchJobSpec:
     report: ReportSpec | None = None
     job_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     user_arguments: dict[str, str] = field(default_factory=dict)
-    invocation_schema_version: str = "2.0"
+    invocation_schema_version: str = BATCH_INVOCATION_SCHEMA_VERSION
     role_arn: str | None = None
     """The role Batch Operations assumes to read the manifest, invoke the function and write the report."""
 
@@ -456,7 +460,7 @@ def _event(spec: BatchJobSpec, invocation_id: str, task_id: str, task: ManifestT
                 "tasks": [{"taskId": task_id, "s3Key": task.key, "s3VersionId": task.version_id,
                            "s3BucketArn": f"arn:aws:s3:::{task.bucket}"}]}
     return {
-        "invocationSchemaVersion": "2.0",
+        "invocationSchemaVersion": BATCH_INVOCATION_SCHEMA_VERSION,
         "invocationId": invocation_id,
         "job": {"id": spec.job_id, "userArguments": dict(spec.user_arguments)},
         "tasks": [{"taskId": task_id, "s3Bucket": task.bucket, "s3Key": task.key, "s3VersionId": task.version_id}],
@@ -760,7 +764,7 @@ def spec_from_request(request: dict[str, Any]) -> BatchJobSpec:
     location = ManifestLocation(bucket=bucket, key=key, format=str(spec.get("Format") or CSV_MANIFEST_FORMAT),
                                 fields=tuple(spec.get("Fields") or ("Bucket", "Key")),
                                 version_id=(manifest.get("Location") or {}).get("ObjectVersionId"))
-    if location.format not in (CSV_MANIFEST_FORMAT, INVENTORY_MANIFEST_FORMAT):
+    if location.format not in MANIFEST_FORMATS:
         raise _BadRequestError(f"Unsupported manifest format {location.format}")
     report = None
     report_request = request.get("Report") or {}

@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 from moto.awslambda.models import LambdaFunction
 from moto.dynamodb.responses import DynamoHandler
 
-from rekpipe_shared.constants import SERVICE_NAME_ENV
+from rekpipe_shared.schema import SERVICE_NAME_ENV
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from rekpipe.report.exceptions import ReportSourceError
 from rekpipe.synthetic import SYNTHETIC_MARKER_KEY
-from rekpipe_shared.constants import MANIFEST_NAME
+from rekpipe_shared.schema import MANIFEST_NAME
 
 if TYPE_CHECKING:
     from collections.abc import Callable

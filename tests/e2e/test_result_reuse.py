@@ -14,9 +14,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from rekpipe.samples import jpeg_bytes
-from rekpipe_shared.constants import PIPELINE_SETTINGS_ENV
 from rekpipe_shared.content_identity import read_identities
 from rekpipe_shared.result_index import ResultIndex
+from rekpipe_shared.schema import PIPELINE_SETTINGS_ENV
 from rekpipe_shared.settings import PipelineSettings
 from rekpipe_shared.tasks import NewTask, TaskTable
 from tests.support.pump import deliver_sqs

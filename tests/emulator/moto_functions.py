@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from rekpipe_shared.constants import SERVICE_NAME_ENV
+from rekpipe_shared.schema import SERVICE_NAME_ENV
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rekpipe_shared.constants import SERVICE_NAME_ENV
+from rekpipe_shared.schema import SERVICE_NAME_ENV
 
 
 def as_list(value: Any) -> list[Any]:

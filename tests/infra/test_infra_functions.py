@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import ast
 
-from rekpipe_shared import constants
-from rekpipe_shared.constants import METRICS_NAMESPACE, PIPELINE_SETTINGS_ENV, SERVICE_NAME_ENV
+from rekpipe_shared import schema
+from rekpipe_shared.schema import METRICS_NAMESPACE, PIPELINE_SETTINGS_ENV, SERVICE_NAME_ENV
 from stack.paths import function_dir
 
 from .template_queries import getatt_id, pipeline_functions, resources
@@ -14,7 +14,7 @@ EXPECTED_FUNCTIONS = {
     "ingest_s3", "ingest_batch", "route_task", "analyze_image", "start_video_workflow", "collect_results",
     "record_outcome", "job_completed", "record_ended_execution", "find_stuck_tasks", "slot_dispatcher",
 }
-ENV_NAMES = {value for name, value in vars(constants).items() if name.endswith("_ENV")}
+ENV_NAMES = {value for name, value in vars(schema).items() if name.endswith("_ENV")}
 
 
 def _functions(template):
@@ -81,7 +81,7 @@ def test_functions_share_one_environment(synth, template):
         # THEN the rest is identical in every function (the embedded runtime runs them in one process)
         assert rest == common, name
         assert variables[SERVICE_NAME_ENV] == name
-    # AND it holds every variable constants.py names, the settings JSON and the metrics namespace
+    # AND it holds every variable schema.py names, the settings JSON and the metrics namespace
     assert set(common) | {SERVICE_NAME_ENV} >= ENV_NAMES
     assert common[PIPELINE_SETTINGS_ENV] == synth.settings.to_json()
     assert common["POWERTOOLS_METRICS_NAMESPACE"] == METRICS_NAMESPACE

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aws_cdk.assertions import Match
 
-from rekpipe_shared.tasks import ATTENTION_INDEX, IN_FLIGHT_INDEX, TASK_ID_ATTR
+from rekpipe_shared.schema import ATTENTION_INDEX, IN_FLIGHT_INDEX, TASK_ID_ATTR
 
 from .template_queries import getatt_id, mentions, resources
 

@@ -52,7 +52,7 @@ def test_state_machine_substitution_values(synth, template):
     # WHEN / THEN the Lambda placeholders are those functions' ARNs and the rest come from the settings
     for key, name in LAMBDA_SUBSTITUTIONS.items():
         assert substitutions[key] == {"Fn::GetAtt": [functions[name], "Arn"]}, key
-    from rekpipe_shared.constants import SLOT_MESSAGE_GROUP
+    from rekpipe_shared.schema import SLOT_MESSAGE_GROUP
     from stack.slots import SLOT_HEARTBEAT_SECONDS
 
     assert substitutions["SlotMessageGroup"] == SLOT_MESSAGE_GROUP

@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 
-from rekpipe_shared import constants as c
+from rekpipe_shared import schema as c
 from rekpipe_shared.settings import PipelineSettings
 
 

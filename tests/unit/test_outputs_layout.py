@@ -7,9 +7,9 @@ import itertools
 
 import pytest
 
-from rekpipe_shared.constants import MAX_S3_KEY_BYTES
 from rekpipe_shared.operations import CATALOGUE
 from rekpipe_shared.outputs import ResultsLayout, source_uri
+from rekpipe_shared.schema import MAX_S3_KEY_BYTES
 
 
 def _every_key(layout: ResultsLayout) -> set[str]:

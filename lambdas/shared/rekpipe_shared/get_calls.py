@@ -32,10 +32,10 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from rekpipe_shared.aws import error_code, error_message
-from rekpipe_shared.constants import RATE_LIMIT_TABLE_NAME_ENV
 from rekpipe_shared.exceptions import RekognitionThrottledError, RekognitionUnavailableError
 from rekpipe_shared.operations import RETRYABLE_ERRORS, THROTTLING_ERRORS, operation
 from rekpipe_shared.quotas import pipeline_quotas, region_default
+from rekpipe_shared.schema import RATE_KEY_ATTR, RATE_LIMIT_TABLE_NAME_ENV, TTL_ATTR
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -47,8 +47,6 @@ logger = logging.getLogger(__name__)
 GET_CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5,
                            read_timeout=60, user_agent_appid="rekpipe")
 """No botocore retries: every Get* retry is ours, paced, counted and bounded by the time left."""
-RATE_KEY_ATTR = "window"
-RATE_TTL_ATTR = "expires_at"
 RATE_ITEM_TTL_SECONDS = 3600
 MAX_PACING_WAIT_SECONDS = 120.0
 """A caller that has waited this long for a window goes ahead and lets retries absorb any throttle."""
@@ -125,7 +123,7 @@ class GetRateLimiter:
                     TableName=self.table_name,
                     Key={RATE_KEY_ATTR: {"S": f"{api}#{window}"}},
                     UpdateExpression="ADD calls :one SET #ttl = if_not_exists(#ttl, :ttl)",
-                    ExpressionAttributeNames={"#ttl": RATE_TTL_ATTR},
+                    ExpressionAttributeNames={"#ttl": TTL_ATTR},
                     ExpressionAttributeValues={":one": {"N": "1"}, ":ttl": {"N": str(window + RATE_ITEM_TTL_SECONDS)}},
                     ReturnValues="UPDATED_NEW",
                 )

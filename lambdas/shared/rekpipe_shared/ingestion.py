@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rekpipe_shared.constants import MEDIA_IMAGE
 from rekpipe_shared.media import media_type_for, precheck_failure, skip_reason
 from rekpipe_shared.operations import operations_for
+from rekpipe_shared.schema import MEDIA_IMAGE
 from rekpipe_shared.tasks import NewTask
 
 if TYPE_CHECKING:

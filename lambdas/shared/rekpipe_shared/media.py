@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import posixpath
 
-from rekpipe_shared.constants import (
+from rekpipe_shared.schema import (
     IMAGE_EXTENSIONS,
     MAX_IMAGE_BYTES_S3,
     MAX_VIDEO_BYTES,

@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from rekpipe_shared.constants import (
+from rekpipe_shared.operations import CATALOGUE
+from rekpipe_shared.schema import (
     ASYNC_OUTPUT_PREFIX,
     LATEST_POINTER_NAME,
     LONG_KEYS_SEGMENT,
@@ -39,7 +40,6 @@ from rekpipe_shared.constants import (
     MAX_S3_KEY_BYTES,
     SYNC_OUTPUT_PREFIX,
 )
-from rekpipe_shared.operations import CATALOGUE
 from rekpipe_shared.tasks import now_iso
 
 if TYPE_CHECKING:

@@ -26,7 +26,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from rekpipe_shared.aws import error_code
-from rekpipe_shared.get_calls import RATE_KEY_ATTR, RATE_TTL_ATTR
+from rekpipe_shared.schema import RATE_KEY_ATTR, TTL_ATTR
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -79,7 +79,7 @@ class SharedSchedule:
             try:
                 response = self.client.update_item(
                     TableName=self.table_name, Key=key, UpdateExpression="SET tat = tat + :i, #ttl = :ttl",
-                    ConditionExpression="tat >= :now", ExpressionAttributeNames={"#ttl": RATE_TTL_ATTR},
+                    ConditionExpression="tat >= :now", ExpressionAttributeNames={"#ttl": TTL_ATTR},
                     ExpressionAttributeValues=values, ReturnValues="UPDATED_NEW")
             except ClientError as error:
                 if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
@@ -103,7 +103,7 @@ class SharedSchedule:
                 return self.client.update_item(
                     TableName=self.table_name, Key=key, UpdateExpression="SET tat = :next, #ttl = :ttl",
                     ConditionExpression="attribute_not_exists(tat) OR tat < :now",
-                    ExpressionAttributeNames={"#ttl": RATE_TTL_ATTR},
+                    ExpressionAttributeNames={"#ttl": TTL_ATTR},
                     ExpressionAttributeValues={k: v for k, v in values.items() if k != ":i"}, ReturnValues="UPDATED_NEW")
             except ClientError as error:
                 if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
@@ -111,7 +111,7 @@ class SharedSchedule:
             try:  # another caller restarted it first: queue behind it
                 return self.client.update_item(
                     TableName=self.table_name, Key=key, UpdateExpression="SET tat = tat + :i, #ttl = :ttl",
-                    ConditionExpression="tat >= :now", ExpressionAttributeNames={"#ttl": RATE_TTL_ATTR},
+                    ConditionExpression="tat >= :now", ExpressionAttributeNames={"#ttl": TTL_ATTR},
                     ExpressionAttributeValues={k: v for k, v in values.items() if k != ":next"},
                     ReturnValues="UPDATED_NEW")
             except ClientError as error:

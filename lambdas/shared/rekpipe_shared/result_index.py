@@ -32,6 +32,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from rekpipe_shared.schema import REUSE_KEY_ATTR
 from rekpipe_shared.tasks import now_iso
 
 if TYPE_CHECKING:
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
     from rekpipe_shared.operations import Operation
     from rekpipe_shared.settings import PipelineSettings
 
-REUSE_KEY_ATTR = "reuse_key"
 STATE_LEADING = "LEADING"
 STATE_DONE = "DONE"
 WAITERS_ATTR = "waiters"

@@ -12,7 +12,6 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from rekpipe_shared.constants import PIPELINE_SETTINGS_ENV
 from rekpipe_shared.exceptions import SettingsError
 from rekpipe_shared.operations import (
     CATALOGUE,
@@ -21,10 +20,7 @@ from rekpipe_shared.operations import (
     SAMPLE_PREFIX_OPERATIONS,
     VIDEO_OPERATIONS,
 )
-
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
-                      3288, 3653)
-"""The values CloudWatch Logs accepts for a retention period."""
+from rekpipe_shared.schema import LOG_RETENTION_DAYS, PIPELINE_SETTINGS_ENV
 
 _COLLECTION_ID = re.compile(r"^[a-zA-Z0-9_.\-]{1,255}$")
 _PROJECT_VERSION_ARN = re.compile(

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from rekpipe_shared.constants import ALL_STATUSES
+from rekpipe_shared.schema import ALL_STATUSES, TTL_ATTR
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -43,7 +43,6 @@ COUNTER_PREFIX = "#COUNTS#"
 COUNTER_SHARDS = 16
 """Spreads batches over items, so concurrent shards' batches rarely meet on one item."""
 MARKER_PREFIX = "#BATCH#"
-TTL_ATTR = "expires_at"
 MARKER_TTL_SECONDS = 2 * 24 * 3600
 """Longer than the stream's 24-hour retention: a marker outlives every delivery of its batch."""
 SEQUENCE_WIDTH = 40

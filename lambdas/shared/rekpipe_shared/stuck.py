@@ -28,15 +28,15 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from rekpipe_shared.aws import error_code
-from rekpipe_shared.constants import (
+from rekpipe_shared.result_index import STATE_LEADING
+from rekpipe_shared.reuse import wake_waiters
+from rekpipe_shared.routing import send_to_queue
+from rekpipe_shared.schema import (
     MEDIA_VIDEO,
     STATUS_IN_PROGRESS,
     STATUS_PENDING,
     STATUS_QUEUED,
 )
-from rekpipe_shared.result_index import STATE_LEADING
-from rekpipe_shared.reuse import wake_waiters
-from rekpipe_shared.routing import send_to_queue
 from rekpipe_shared.tasks import WAITING_FOR_ATTR, execution_name
 
 if TYPE_CHECKING:

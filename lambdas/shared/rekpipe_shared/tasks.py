@@ -20,15 +20,20 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from rekpipe_shared.constants import (
+from rekpipe_shared.schema import (
+    ATTENTION_INDEX,
     ATTENTION_STATUSES,
+    IN_FLIGHT_ATTR,
+    IN_FLIGHT_INDEX,
     IN_FLIGHT_STATUSES,
+    PREV_STATUS_ATTR,
     STATUS_FAILED,
     STATUS_IN_PROGRESS,
     STATUS_PARTIAL,
     STATUS_PENDING,
     STATUS_QUEUED,
     STATUS_SUCCEEDED,
+    TASK_ID_ATTR,
     TERMINAL_STATUSES,
 )
 from rekpipe_shared.status_counts import StatusCounts, is_bookkeeping_id
@@ -38,16 +43,6 @@ if TYPE_CHECKING:
 
     from mypy_boto3_dynamodb import DynamoDBClient
 
-TASK_ID_ATTR = "task_id"
-ATTENTION_INDEX = "attention"
-"""Sparse GSI: only FAILED and PARTIAL tasks carry ``attention_status``."""
-IN_FLIGHT_INDEX = "in_flight"
-"""Sparse GSI (``in_flight_status``, ``updated_at``): only PENDING, QUEUED and IN_PROGRESS tasks carry
-``in_flight_status``, so it stays as small as the work in progress while millions succeed, and the
-oldest task of each status is one query away."""
-IN_FLIGHT_ATTR = "in_flight_status"
-PREV_STATUS_ATTR = "prev_status"
-"""Set (to the status left) by a write that changes the status, removed by every other write."""
 _MAX_CLAIM_RETRIES = 8
 VIDEO_BACKLOG = "QUEUED#video"
 """The ``in_flight_status`` of a QUEUED video that waits for the slot dispatcher's admission (no message

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from rekpipe_shared.aws import error_code
-from rekpipe_shared.constants import MEDIA_VIDEO, STATUS_IN_PROGRESS
 from rekpipe_shared.routing import send_to_queue
+from rekpipe_shared.schema import MEDIA_VIDEO, STATUS_IN_PROGRESS
 
 if TYPE_CHECKING:
     from collections.abc import Callable

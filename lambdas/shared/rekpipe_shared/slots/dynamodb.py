@@ -19,6 +19,9 @@ import boto3
 from botocore.exceptions import ClientError
 
 from rekpipe_shared.aws import DEFAULT_CONFIG, error_code
+from rekpipe_shared.schema import SLOT_PK_ATTR as PK_ATTR
+from rekpipe_shared.schema import SLOT_SK_ATTR as SK_ATTR
+from rekpipe_shared.schema import TTL_ATTR
 from rekpipe_shared.slots.exceptions import FenceError
 from rekpipe_shared.slots.state import FinishedItem, Header, HolderItem, Snapshot, WaiterItem
 from rekpipe_shared.slots.store import SlotStore
@@ -27,7 +30,6 @@ if TYPE_CHECKING:
     from rekpipe_shared.slots.state import Changes
 
 DEFAULT_POOL = "video-jobs"
-PK_ATTR, SK_ATTR, TTL_ATTR = "pk", "sk", "expires_at"
 HEADER_SK = "HEADER"
 _PREFIXES = {"holders": "HOLDER#", "waiters": "WAITER#", "finished": "FINISHED#", "tombstones": "CANCEL#"}
 QUARANTINE_PREFIX = "QUARANTINE#"
