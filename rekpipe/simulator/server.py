@@ -332,7 +332,7 @@ class RekognitionSimulator:
 
     def _next_request_id(self) -> str:
         with self._lock:
-            return _content._uuid(self._request_ids)
+            return _content.uuid_from(self._request_ids)
 
     def handle(self, target: str, body: bytes, headers: dict[str, str] | None = None, *, path: str = "/",
                method: str = "POST") -> tuple[int, dict[str, Any]]:
