@@ -1,8 +1,11 @@
-"""One factory for every function: same runtime, layer, tracing, logging and environment.
+"""One factory for every function: same runtime, layer, tracing and logging, and only the environment it reads.
 
-Every function gets the whole common environment (only ``POWERTOOLS_SERVICE_NAME`` differs), so
-the embedded runtime can run all handlers in one process; each function's *permissions* stay
-narrow and are granted by the construct that owns the function.
+Each function gets the variables its construct says its handler reads (``environment=`` at creation), with the
+stack's value of each, plus what Powertools reads in every function; ``tests/infra`` checks each list against the
+names the handler's code refers to. A variable has one value in every function that has it, so the embedded
+runtime can run all handlers in one process, and it hides from each invocation the variables its function lacks
+(``rekpipe.emulator.invocation_environment``). Permissions stay narrow the same way: the construct that owns the
+function grants them.
 """
 
 from __future__ import annotations
@@ -10,18 +13,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import aws_cdk as cdk
+import jsii
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from constructs import Construct
+from constructs import Construct, IValidation
 
 from rekpipe_shared.schema import LOG_RETENTION_DAYS, SERVICE_NAME_ENV
 from stack.nag import acknowledge, wildcard_resource
 from stack.paths import ASSET_EXCLUDES, function_dir
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from aws_cdk import aws_sqs as sqs
 
@@ -112,8 +116,10 @@ class FunctionFactory(Construct):
     log_retention_days: int
         CloudWatch Logs retention of every function (and of the state machine's log group).
     environment: Mapping[str, str]
-        The common environment known up front; :meth:`set_environment` adds the rest (resource
-        names created later) to every function, past and future.
+        Values known up front; :meth:`set_environment` adds the rest (resource names created later). A function
+        gets the ones it reads.
+    every_function: Mapping[str, str]
+        Variables every function has (Powertools' log level and metrics namespace, read by every handler).
 
     Attributes
     ----------
@@ -125,11 +131,14 @@ class FunctionFactory(Construct):
     """
 
     def __init__(self, scope: Construct, id_: str, *, layer: lambda_.ILayerVersion, log_retention_days: int,
-                 environment: Mapping[str, str]) -> None:
+                 environment: Mapping[str, str], every_function: Mapping[str, str]) -> None:
         super().__init__(scope, id_)
         self.layer = layer
         self.log_retention = retention(log_retention_days)
         self.environment: dict[str, str] = dict(environment)
+        self.every_function: dict[str, str] = dict(every_function)
+        self.reads: dict[str, tuple[str, ...]] = {}
+        self.node.add_validation(_EveryReadHasAValue(self))
         self.functions: dict[str, PipelineFunction] = {}
         stack = cdk.Stack.of(self)
         self.log_key = kms.Key(self, "LogKey", enable_key_rotation=True,
@@ -163,14 +172,20 @@ class FunctionFactory(Construct):
         dead_letter_queue: sqs.IQueue | None = None,
         retry_attempts: int | None = None,
         max_event_age: cdk.Duration | None = None,
+        environment: Sequence[str],
     ) -> PipelineFunction:
-        """Create the function whose code is ``lambdas/<name>/app.py``."""
+        """Create the function whose code is ``lambdas/<name>/app.py``, with the variables ``environment`` names
+        (the ones its handler reads)."""
         if name in self.functions:
             raise ValueError(f"function {name!r} is defined twice")
+        if SERVICE_NAME_ENV in environment or set(environment) & set(self.every_function):
+            raise ValueError(f"{name}: {SERVICE_NAME_ENV} and the every-function variables are set by the factory")
         if not (function_dir(name) / "app.py").is_file():
             raise FileNotFoundError(f"{function_dir(name) / 'app.py'} is missing; every function needs a handler")
+        self.reads[name] = tuple(dict.fromkeys(environment))
+        values = {**self.every_function, **{k: self.environment[k] for k in self.reads[name] if k in self.environment}}
         function = PipelineFunction(
-            scope, id_, name=name, layer=self.layer, environment=self.environment,
+            scope, id_, name=name, layer=self.layer, environment=values,
             log_retention=self.log_retention, log_key=self.log_key, timeout=timeout, memory_size=memory_size,
             description=description, dead_letter_queue=dead_letter_queue, retry_attempts=retry_attempts,
             max_event_age=max_event_age,
@@ -179,12 +194,26 @@ class FunctionFactory(Construct):
         return function
 
     def set_environment(self, name: str, value: str) -> None:
-        """Give every function (created so far and later) the same value for ``name``."""
+        """Set ``name`` to ``value`` in every function that reads it (created so far and later)."""
         if name == SERVICE_NAME_ENV:
             raise ValueError(f"{SERVICE_NAME_ENV} is per function")
         self.environment[name] = value
-        for function in self.functions.values():
-            function.function.add_environment(name, value)
+        for function_name, function in self.functions.items():
+            if name in self.reads[function_name]:
+                function.function.add_environment(name, value)
+
+
+@jsii.implements(IValidation)
+class _EveryReadHasAValue:
+    """Synth fails if a function reads a variable the stack never set (its handler would fail at import)."""
+
+    def __init__(self, factory: FunctionFactory) -> None:
+        self.factory = factory
+
+    def validate(self) -> list[str]:
+        return [f"function {name} reads {variable}, which the stack never sets"
+                for name, reads in self.factory.reads.items() for variable in reads
+                if variable not in self.factory.environment]
 
 
 _RETENTION_BY_DAYS = dict(zip(LOG_RETENTION_DAYS, (

@@ -8,7 +8,15 @@ import aws_cdk as cdk
 from aws_cdk import aws_lambda_event_sources as sources
 from constructs import Construct
 
-from rekpipe_shared.schema import SYNC_OUTPUT_PREFIX
+from rekpipe_shared.schema import (
+    IMAGE_QUEUE_URL_ENV,
+    OUTPUT_BUCKET_ENV,
+    PIPELINE_SETTINGS_ENV,
+    RATE_LIMIT_TABLE_NAME_ENV,
+    RESULT_INDEX_TABLE_NAME_ENV,
+    SYNC_OUTPUT_PREFIX,
+    TASK_TABLE_NAME_ENV,
+)
 from stack.ingestion import READ_OBJECT_ACTIONS
 from stack.nag import acknowledge, acknowledge_objects, wildcard_resource
 from stack.permissions import (
@@ -62,6 +70,8 @@ class ImageAnalysis(Construct):
         self.analyze_image = factory.create(
             self, "AnalyzeImage", name="analyze_image", timeout=ANALYZE_IMAGE_TIMEOUT,
             memory_size=ANALYZE_IMAGE_MEMORY, description="Runs the configured Rekognition image analyses",
+            environment=(TASK_TABLE_NAME_ENV, OUTPUT_BUCKET_ENV, IMAGE_QUEUE_URL_ENV, RATE_LIMIT_TABLE_NAME_ENV,
+                         RESULT_INDEX_TABLE_NAME_ENV, PIPELINE_SETTINGS_ENV),
         )
         function = self.analyze_image.function
         function.add_event_source(

@@ -13,6 +13,13 @@ from aws_cdk import aws_s3_notifications as s3n
 from constructs import Construct
 
 from rekpipe_shared.routing import STREAM_FILTER_PATTERNS
+from rekpipe_shared.schema import (
+    IMAGE_QUEUE_URL_ENV,
+    PIPELINE_SETTINGS_ENV,
+    SLOT_QUEUE_URL_ENV,
+    TASK_TABLE_NAME_ENV,
+    VIDEO_QUEUE_URL_ENV,
+)
 from stack.functions import RUNTIME
 from stack.nag import acknowledge, acknowledge_objects, wildcard_resource
 from stack.permissions import object_statement
@@ -79,6 +86,7 @@ class Ingestion(Construct):
         self.ingest_s3 = factory.create(
             self, "IngestS3", name="ingest_s3", timeout=cdk.Duration.seconds(30),
             description="Turns S3 ObjectCreated notices into tasks",
+            environment=(TASK_TABLE_NAME_ENV, PIPELINE_SETTINGS_ENV),
             dead_letter_queue=self.ingest_dlq, retry_attempts=INGEST_RETRY_ATTEMPTS,
             max_event_age=INGEST_MAX_EVENT_AGE,
         )
@@ -91,6 +99,7 @@ class Ingestion(Construct):
         self.ingest_batch = factory.create(
             self, "IngestBatch", name="ingest_batch", timeout=cdk.Duration.seconds(60),
             description="Turns S3 Batch Operations tasks (backfill) into tasks",
+            environment=(TASK_TABLE_NAME_ENV, PIPELINE_SETTINGS_ENV),
         )
         grant_table(self.ingest_batch.function, storage.task_table, PUT_ITEM + UPDATE_ITEM)
         for bucket in storage.content_buckets:
@@ -112,6 +121,7 @@ class Ingestion(Construct):
         self.route_task = factory.create(
             self, "RouteTask", name="route_task", timeout=cdk.Duration.seconds(60),
             description="Sends new and re-queued tasks from the task table's stream to the image or video queue",
+            environment=(TASK_TABLE_NAME_ENV, IMAGE_QUEUE_URL_ENV, VIDEO_QUEUE_URL_ENV, SLOT_QUEUE_URL_ENV),
         )
         self.route_task.function.add_event_source(
             sources.DynamoEventSource(

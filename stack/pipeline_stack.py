@@ -20,7 +20,6 @@ from rekpipe_shared.schema import (
     SLOT_QUEUE_URL_ENV,
     TASK_TABLE_NAME_ENV,
     VIDEO_QUEUE_URL_ENV,
-    VIDEO_SLOT_LIMIT_ENV,
     VIDEO_STATE_MACHINE_ARN_ENV,
     VIDEO_TOPIC_ARN_ENV,
 )
@@ -65,12 +64,8 @@ class RekognitionPipelineStack(cdk.Stack):
         self.layer = SharedLayer(self, "SharedLayer")
         self.functions = FunctionFactory(
             self, "Functions", layer=self.layer.layer, log_retention_days=settings.log_retention_days,
-            environment={
-                PIPELINE_SETTINGS_ENV: settings.to_json(),
-                VIDEO_SLOT_LIMIT_ENV: str(settings.video_slot_limit),
-                METRICS_NAMESPACE_ENV: METRICS_NAMESPACE,
-                LOG_LEVEL_ENV: LOG_LEVEL,
-            },
+            environment={PIPELINE_SETTINGS_ENV: settings.to_json()},
+            every_function={METRICS_NAMESPACE_ENV: METRICS_NAMESPACE, LOG_LEVEL_ENV: LOG_LEVEL},
         )
         self.ingestion = Ingestion(self, "Ingestion", factory=self.functions, storage=self.storage,
                                    image_consumer_timeout=ANALYZE_IMAGE_TIMEOUT,
@@ -100,7 +95,7 @@ class RekognitionPipelineStack(cdk.Stack):
         self.backfill = Backfill(self, "Backfill", ingest_batch=self.ingestion.ingest_batch.function,
                                  manifest_bucket=self.storage.inventory_bucket)
 
-        # The same value in every function: the embedded runtime runs all handlers in one process.
+        # Each function that reads a variable gets the same value: the embedded runtime runs them in one process.
         for name, value in {
             TASK_TABLE_NAME_ENV: self.storage.task_table.table_name,
             SEMAPHORE_TABLE_NAME_ENV: self.storage.semaphore_table.table_name,

@@ -16,7 +16,14 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from rekpipe_shared.schema import IN_FLIGHT_INDEX, METRICS_NAMESPACE
+from rekpipe_shared.schema import (
+    IN_FLIGHT_INDEX,
+    METRICS_NAMESPACE,
+    PIPELINE_SETTINGS_ENV,
+    RESULT_INDEX_TABLE_NAME_ENV,
+    TASK_TABLE_NAME_ENV,
+    VIDEO_STATE_MACHINE_ARN_ENV,
+)
 from stack.nag import acknowledge_resource
 from stack.storage import QUERY, READ_ITEM, grant_table
 
@@ -61,6 +68,8 @@ class StuckTaskWatch(Construct):
         self.function: PipelineFunction = factory.create(
             self, "FindStuckTasks", name=SERVICE, timeout=FIND_STUCK_TIMEOUT,
             description="Counts in-flight tasks with no live owner past their expected bound (for the alarms)",
+            environment=(TASK_TABLE_NAME_ENV, VIDEO_STATE_MACHINE_ARN_ENV, RESULT_INDEX_TABLE_NAME_ENV,
+                         PIPELINE_SETTINGS_ENV),
         )
         grant_table(self.function.function, storage.task_table, QUERY, indexes=[IN_FLIGHT_INDEX])
         # A video waiting on an identical video's lead: read the lead, then the leader's task.

@@ -23,7 +23,16 @@ from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from rekpipe_shared.schema import SLOT_MESSAGE_GROUP
+from rekpipe_shared.schema import (
+    PIPELINE_SETTINGS_ENV,
+    REKOGNITION_ROLE_ARN_ENV,
+    SEMAPHORE_TABLE_NAME_ENV,
+    SLOT_MESSAGE_GROUP,
+    SLOT_QUEUE_URL_ENV,
+    TASK_TABLE_NAME_ENV,
+    VIDEO_QUEUE_URL_ENV,
+    VIDEO_TOPIC_ARN_ENV,
+)
 from stack.queues import DLQ_RETENTION, VISIBILITY_FACTOR
 
 if TYPE_CHECKING:
@@ -77,6 +86,8 @@ class SlotDispatch(Construct):
         self.dispatcher: PipelineFunction = factory.create(
             self, "SlotDispatcher", name="slot_dispatcher", timeout=DISPATCHER_TIMEOUT,
             description="The single writer of the video slots: grants, starts jobs, frees slots, admits executions",
+            environment=(SEMAPHORE_TABLE_NAME_ENV, SLOT_QUEUE_URL_ENV, VIDEO_TOPIC_ARN_ENV, REKOGNITION_ROLE_ARN_ENV,
+                         TASK_TABLE_NAME_ENV, VIDEO_QUEUE_URL_ENV, PIPELINE_SETTINGS_ENV),
         )
         self.dispatcher.function.add_event_source(
             sources.SqsEventSource(self.queue, batch_size=10, report_batch_item_failures=True)

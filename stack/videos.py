@@ -24,7 +24,19 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from rekpipe_shared.schema import ASYNC_OUTPUT_PREFIX, IN_FLIGHT_INDEX, SLOT_MESSAGE_GROUP
+from rekpipe_shared.schema import (
+    ASYNC_OUTPUT_PREFIX,
+    IN_FLIGHT_INDEX,
+    OUTPUT_BUCKET_ENV,
+    PIPELINE_SETTINGS_ENV,
+    RATE_LIMIT_TABLE_NAME_ENV,
+    RESULT_INDEX_TABLE_NAME_ENV,
+    SLOT_MESSAGE_GROUP,
+    SLOT_QUEUE_URL_ENV,
+    TASK_TABLE_NAME_ENV,
+    VIDEO_QUEUE_URL_ENV,
+    VIDEO_STATE_MACHINE_ARN_ENV,
+)
 from stack.ingestion import READ_OBJECT_ACTIONS
 from stack.nag import acknowledge, acknowledge_objects, acknowledge_resource, wildcard_resource
 from stack.paths import VIDEO_ASL_PATH
@@ -190,22 +202,30 @@ class VideoAnalysis(Construct):
         machine_ref = sfn.StateMachine.from_state_machine_arn(self, "StateMachineRef", self.state_machine_arn)
         self.notifications = RekognitionNotifications(self, "Notifications")
 
-        def create(id_: str, name: str, description: str, *, timeout: int = 30, memory_size: int = 256) -> PipelineFunction:
-            return factory.create(self, id_, name=name, description=description,
+        def create(id_: str, name: str, description: str, *, environment: tuple[str, ...], timeout: int = 30,
+                   memory_size: int = 256) -> PipelineFunction:
+            return factory.create(self, id_, name=name, description=description, environment=environment,
                                   timeout=cdk.Duration.seconds(timeout), memory_size=memory_size)
 
         # --- functions -----------------------------------------------------------------------------
         start_workflow = factory.create(self, "StartVideoWorkflow", name="start_video_workflow",
                                         timeout=START_WORKFLOW_TIMEOUT,
-                                        description="Starts one video state machine execution per admitted video task")
+                                        description="Starts one video state machine execution per admitted video task",
+                                        environment=(TASK_TABLE_NAME_ENV, VIDEO_STATE_MACHINE_ARN_ENV, VIDEO_QUEUE_URL_ENV,
+                                                     OUTPUT_BUCKET_ENV, RESULT_INDEX_TABLE_NAME_ENV, PIPELINE_SETTINGS_ENV))
         collect_results = create("CollectResults", "collect_results",
-                                 "Pages a finished job's results to S3, resumable", timeout=900, memory_size=1024)
+                                 "Pages a finished job's results to S3, resumable", timeout=900, memory_size=1024,
+                                 environment=(OUTPUT_BUCKET_ENV, VIDEO_QUEUE_URL_ENV, RESULT_INDEX_TABLE_NAME_ENV,
+                                              RATE_LIMIT_TABLE_NAME_ENV, PIPELINE_SETTINGS_ENV))
         record_outcome = create("RecordOutcome", "record_outcome", "Records a video task's outcome and manifest",
-                                timeout=60)
+                                timeout=60, environment=(TASK_TABLE_NAME_ENV, OUTPUT_BUCKET_ENV, RESULT_INDEX_TABLE_NAME_ENV,
+                                                         VIDEO_QUEUE_URL_ENV, PIPELINE_SETTINGS_ENV))
         job_completed = factory.create(self, "JobCompleted", name="job_completed", timeout=JOB_COMPLETED_TIMEOUT,
-                                       description="Tells the slot dispatcher a job ended when Rekognition's notice arrives")
+                                       description="Tells the slot dispatcher a job ended when Rekognition's notice arrives",
+                                       environment=(SLOT_QUEUE_URL_ENV, RATE_LIMIT_TABLE_NAME_ENV, PIPELINE_SETTINGS_ENV))
         record_ended = create("RecordEndedExecution", "record_ended_execution",
-                              "Records the task of a failed, timed-out or aborted video execution as FAILED")
+                              "Records the task of a failed, timed-out or aborted video execution as FAILED",
+                              environment=(TASK_TABLE_NAME_ENV,))
         self.functions: dict[str, PipelineFunction] = {
             f.name: f for f in (start_workflow, collect_results, record_outcome, job_completed, record_ended)
         }

@@ -12,7 +12,9 @@ Behaviour, and where it differs from AWS:
 * The function's environment variables are applied to ``os.environ`` before its handler module is first
   imported (or re-imported, on a new adapter), so module-scope reads see them. Every variable except
   ``POWERTOOLS_SERVICE_NAME`` must agree across functions; a conflicting value raises
-  :class:`EnvironmentConflictError`. ``uninstall()`` restores ``os.environ``.
+  :class:`EnvironmentConflictError`. During an invocation, a variable that another function sets and this
+  one does not is absent, as in the function's own sandbox (:mod:`rekpipe.emulator.invocation_environment`).
+  ``uninstall()`` restores ``os.environ``.
 * A handler exception becomes the payload ``{"errorMessage", "errorType", "requestId", "stackTrace"}`` with
   the function error flag set (moto reports ``FunctionError: Handled`` where AWS says ``Unhandled``).
   moto's Step Functions interpreter uses ``errorType`` as the error name, as AWS does, so a raised
@@ -22,8 +24,9 @@ Behaviour, and where it differs from AWS:
   replaced by the ``Sandbox.Timedout`` error AWS reports. ``context.get_remaining_time_in_millis()``
   counts down from the configured timeout.
 * Invocations run on the caller's thread, so an ``Event`` invoke or an event source mapping completes
-  before the API call returns. Concurrent invocations share module state (Powertools metrics included),
-  which AWS never does; pass ``serialize_invocations=True`` if a test needs one invocation at a time.
+  before the API call returns. Concurrent invocations share module state, which AWS never does, except
+  Powertools' metric sets, which are each invocation's own (:mod:`rekpipe.emulator.sandbox_state`); pass
+  ``serialize_invocations=True`` if a test needs one invocation at a time.
 * moto's DynamoDB applies a request as several unlocked steps, so concurrent conditional writes from
   handler threads can both succeed (measured: 6 of 30 threads won 3 slots). While the adapter is installed
   each DynamoDB request runs under one lock (see :func:`serialize_dynamodb`); a handler started by a
@@ -51,6 +54,7 @@ from typing import TYPE_CHECKING, Any
 from moto.awslambda.models import LambdaFunction
 from moto.dynamodb.responses import DynamoHandler
 
+from rekpipe.emulator import invocation_environment, sandbox_state
 from rekpipe_shared.schema import SERVICE_NAME_ENV
 
 if TYPE_CHECKING:
@@ -326,6 +330,7 @@ class InProcessLambdas:
         self._invocation_lock = threading.RLock() if serialize_invocations else None
         self._original_invoke: Any = None
         self._dynamodb_context: Any = None
+        self._environ: invocation_environment.InvocationEnviron | None = None
         self.identity: Callable[[LambdaFunction], Any] | None = None
         """Credentials a function's handler acts with (its role's session); None: the caller's own."""
 
@@ -345,6 +350,8 @@ class InProcessLambdas:
             self._original_invoke = original
             LambdaFunction._invoke_lambda = _invoke_lambda
             _active_adapter = self
+            self._environ = invocation_environment.install()
+            sandbox_state.install()
         self._apply_environment(_PROCESS_ENVIRONMENT, self.environment_overrides, overriding=True)
         if self.atomic_dynamodb:
             self._dynamodb_context = serialize_dynamodb()
@@ -370,6 +377,9 @@ class InProcessLambdas:
         self._saved_env.clear()
         self._applied_env.clear()
         self._handlers.clear()
+        invocation_environment.uninstall()
+        sandbox_state.uninstall()
+        self._environ = None
 
     def __enter__(self) -> InProcessLambdas:
         return self.install()
@@ -446,6 +456,15 @@ class InProcessLambdas:
             return self._run(function, event, context)
 
     def _run(self, function: LambdaFunction, event: Any, context: LambdaContext) -> tuple[str, str | None]:
+        with invocation_environment.invocation_environment(self._own_environment(function)), sandbox_state.isolated():
+            return self._run_handler(function, event, context)
+
+    def _own_environment(self, function: LambdaFunction) -> dict[str, str]:
+        """The variables the function's configuration sets (those the process may hide from it)."""
+        return {str(k): str(v) for k, v in (function.environment_vars or {}).items()
+                if k != SERVICE_NAME_ENV and k not in self.environment_overrides}
+
+    def _run_handler(self, function: LambdaFunction, event: Any, context: LambdaContext) -> tuple[str, str | None]:
         try:
             handler = self.handler_for(function)
         except EnvironmentConflictError:
@@ -483,6 +502,8 @@ class InProcessLambdas:
         variables = {k: v for k, v in environment.items() if k != SERVICE_NAME_ENV}
         variables = {k: v for k, v in variables.items() if k not in self.environment_overrides}
         self._apply_environment(function.function_name, variables, overriding=False)
+        if self._environ is not None:
+            self._environ.manage(frozenset(variables))
 
     def _apply_environment(self, source: str, variables: Mapping[str, str], *, overriding: bool) -> None:
         with self._resolve_lock:

@@ -15,16 +15,14 @@ import logging
 import os
 import socket
 import tempfile
-import threading
 import time
-import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rekpipe.emulator import moto_fixes, service_quotas, sim_timers
-from rekpipe.emulator.deploy import ACCOUNT_ID, DeployedStack, QueueTarget, deploy, synthesize
+from rekpipe.emulator.deploy import ACCOUNT_ID, DeployedStack, deploy, synthesize
+from rekpipe.emulator.event_rules import EventRules, iso_time
 from rekpipe.emulator.event_sources import (
     STOP_JOIN_SECONDS,
     SqsEventSource,
@@ -51,9 +49,6 @@ FAKE_CREDENTIALS = {
 ENFORCE_IAM_ENV = "REKPIPE_ENFORCE_IAM"
 DEFAULT_SQS_CONCURRENCY = 5
 """Pollers for a mapping without MaximumConcurrency (AWS would scale further)."""
-RULE_IDLE_POLL_SECONDS = 2.0
-"""The longest pause of the execution status watcher while no execution ends (a status change is then
-delivered within 2 s; EventBridge promises no delivery time either)."""
 
 
 @dataclass
@@ -96,14 +91,6 @@ class RuntimeOptions:
     """Edits the synthesized template before it is deployed (tests remove a grant to watch it fail)."""
 
 
-@dataclass
-class _Watchers:
-    threads: list[threading.Thread] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
-    seen_executions: set[tuple[str, str]] = field(default_factory=set)
-    """(rule ARN, execution ARN) pairs delivered: each rule sees each ending once."""
-
-
 class EmbeddedRuntime:
     """Start with :meth:`start` (or ``with``); everything stops with :meth:`stop`."""
 
@@ -114,7 +101,7 @@ class EmbeddedRuntime:
         self.adapter: InProcessLambdas | None = None
         self.endpoint_url: str | None = None
         self.event_sources: list[SqsEventSource | StreamEventSource] = []
-        self._watchers = _Watchers()
+        self.rules: EventRules | None = None
         self._saved_env: dict[str, str | None] = {}
         self._mock: Any = None
         self._server: Any = None
@@ -193,7 +180,10 @@ class EmbeddedRuntime:
             self.iam.load_resource_policies(self.stack.resource_policies)
         self._mark_outputs_synthetic()
         self._start_event_sources()
-        self._start_rules()
+        sim_clock = self.simulator.clock if self.options.timers_on_simulated_clock and self.simulator else None
+        self.rules = EventRules(self.stack.rules, region=self.options.region, may_invoke=self._may_invoke,
+                                rule_poll_seconds=self.options.rule_poll_seconds,
+                                schedule_seconds=self.options.schedule_seconds, sim_clock=sim_clock).start()
         LOG.info("Embedded runtime ready in %.1f s", time.monotonic() - started)
         return self
 
@@ -205,7 +195,7 @@ class EmbeddedRuntime:
         assert self.stack is not None and self.simulator is not None
         bucket = self.stack.outputs.get("OutputBucketName")
         if bucket:
-            body = marker_document(written_at=_now(), seed=self.simulator.config.seed)
+            body = marker_document(written_at=iso_time(), seed=self.simulator.config.seed)
             aws_client("s3", self.options.region).put_object(
                 Bucket=bucket, Key=SYNTHETIC_MARKER_KEY, Body=json.dumps(body).encode(),
                 ContentType="application/json")
@@ -215,15 +205,16 @@ class EmbeddedRuntime:
         if self._stopped:
             return
         self._stopped = True
-        self._watchers.stop.set()
+        if self.rules is not None:
+            self.rules.request_stop()
         for source in self.event_sources:  # all at once: idle pollers sit in long polls, one wait covers them all
             source.request_stop()
         deadline = time.monotonic() + STOP_JOIN_SECONDS
         for source in self.event_sources:
             # a stream reader finishes the batch it is delivering; an SQS poller's receive is only a wait
             source.stop(deadline) if isinstance(source, SqsEventSource) else source.stop()
-        for thread in self._watchers.threads:
-            thread.join(timeout=10)
+        if self.rules is not None:
+            self.rules.stop()
         if self.simulator:
             self.simulator.stop()
         if self.adapter:
@@ -281,10 +272,8 @@ class EmbeddedRuntime:
 
     def run_schedules_now(self) -> None:
         """Fire every scheduled rule once (the reconciler), as if its period had elapsed."""
-        assert self.stack is not None
-        for rule in self.stack.rules:
-            if rule.schedule_seconds is not None:
-                self._fire_schedule(rule.function_names, rule.rule_arn, rule.queue_targets)
+        assert self.rules is not None, "start() the runtime first"
+        self.rules.fire_schedules_now()
 
     def operator_credentials(self) -> dict[str, str]:
         """The operator's keys (you, in the emulator), as boto3 session arguments."""
@@ -377,135 +366,6 @@ class EmbeddedRuntime:
                     batching_window_seconds=spec.batching_window_seconds,
                 )
             self.event_sources.append(source.start())
-
-    def _start_rules(self) -> None:
-        assert self.stack is not None
-        for rule in self.stack.rules:
-            if rule.schedule_seconds is not None:
-                period = self.options.schedule_seconds or rule.schedule_seconds
-                if self.options.timers_on_simulated_clock and self.simulator is not None and rule.queue_targets:
-                    # The slot tick; the stuck-task finder compares wall-clock times, so it keeps its period.
-                    period = sim_timers.scaled_period(period, self.simulator.clock.scale)
-                target = self._schedule_loop
-                args: tuple[Any, ...] = (rule.function_names, period, rule.rule_arn, rule.queue_targets)
-            else:
-                target = self._status_loop
-                args = (rule.function_names, rule.state_machine_arns, rule.statuses, rule.rule_arn,
-                        rule.queue_targets)
-            thread = threading.Thread(target=target, args=args, daemon=True, name="rekpipe-rule")
-            thread.start()
-            self._watchers.threads.append(thread)
-
-    def _schedule_loop(self, functions: list[str], period: float, rule_arn: str, queues: list[QueueTarget]) -> None:
-        while not self._watchers.stop.wait(period):
-            with contextlib.suppress(Exception):
-                self._fire_schedule(functions, rule_arn, queues)
-
-    def _fire_schedule(self, functions: list[str], rule_arn: str = "", queues: list[QueueTarget] | None = None) -> None:
-        lam = aws_client("lambda", self.options.region)
-        event = {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "Scheduled Event",
-            "source": "aws.events",
-            "account": ACCOUNT_ID,
-            "time": self._schedule_time(),
-            "region": self.options.region,
-            "resources": [rule_arn] if rule_arn else [],
-            "detail": {},
-        }
-        for function in functions:
-            if self._may_invoke(function, "events.amazonaws.com", rule_arn):
-                invoke(lam, function, event)
-        self._send_to_queues(queues or [], event)
-
-    def _schedule_time(self) -> str:
-        """A scheduled event's time: the simulated time when the schedules run on the simulator's clock, so
-        two ticks a few real seconds apart keep distinct bodies (the slot queue deduplicates on content)."""
-        if self.options.timers_on_simulated_clock and self.simulator is not None:
-            return _now(self.simulator.clock.now())
-        return _now()
-
-    def _send_to_queues(self, queues: list[QueueTarget], event: dict[str, Any]) -> None:
-        """Deliver an event to SQS targets as EventBridge and Scheduler do: the target's Input (its
-        ``<aws.scheduler.*>`` context attributes filled in) or else the event, in the target's group."""
-        if not queues:
-            return
-        sqs = aws_client("sqs", self.options.region)
-        for target in queues:
-            body = target.input if target.input is not None else json.dumps(event)
-            for attribute, value in (("<aws.scheduler.scheduled-time>", event["time"]),
-                                     ("<aws.scheduler.execution-id>", event["id"]),
-                                     ("<aws.scheduler.schedule-arn>", ",".join(event["resources"]))):
-                body = body.replace(attribute, value)
-            url = sqs.get_queue_url(QueueName=target.queue_arn.rsplit(":", 1)[-1])["QueueUrl"]
-            arguments: dict[str, Any] = {"QueueUrl": url, "MessageBody": body}
-            if target.message_group_id:
-                # The queue's content-based deduplication applies, as for both services' FIFO targets.
-                arguments["MessageGroupId"] = target.message_group_id
-            sqs.send_message(**arguments)
-
-    def _status_loop(self, functions: list[str], machines: list[str], statuses: list[str], rule_arn: str,
-                     queues: list[QueueTarget] | None = None) -> None:
-        """Act out EventBridge's "Step Functions Execution Status Change" rule."""
-        sfn, lam = aws_client("stepfunctions", self.options.region), aws_client("lambda", self.options.region)
-        pause = self.options.rule_poll_seconds
-        while not self._watchers.stop.wait(pause):
-            delivered = 0
-            try:
-                for machine in machines:
-                    for status in statuses:
-                        pages = sfn.get_paginator("list_executions").paginate(
-                            stateMachineArn=machine, statusFilter=status
-                        )
-                        for page in pages:
-                            for execution in page["executions"]:
-                                delivered += self._deliver_status(lam, functions, machine, execution, rule_arn,
-                                                                  queues or [])
-            except Exception:
-                LOG.exception("execution status watcher failed")
-            # Quiet while nothing ends: the pause doubles up to RULE_IDLE_POLL_SECONDS, back at once on news.
-            pause = self.options.rule_poll_seconds if delivered else min(pause * 2, RULE_IDLE_POLL_SECONDS)
-
-    def _deliver_status(self, lam: Any, functions: list[str], machine: str, execution: dict[str, Any],
-                        rule_arn: str = "", queues: list[QueueTarget] | None = None) -> int:
-        """Deliver one execution's status change once per rule; returns 1 when it was new."""
-        arn = execution["executionArn"]
-        if (rule_arn, arn) in self._watchers.seen_executions:
-            return 0
-        self._watchers.seen_executions.add((rule_arn, arn))
-        detail = {
-            "executionArn": arn,
-            "stateMachineArn": machine,
-            "name": execution["name"],
-            "status": execution["status"],
-            "startDate": int(execution["startDate"].timestamp() * 1000),
-            "stopDate": int(execution["stopDate"].timestamp() * 1000) if execution.get("stopDate") else None,
-            "input": None,
-            "output": None,
-        }
-        event = {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "Step Functions Execution Status Change",
-            "source": "aws.states",
-            "account": ACCOUNT_ID,
-            "time": _now(),
-            "region": self.options.region,
-            "resources": [arn],
-            "detail": detail,
-        }
-        for function in functions:
-            if self._may_invoke(function, "events.amazonaws.com", rule_arn):
-                invoke(lam, function, event)
-        self._send_to_queues(queues or [], event)
-        return 1
-
-
-def _now(epoch: float | None = None) -> str:
-    moment = datetime.now(UTC) if epoch is None else datetime.fromtimestamp(epoch, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
 
 def _free_port() -> int:
     with socket.socket() as sock:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ast
+import json
 
 from rekpipe_shared import schema
 from rekpipe_shared.schema import METRICS_NAMESPACE, PIPELINE_SETTINGS_ENV, SERVICE_NAME_ENV
 from stack.paths import function_dir
 
+from .env_reads import env_names_read_by
 from .template_queries import getatt_id, pipeline_functions, resources
 
 EXPECTED_FUNCTIONS = {
@@ -71,35 +73,49 @@ def test_functions_log_retention_follows_setting(synth_with):
     assert retentions == {7}
 
 
-def test_functions_share_one_environment(synth, template):
-    # GIVEN every function's environment
+EVERY_FUNCTION = {"POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
+"""Read by Powertools in every handler."""
+
+
+def test_functions_each_get_only_the_variables_their_code_reads(synth, template):
+    # GIVEN every function's environment and the schema names its handler's code refers to (its app.py and every
+    # layer module it imports, transitively)
     environments = {name: props["Environment"]["Variables"] for name, props in _functions(template).items()}
-    common = {k: v for k, v in environments["ingest_s3"].items() if k != SERVICE_NAME_ENV}
     for name, variables in environments.items():
-        # WHEN the per-function service name is set aside
-        rest = {k: v for k, v in variables.items() if k != SERVICE_NAME_ENV}
-        # THEN the rest is identical in every function (the embedded runtime runs them in one process)
-        assert rest == common, name
+        read = env_names_read_by(name)
+        # WHEN the service name and Powertools' own variables are set aside
+        own = set(variables) - {SERVICE_NAME_ENV} - EVERY_FUNCTION
+        # THEN the function has exactly the variables its code can read: none missing, none extra
+        assert own == read, (name, sorted(own - read), sorted(read - own))
         assert variables[SERVICE_NAME_ENV] == name
-    # AND it holds every variable schema.py names, the settings JSON and the metrics namespace
-    assert set(common) | {SERVICE_NAME_ENV} >= ENV_NAMES
-    assert common[PIPELINE_SETTINGS_ENV] == synth.settings.to_json()
-    assert common["POWERTOOLS_METRICS_NAMESPACE"] == METRICS_NAMESPACE
-    assert common["POWERTOOLS_LOG_LEVEL"] == "INFO"
+        assert variables["POWERTOOLS_METRICS_NAMESPACE"] == METRICS_NAMESPACE
+        assert variables["POWERTOOLS_LOG_LEVEL"] == "INFO"
+    # AND every variable schema.py names is read by some function, and one variable has one value everywhere
+    assert set().union(*(set(v) for v in environments.values())) >= ENV_NAMES
+    values: dict[str, set[str]] = {}
+    for variables in environments.values():
+        for key, value in variables.items():
+            if key != SERVICE_NAME_ENV:
+                values.setdefault(key, set()).add(json.dumps(value, sort_keys=True))
+    assert {key for key, seen in values.items() if len(seen) > 1} == set()
+    assert environments["ingest_s3"][PIPELINE_SETTINGS_ENV] == synth.settings.to_json()
 
 
 def test_functions_environment_points_at_stack_resources(template):
-    # GIVEN the common environment
-    variables = _functions(template)["route_task"]["Environment"]["Variables"]
+    # GIVEN each function's environment
+    functions = _functions(template)
     outputs = template["Outputs"]
-    # WHEN / THEN each resource variable is the same value the CLI reads from the outputs
+    # WHEN / THEN each resource variable, wherever it is set, is the same value the CLI reads from the outputs
     for variable, output in (("TASK_TABLE_NAME", "TaskTableName"), ("SEMAPHORE_TABLE_NAME", "SemaphoreTableName"),
                              ("OUTPUT_BUCKET", "OutputBucketName"), ("SLOT_QUEUE_URL", "SlotQueueUrl"),
                              ("RATE_LIMIT_TABLE_NAME", "RateLimitTableName"),
                              ("RESULT_INDEX_TABLE_NAME", "ResultIndexTableName"),
                              ("IMAGE_QUEUE_URL", "ImageQueueUrl"), ("VIDEO_QUEUE_URL", "VideoQueueUrl"),
                              ("VIDEO_TOPIC_ARN", "VideoTopicArn"), ("REKOGNITION_ROLE_ARN", "RekognitionRoleArn")):
-        assert variables[variable] == outputs[output]["Value"], variable
+        found = [props["Environment"]["Variables"][variable] for props in functions.values()
+                 if variable in props["Environment"]["Variables"]]
+        assert found, variable
+        assert all(value == outputs[output]["Value"] for value in found), variable
 
 
 def test_functions_assets_exclude_bytecode(synth, template):

@@ -59,7 +59,6 @@ LONG_KEYS_SEGMENT = "_long-keys"
 MAX_S3_KEY_BYTES = 1024
 
 # --- video -------------------------------------------------------------------------------------
-VIDEO_SLOT_LIMIT_ENV = "VIDEO_SLOT_LIMIT"
 RATE_LIMIT_TABLE_NAME_ENV = "RATE_LIMIT_TABLE_NAME"
 """Per-second call counters that every Get* caller shares, so together they stay under the TPS quota."""
 SLOT_QUEUE_URL_ENV = "SLOT_QUEUE_URL"
