@@ -39,6 +39,23 @@ def iso_time(epoch: float | None = None) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def ended_executions(region: str, machines: list[str]) -> int | None:
+    """How many executions of ``machines`` are no longer RUNNING, read from moto's backend in this process
+    (None if moto's model is not what this expects, and then the watcher lists every time).
+
+    The status rules list executions only when this count moved, so an idle runtime makes no Step Functions calls;
+    an execution that ends raises the count, so none is missed."""
+    try:
+        from moto.stepfunctions.responses import get_backend  # the interpreter's backend when it executes ASL
+
+        backend = get_backend(ACCOUNT_ID, region)
+        wanted = set(machines)
+        return sum(1 for machine in list(backend.state_machines) if machine.arn in wanted
+                   for execution in list(machine.executions) if execution.status != "RUNNING")
+    except Exception:  # a moto upgrade changed its model: fall back to listing
+        return None
+
+
 class EventRules:
     """The stack's EventBridge rules, each on a thread, until :meth:`stop`.
 
@@ -161,8 +178,13 @@ class EventRules:
         """Act out EventBridge's "Step Functions Execution Status Change" rule."""
         sfn, lam = aws_client("stepfunctions", self.region), aws_client("lambda", self.region)
         pause = self.rule_poll_seconds
+        listed_at: int | None = None
         while not self._stop.wait(pause):
             delivered = 0
+            ended = ended_executions(self.region, machines)
+            if ended is not None and ended == listed_at:
+                pause = min(pause * 2, RULE_IDLE_POLL_SECONDS)
+                continue  # no execution ended since the last listing: nothing new to deliver
             try:
                 for machine in machines:
                     for status in statuses:
@@ -173,6 +195,7 @@ class EventRules:
                             for execution in page["executions"]:
                                 delivered += self._deliver_status(lam, functions, machine, execution, rule_arn,
                                                                   queues or [])
+                listed_at = ended
             except Exception:
                 LOG.exception("execution status watcher failed")
             # Quiet while nothing ends: the pause doubles up to RULE_IDLE_POLL_SECONDS, back at once on news.

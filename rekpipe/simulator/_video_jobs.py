@@ -41,6 +41,8 @@ logger = logging.getLogger("rekpipe.simulator.server")
 UNPLAYABLE_MESSAGE = "Unsupported codec/format."
 SIMULATED_FAILURE_MESSAGE = "Simulated failure: unsupported codec"
 SIMULATED_ERROR_MESSAGE = "Simulated error: internal processing error"
+IDLE_SCHEDULER_SECONDS = 1.0
+"""The job scheduler's pause while no job runs: a Start* wakes it, so only an idle simulator waits this long."""
 
 
 class VideoJobsMixin:
@@ -303,7 +305,7 @@ class VideoJobsMixin:
                     next_due = job.due_at
             # Sleep exactly until the next completion, but re-check often enough to follow
             # clock-scale changes; clock.advance() and new jobs wake the loop early.
-            wait = 0.1
+            wait = 0.1 if running else IDLE_SCHEDULER_SECONDS  # a new job wakes the loop at once
             if next_due is not None and (real := self.clock.real_seconds(next_due - now)) is not None:
                 wait = min(max(real, 0.0005), 0.1)
             self._wake.wait(wait)

@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 TARGET_PREFIX = "RekognitionService."
+HTTP_SHUTDOWN_POLL_SECONDS = 0.1
+"""How often the idle HTTP loop checks for shutdown (requests are served at once regardless): ``stop()`` waits up to
+this long, and an idle simulator wakes 10 times a second."""
 PPE_MAX_INLINE_BYTES = 4 * 1024 * 1024  # DetectProtectiveEquipment takes at most 4 MB of raw bytes
 NO_FACES_MESSAGE = "There are no faces in the image. Should be at least 1."
 """SearchFacesByImage API reference: "If no faces are detected in the input image, SearchFacesByImage
@@ -146,7 +149,7 @@ class RekognitionSimulator(VideoJobsMixin):
         self._threads = [
             threading.Thread(
                 target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.02},
+                kwargs={"poll_interval": HTTP_SHUTDOWN_POLL_SECONDS},
                 name="rekognition-sim-http",
                 daemon=True,
             ),
