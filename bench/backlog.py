@@ -79,7 +79,7 @@ def run(videos: int, limit: int, scale: float, durations: tuple[float, float], b
         s3, sfn = boto3.client("s3"), boto3.client("stepfunctions")
         table = TaskTable(outputs["TaskTableName"])
         store = DynamoDBSlotStore(outputs["SemaphoreTableName"], default_limit=limit)
-        peaks = {"running_executions": 0, "waiters": 0, "holders": 0}
+        peaks: dict[str, float] = {"running_executions": 0, "waiters": 0, "holders": 0, "load_average": 0.0}
         stop = threading.Event()
 
         def sample() -> None:
@@ -93,6 +93,7 @@ def run(videos: int, limit: int, scale: float, durations: tuple[float, float], b
                 peaks["running_executions"] = max(peaks["running_executions"], running)
                 peaks["waiters"] = max(peaks["waiters"], int(header["waiters"]))
                 peaks["holders"] = max(peaks["holders"], int(header["holders"]))
+                peaks["load_average"] = max(peaks["load_average"], os.getloadavg()[0])
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -171,6 +172,7 @@ def run(videos: int, limit: int, scale: float, durations: tuple[float, float], b
         "refill_hops": HOPS_NOTICE_TO_NEXT_START,
         "refill_p50_sim_seconds": _pct(gaps, 50), "refill_p95_sim_seconds": _pct(gaps, 95),
         "refill_p50_real_seconds": (_pct(gaps, 50) or 0) / scale, "refill_p95_real_seconds": (_pct(gaps, 95) or 0) / scale,
+        "peak_load_average": round(peaks["load_average"], 2), "cpu_count": os.cpu_count(),
         "per_operation": per_op,
     }
     return figures
@@ -200,6 +202,8 @@ def table(figures: dict[str, Any]) -> str:
         ("peak parked waiters / holders / running jobs", f"{figures['peak_waiters']} / {figures['peak_holders']} / "
                                                          f"{figures['peak_running_jobs']}"),
         ("slot utilisation while a backlog exists", _n(figures['slot_utilisation_while_backlog'])),
+        ("failed or partial, by reason", ", ".join(f"{k} {v}" for k, v in figures["failure_reasons"].items()) or "none"),
+        ("peak 1-minute load average (cores)", f"{figures['peak_load_average']} ({figures['cpu_count']})"),
         ("completion -> next start: hops; p50 / p95 real s", f"{figures['refill_hops']}; "
                                                               f"{figures['refill_p50_real_seconds']:.2f} / "
                                                               f"{figures['refill_p95_real_seconds']:.2f}"),
@@ -225,6 +229,11 @@ def main(argv: list[str] | None = None) -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(figures, indent=1) + "\n")
     print(table(figures))
+    if figures["peak_load_average"] > (figures["cpu_count"] or 1):
+        print(f"warning: the load average reached {figures['peak_load_average']} on {figures['cpu_count']} cores. At "
+              f"x{args.scale:g} the dispatcher's 540-simulated-second heartbeat margin is {540 / args.scale:.1f} real "
+              "seconds, so a loaded machine times waiters out (States.HeartbeatTimeout): rerun on a quiet machine.",
+              file=sys.stderr)
 
 
 if __name__ == "__main__":
