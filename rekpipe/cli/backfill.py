@@ -178,9 +178,9 @@ def do_cli(
         from rekpipe.cli.backfill_plan import iter_bucket, iter_inventory, print_estimate, read_inventory_manifest
 
         if inventory_location:
-            manifest = read_inventory_manifest(s3, *inventory_location, expected_bucket=bucket)
-            listing = iter_inventory(s3, manifest.document)
-            source = f"inventory of s3://{manifest.source_bucket} ({inventory})"
+            delivery = read_inventory_manifest(s3, *inventory_location, expected_bucket=bucket)
+            listing = iter_inventory(s3, delivery.manifest)
+            source = f"inventory of s3://{delivery.source_bucket} ({inventory})"
         else:
             assert bucket is not None
             listing = iter_bucket(s3, bucket, prefix, versioned=_is_versioned(s3, bucket))

@@ -20,6 +20,7 @@ from rekpipe_shared.schema import MEDIA_IMAGE
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from rekpipe.inventory import InventoryManifest
     from rekpipe_shared.settings import PipelineSettings
 
 _SECONDS_PER_MINUTE = 60
@@ -90,25 +91,32 @@ def iter_bucket(s3: Any, bucket: str, prefix: str, *, versioned: bool) -> Iterat
 
 
 @dataclass(frozen=True)
-class InventoryManifest:
-    """An S3 Inventory ``manifest.json`` and what the job needs from it."""
+class InventoryDelivery:
+    """One S3 Inventory delivery (its checked ``manifest.json``) and what the job needs from it."""
 
-    document: dict[str, Any]
+    manifest: InventoryManifest
     head: dict[str, Any]
     source_bucket: str
-    file_count: int
     created: str | None
-    all_versions: bool
+
+    @property
+    def file_count(self) -> int:
+        return len(self.manifest.files)
+
+    @property
+    def all_versions(self) -> bool:
+        """Whether the inventory lists every object version (it has an ``IsLatest`` column)."""
+        return "IsLatest" in self.manifest.columns
 
 
-def read_inventory_manifest(s3: Any, bucket: str, key: str, *, expected_bucket: str | None) -> InventoryManifest:
+def read_inventory_manifest(s3: Any, bucket: str, key: str, *, expected_bucket: str | None) -> InventoryDelivery:
     """Read and check an inventory manifest: CSV format (the only one Batch Operations reads)."""
-    import json
     from datetime import UTC, datetime
 
     from botocore.exceptions import ClientError
 
     from rekpipe.cli.exceptions import UserException
+    from rekpipe.inventory import InvalidInventoryManifestError, parse_inventory_manifest
 
     uri = f"s3://{bucket}/{key}"
     try:
@@ -119,56 +127,44 @@ def read_inventory_manifest(s3: Any, bucket: str, key: str, *, expected_bucket: 
                                 "inventory delivery (s3://<destination>/<source>/<config>/<date>/manifest.json)") from None
         raise
     try:
-        document = json.loads(response["Body"].read())
-        schema = [column.strip() for column in document["fileSchema"].split(",")]
-        source_bucket = str(document["sourceBucket"])
-        files = document["files"]
-    except (ValueError, KeyError, TypeError, AttributeError):
+        manifest: InventoryManifest | None = parse_inventory_manifest(response["Body"].read())
+    except InvalidInventoryManifestError:
+        manifest = None
+    source_bucket = manifest.source_bucket if manifest else None
+    if manifest is None or source_bucket is None:
         raise UserException(f"{uri} is not an S3 Inventory manifest.json (it needs sourceBucket, fileFormat, "
-                            "fileSchema and files)") from None
-    if str(document.get("fileFormat", "")).upper() != "CSV":
-        raise UserException(f"{uri} describes a {document.get('fileFormat')} inventory; Batch Operations only reads "
+                            "fileSchema and files)")
+    if not manifest.is_csv:
+        raise UserException(f"{uri} describes a {manifest.file_format} inventory; Batch Operations only reads "
                             "CSV inventory reports: add a CSV inventory configuration, or use --bucket to list")
-    if "Key" not in schema:
+    if "Key" not in manifest.columns:
         raise UserException(f"{uri} has no Key column in its fileSchema; it cannot drive a backfill")
     if expected_bucket and expected_bucket != source_bucket:
         raise UserException(f"{uri} is an inventory of bucket {source_bucket}, not {expected_bucket}: "
                             "drop --bucket or pass the right inventory")
-    created = document.get("creationTimestamp")
+    created = manifest.creation_timestamp
     if created and str(created).isdigit():
         created = datetime.fromtimestamp(int(created) / 1000, UTC).isoformat(timespec="seconds")
     head = {"ETag": response["ETag"], "VersionId": response.get("VersionId")}
-    return InventoryManifest(document=document, head=head, source_bucket=source_bucket, file_count=len(files),
-                             created=created, all_versions="IsLatest" in schema)
+    return InventoryDelivery(manifest=manifest, head=head, source_bucket=source_bucket, created=created)
 
 
-def iter_inventory(s3: Any, document: dict[str, Any]) -> Iterator[ListedObject]:
+def iter_inventory(s3: Any, manifest: InventoryManifest) -> Iterator[ListedObject]:
     """Every row of an inventory's gzipped CSV files, streamed (keys are URL-encoded in the report)."""
-    import csv
-    import gzip
-    import io
+    from rekpipe.inventory import iter_inventory_rows
 
-    schema = [column.strip() for column in document["fileSchema"].split(",")]
-    column = {name: index for index, name in enumerate(schema)}
-    destination = str(document.get("destinationBucket", "")).rsplit(":", 1)[-1]
-    for data_file in document["files"]:
-        body = s3.get_object(Bucket=destination, Key=data_file["key"])["Body"]
-        with gzip.GzipFile(fileobj=body) as raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as text:
-            for row in csv.reader(text):
-                if len(row) < len(schema):
-                    continue
+    def open_object(bucket: str, key: str) -> Any:
+        return s3.get_object(Bucket=bucket, Key=key)["Body"]
 
-                def value(name: str, row: list[str] = row) -> str:
-                    return row[column[name]] if name in column else ""
-
-                yield ListedObject(
-                    key=unquote_plus(value("Key")),
-                    size=int(value("Size") or 0),
-                    etag=value("ETag") or None,
-                    version_id=value("VersionId") or None,
-                    is_latest=value("IsLatest").lower() != "false",
-                    delete_marker=value("IsDeleteMarker").lower() == "true",
-                )
+    for row in iter_inventory_rows(manifest, open_object, default_bucket=""):
+        yield ListedObject(
+            key=unquote_plus(row.key),
+            size=int(row.value("Size") or 0),
+            etag=row.value("ETag") or None,
+            version_id=row.version_id,
+            is_latest=row.value("IsLatest").lower() != "false",
+            delete_marker=row.value("IsDeleteMarker").lower() == "true",
+        )
 
 
 # --- counts and estimate ---------------------------------------------------------------------------
