@@ -65,30 +65,12 @@ def _check(shape: Shape, value: Any, path: str, problems: list[str]) -> None:
         return
     where = path.rstrip(".")
     if kind == "list" and isinstance(value, list):
-        if "min" in meta and len(value) < meta["min"]:
-            problems.append(
-                f"Value {_show(value)} at '{where}' failed to satisfy constraint: "
-                f"Member must have length greater than or equal to {meta['min']}"
-            )
-        if "max" in meta and len(value) > meta["max"]:
-            problems.append(
-                f"Value {_show(value)} at '{where}' failed to satisfy constraint: "
-                f"Member must have length less than or equal to {meta['max']}"
-            )
+        _check_length(value, meta, where, problems)
         for index, item in enumerate(value, start=1):
             _check(shape.member, item, f"{where}.{index}.member.", problems)
         return
     if kind == "string" and isinstance(value, str):
-        if "min" in meta and len(value) < meta["min"]:
-            problems.append(
-                f"Value {_show(value)} at '{where}' failed to satisfy constraint: "
-                f"Member must have length greater than or equal to {meta['min']}"
-            )
-        if "max" in meta and len(value) > meta["max"]:
-            problems.append(
-                f"Value {_show(value)} at '{where}' failed to satisfy constraint: "
-                f"Member must have length less than or equal to {meta['max']}"
-            )
+        _check_length(value, meta, where, problems)
         if shape.enum and value not in shape.enum:
             problems.append(
                 f"Value {_show(value)} at '{where}' failed to satisfy constraint: "
@@ -126,3 +108,17 @@ def validate(operation: OperationModel, params: dict[str, Any]) -> None:
         noun = "error" if count == 1 else "errors"
         detail = "; ".join(problems[:_MAX_REPORTED])
         raise RekognitionServiceError("ValidationException", f"{count} validation {noun} detected: {detail}")
+
+
+def _check_length(value: list[Any] | str, meta: dict[str, Any], where: str, problems: list[str]) -> None:
+    """The service's min/max length messages, the same for lists and strings."""
+    if "min" in meta and len(value) < meta["min"]:
+        problems.append(
+            f"Value {_show(value)} at '{where}' failed to satisfy constraint: "
+            f"Member must have length greater than or equal to {meta['min']}"
+        )
+    if "max" in meta and len(value) > meta["max"]:
+        problems.append(
+            f"Value {_show(value)} at '{where}' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {meta['max']}"
+        )
