@@ -14,17 +14,13 @@ import pytest
 
 from rekpipe.emulator.batch_operations import BatchJobSpec, BatchOperationsRunner, ManifestLocation, ReportSpec
 from rekpipe.samples import jpeg_bytes, mp4_bytes
-from rekpipe.simulator import SimulatorConfig
-from rekpipe_shared.settings import PipelineSettings
 from rekpipe_shared.tasks import TaskTable, task_id_for
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
     from rekpipe.emulator.runtime import EmbeddedRuntime
 
-SETTINGS = {"image_operations": "labels", "video_operations": "labels", "video_job_wait_seconds": 30,
-            "video_slot_wait_seconds": 60, "video_job_limit_retry_seconds": 2}
 FINAL = ("SUCCEEDED", "FAILED", "PARTIAL")
 
 
@@ -60,21 +56,9 @@ def remove_grant(role_fragment: str, actions: set[str], *, resource_fragment: st
 
 
 @pytest.fixture
-def runtime_without(aws_env) -> Iterator[Callable[..., EmbeddedRuntime]]:
-    from rekpipe.emulator.runtime import EmbeddedRuntime, RuntimeOptions
-
-    started: list[EmbeddedRuntime] = []
-
-    def make(mutator: Callable[[dict], None]) -> EmbeddedRuntime:
-        runtime = EmbeddedRuntime(RuntimeOptions(settings=PipelineSettings.from_mapping(SETTINGS),
-                                                 simulator=SimulatorConfig(seed=3, job_duration=(0.5, 1.0)),
-                                                 schedule_seconds=3600, template_mutator=mutator))
-        started.append(runtime)
-        return runtime.start()
-
-    yield make
-    for runtime in started:
-        runtime.stop()
+def runtime_without(make_runtime) -> Callable[[Callable[[dict], None]], EmbeddedRuntime]:
+    """A runtime (``make_runtime``'s defaults, tests/conftest.py) deployed from the template a mutator changed."""
+    return lambda mutator: make_runtime(template_mutator=mutator)
 
 
 def _wait_final(table: TaskTable, task_id: str, timeout: float = 90) -> dict[str, Any]:

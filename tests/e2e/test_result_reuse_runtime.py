@@ -11,32 +11,30 @@ import boto3
 import pytest
 
 from rekpipe.samples import jpeg_bytes, mp4_bytes
-from rekpipe.simulator import SimulatorConfig
 from rekpipe_shared.result_index import ResultIndex
-from rekpipe_shared.settings import PipelineSettings
 from rekpipe_shared.tasks import TaskTable, task_id_for
+from tests.support.runtime import E2E_SETTINGS, RuntimeDefaults
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable
 
     from rekpipe.emulator.runtime import EmbeddedRuntime
 
 pytestmark = pytest.mark.e2e
 
-SETTINGS = {"image_operations": "labels", "video_operations": "labels,moderation", "video_job_wait_seconds": 30,
-            "video_slot_wait_seconds": 60, "video_job_limit_retry_seconds": 2}
+SETTINGS = {**E2E_SETTINGS, "video_operations": "labels,moderation"}
 FINAL = ("SUCCEEDED", "FAILED", "PARTIAL")
 
 
 @pytest.fixture
-def runtime(aws_env) -> Iterator[EmbeddedRuntime]:
-    from rekpipe.emulator.runtime import EmbeddedRuntime, RuntimeOptions
+def runtime_defaults() -> RuntimeDefaults:
+    """``make_runtime`` (tests/conftest.py) starts from these: labels and moderation for videos."""
+    return RuntimeDefaults(settings=SETTINGS)
 
-    started = EmbeddedRuntime(RuntimeOptions(settings=PipelineSettings.from_mapping(SETTINGS),
-                                             simulator=SimulatorConfig(seed=3, job_duration=(0.5, 1.0)),
-                                             schedule_seconds=3600))
-    yield started.start()
-    started.stop()
+
+@pytest.fixture
+def runtime(make_runtime) -> EmbeddedRuntime:
+    return make_runtime()
 
 
 def _upload(runtime: EmbeddedRuntime, bucket: str, key: str, body: bytes) -> str:
@@ -99,27 +97,16 @@ def test_reuse_runtime_identical_image_and_video_pay_once_and_status_shows_the_s
 
 # --- Races for videos: a follower waits on the leader's lead, without a message, and is woken --------------
 
-RACE = {**SETTINGS, "video_job_wait_seconds": 600}
+RACE = {"video_job_wait_seconds": 600}
+RACE_JOBS = (5.0, 6.0)
 """Jobs of 5-6 s: the second upload lands while the first one's jobs run, so the two always race."""
 
 
 @pytest.fixture
-def make_runtime(aws_env) -> Iterator[Any]:
-    from rekpipe.emulator.runtime import EmbeddedRuntime, RuntimeOptions
-
-    started: list[EmbeddedRuntime] = []
-
-    def make(settings: dict | None = None, **simulator: Any) -> EmbeddedRuntime:
-        runtime = EmbeddedRuntime(RuntimeOptions(
-            settings=PipelineSettings.from_mapping({**RACE, **(settings or {})}),
-            simulator=SimulatorConfig(**{"seed": 3, "job_duration": (5.0, 6.0), **simulator}),
-            schedule_seconds=3600))
-        started.append(runtime)
-        return runtime.start()
-
-    yield make
-    for runtime in started:
-        runtime.stop()
+def race_runtime(make_runtime) -> Callable[..., EmbeddedRuntime]:
+    """``make_runtime`` with the race's long job wait and 5-6 s jobs under the given settings and knobs."""
+    return lambda settings=None, **simulator: make_runtime({**RACE, **(settings or {})},
+                                                           **{"job_duration": RACE_JOBS, **simulator})
 
 
 def _until(condition: Any, what: str, timeout: float = 120) -> Any:
@@ -156,9 +143,9 @@ def _body_of(uri: str) -> bytes:
     return boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
-def test_reuse_video_race_two_identical_videos_in_flight_start_one_job_per_operation(make_runtime):
+def test_reuse_video_race_two_identical_videos_in_flight_start_one_job_per_operation(race_runtime):
     # GIVEN two identical videos uploaded at once
-    runtime = make_runtime()
+    runtime = race_runtime()
     sim = runtime.simulator
     table, leader, follower = _race(runtime, mp4_bytes(3))
 
@@ -188,9 +175,9 @@ def test_reuse_video_race_two_identical_videos_in_flight_start_one_job_per_opera
     assert not done[leader].get("reused")
 
 
-def test_reuse_video_race_failed_leader_lets_the_follower_run_its_own_analysis(make_runtime):
+def test_reuse_video_race_failed_leader_lets_the_follower_run_its_own_analysis(race_runtime):
     # GIVEN two identical videos racing, and every job failing for now
-    runtime = make_runtime({"video_operations": "labels"}, failed_job_rate=1.0)
+    runtime = race_runtime({"video_operations": "labels"}, failed_job_rate=1.0)
     sim = runtime.simulator
     table, leader, follower = _race(runtime, mp4_bytes(2))
 
@@ -208,9 +195,9 @@ def test_reuse_video_race_failed_leader_lets_the_follower_run_its_own_analysis(m
     assert _body_of(done["outputs"]["StartLabelDetection"])
 
 
-def test_reuse_video_race_leader_aborted_follower_is_found_by_the_stuck_path_and_succeeds(make_runtime):
+def test_reuse_video_race_leader_aborted_follower_is_found_by_the_stuck_path_and_succeeds(race_runtime):
     # GIVEN two identical videos racing
-    runtime = make_runtime({"video_operations": "labels"})
+    runtime = race_runtime({"video_operations": "labels"})
     sim = runtime.simulator
     table, leader, follower = _race(runtime, mp4_bytes(2))
     # WHEN the leader's execution is aborted (its lead stays, with the follower registered on it)
