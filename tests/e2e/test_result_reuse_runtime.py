@@ -13,7 +13,7 @@ import pytest
 from rekpipe.samples import jpeg_bytes, mp4_bytes
 from rekpipe_shared.result_index import ResultIndex
 from rekpipe_shared.tasks import TaskTable, task_id_for
-from tests.support.runtime import E2E_SETTINGS, RuntimeDefaults
+from tests.support.runtime import E2E_SETTINGS, RuntimeDefaults, wait_final
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.e2e
 
 SETTINGS = {**E2E_SETTINGS, "video_operations": "labels,moderation"}
-FINAL = ("SUCCEEDED", "FAILED", "PARTIAL")
 
 
 @pytest.fixture
@@ -42,16 +41,6 @@ def _upload(runtime: EmbeddedRuntime, bucket: str, key: str, body: bytes) -> str
     return task_id_for(bucket, key, version, None)
 
 
-def _wait_final(table: TaskTable, task_id: str, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        task = table.get(task_id) or {}
-        if task.get("status") in FINAL:
-            return task
-        assert time.monotonic() < deadline, f"task never reached a final status: {task}"
-        time.sleep(0.25)
-
-
 def test_reuse_runtime_identical_image_and_video_pay_once_and_status_shows_the_saving(runtime):
     # GIVEN an image and a video already analysed once
     bucket = runtime.outputs["ContentBucketName"]
@@ -59,14 +48,14 @@ def test_reuse_runtime_identical_image_and_video_pay_once_and_status_shows_the_s
     sim = runtime.simulator
     assert sim is not None
     image, video = jpeg_bytes(51, (120, 100)), mp4_bytes(2)
-    first_image = _wait_final(table, _upload(runtime, bucket, "a/photo.jpg", image))
-    first_video = _wait_final(table, _upload(runtime, bucket, "a/clip.mp4", video))
+    first_image = wait_final(table, _upload(runtime, bucket, "a/photo.jpg", image))
+    first_video = wait_final(table, _upload(runtime, bucket, "a/clip.mp4", video))
     assert first_image["status"] == first_video["status"] == "SUCCEEDED"
     jobs_before = len(sim.jobs)
 
     # WHEN the same bytes are uploaded under other keys
-    second_image = _wait_final(table, _upload(runtime, bucket, "b/copy.jpg", image))
-    second_video = _wait_final(table, _upload(runtime, bucket, "b/copy.mp4", video))
+    second_image = wait_final(table, _upload(runtime, bucket, "b/copy.jpg", image))
+    second_video = wait_final(table, _upload(runtime, bucket, "b/copy.mp4", video))
 
     # THEN both SUCCEEDED from the stored results, with no IAM refusal on the way
     assert second_image["status"] == "SUCCEEDED", second_image
@@ -159,7 +148,7 @@ def test_reuse_video_race_two_identical_videos_in_flight_start_one_job_per_opera
     assert index.lead(again["waiting_for"]["reuse_key"])["waiters"] == [f"{follower}:1"]
 
     # THEN both end SUCCEEDED, with one Start* per operation: the follower started no job and no execution
-    done = {task_id: _wait_final(table, task_id) for task_id in (leader, follower)}
+    done = {task_id: wait_final(table, task_id) for task_id in (leader, follower)}
     assert done[leader]["status"] == done[follower]["status"] == "SUCCEEDED", done
     assert sim.stats.calls["StartLabelDetection"] == sim.stats.calls["StartContentModeration"] == 1
     assert len(sim.jobs) == 2
@@ -182,12 +171,12 @@ def test_reuse_video_race_failed_leader_lets_the_follower_run_its_own_analysis(r
     table, leader, follower = _race(runtime, mp4_bytes(2))
 
     # WHEN the leader's job fails (its outcome is recorded), and later jobs succeed
-    failed = _wait_final(table, leader)
+    failed = wait_final(table, leader)
     sim.config.failed_job_rate = 0.0
 
     # THEN the follower was woken, ran its own analysis and SUCCEEDED
     assert failed["status"] == "FAILED", failed
-    done = _wait_final(table, follower)
+    done = wait_final(table, follower)
     assert done["status"] == "SUCCEEDED", done
     assert not done.get("reused")
     assert done["execution_arn"]
@@ -221,7 +210,7 @@ def test_reuse_video_race_leader_aborted_follower_is_found_by_the_stuck_path_and
     # AND the follower runs its own analysis and SUCCEEDED. The leader ends too: FAILED when
     # record_ended_execution recorded its ended execution first, else re-run by the same redrive
     # (IN_PROGRESS, execution ended), when it copies the follower's result. The aborted job was paid once more.
-    done = {task_id: _wait_final(table, task_id) for task_id in (leader, follower)}
+    done = {task_id: wait_final(table, task_id) for task_id in (leader, follower)}
     assert done[follower]["status"] == "SUCCEEDED", done[follower]
     assert not done[follower].get("reused")
     if done[leader]["status"] == "SUCCEEDED":

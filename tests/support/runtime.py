@@ -99,6 +99,17 @@ def wait_for_tasks(runtime: EmbeddedRuntime, task_ids: list[str], *, timeout: fl
     raise AssertionError(f"tasks not terminal after {timeout} s: {states}\n{_diagnosis(runtime, found)}")
 
 
+def wait_final(table: TaskTable, task_id: str, timeout: float = 120) -> dict[str, Any]:
+    """One task's item once its status is final; fails the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        task = table.get(task_id) or {}
+        if task.get("status") in TERMINAL_TASK:
+            return task
+        assert time.monotonic() < deadline, f"task never reached a final status: {task}"
+        time.sleep(0.25)
+
+
 def _diagnosis(runtime: EmbeddedRuntime, found: dict[str, dict[str, Any]]) -> str:
     """Where the unfinished tasks stand (execution, last events, slots, queues), so a timeout explains itself."""
     lines: list[str] = []
