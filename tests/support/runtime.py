@@ -147,18 +147,10 @@ def _event_name(event: dict[str, Any]) -> str:
 
 
 def execution_history(execution_arn: str) -> list[dict[str, Any]]:
-    sfn = boto3.client("stepfunctions")
-    events: list[dict[str, Any]] = []
-    token = None
-    while True:
-        kwargs = {"executionArn": execution_arn, "maxResults": 1000}
-        if token:
-            kwargs["nextToken"] = token
-        page = sfn.get_execution_history(**kwargs)
-        events.extend(page["events"])
-        token = page.get("nextToken")
-        if not token:
-            return events
+    """Every event of an execution, oldest first (pages of 1000, botocore's paginator)."""
+    pages = boto3.client("stepfunctions").get_paginator("get_execution_history").paginate(
+        executionArn=execution_arn, PaginationConfig={"PageSize": 1000})
+    return [event for page in pages for event in page["events"]]
 
 
 def entered_states(history: list[dict[str, Any]]) -> list[str]:
