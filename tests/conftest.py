@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from rekpipe.simulator import RekognitionSimulator
     from tests.support.resources import PipelineResources
+    from tests.support.runtime import RuntimeDefaults, RuntimeFactory
 
 FAKE_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -97,3 +98,24 @@ def load_handler(resources: PipelineResources) -> Callable[[str], ModuleType]:
         return importlib.reload(module)
 
     return load
+
+
+@pytest.fixture
+def runtime_defaults() -> RuntimeDefaults:
+    """What ``make_runtime`` starts from; a test module overrides this fixture to change it for its tests."""
+    from tests.support.runtime import RuntimeDefaults
+
+    return RuntimeDefaults()
+
+
+@pytest.fixture
+def make_runtime(aws_env: None, runtime_defaults: RuntimeDefaults) -> Iterator[RuntimeFactory]:
+    """Start embedded runtimes (the whole deployed pipeline, in-process): ``make_runtime(settings, **simulator)``.
+
+    Every runtime started is stopped after the test, even one whose start() failed half-way.
+    """
+    from tests.support.runtime import RuntimeFactory
+
+    factory = RuntimeFactory(runtime_defaults)
+    yield factory
+    factory.stop_all()

@@ -16,6 +16,7 @@ from rekpipe.cli.console import note
 
 if TYPE_CHECKING:
     from rekpipe.cli.stack import Clients, GlobalOptions
+    from rekpipe_shared.slots import HolderItem
 
 
 @click.command(short_help="Show the video slots, or change their limit with --limit N.")
@@ -64,3 +65,14 @@ def read_slots(clients: Clients, table_name: str) -> dict[str, int]:
     store = DynamoDBSlotStore(table_name, default_limit=initial_slot_limit(PipelineSettings()),
                               boto3_client=clients.client("dynamodb"))
     return store.header()
+
+
+def read_holders(table_name: str, *, boto3_client: Any = None) -> dict[str, HolderItem]:
+    """The video slots held now (one per running Rekognition job of ours): holder -> its item.
+
+    Read by ``rekpipe local run`` once the run is over (it should find none) and by the tests' support.
+    """
+    from rekpipe_shared.slots.dynamodb import DynamoDBSlotStore
+
+    # The limit only fills a header never written; holders are read, not granted.
+    return dict(DynamoDBSlotStore(table_name, default_limit=1, boto3_client=boto3_client).load().holders)

@@ -13,7 +13,7 @@ import gzip
 import io
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import boto3
 import pytest
@@ -30,42 +30,22 @@ from rekpipe.emulator.batch_operations import (
     read_report,
 )
 from rekpipe.samples import jpeg_bytes, mp4_bytes, png_bytes
-from rekpipe.simulator import SimulatorConfig
-from rekpipe_shared.settings import PipelineSettings
 from rekpipe_shared.tasks import TaskTable
 from stack.storage import INVENTORY_PREFIX
-
-if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
-
-    from rekpipe.emulator.runtime import EmbeddedRuntime
+from tests.support.runtime import E2E_SETTINGS, RuntimeDefaults
 
 IMAGES, VIDEOS, EMPTY, UNSUPPORTED, MISSING = 250, 10, 5, 20, 15
 TOTAL = IMAGES + VIDEOS + EMPTY + UNSUPPORTED + MISSING
-SETTINGS = {"image_operations": "labels", "video_operations": "labels", "video_job_wait_seconds": 30,
-            "video_slot_wait_seconds": 60, "video_job_limit_retry_seconds": 2}
-"""One operation per object, so the downstream analysis does not drown the ingest path being measured.
-
-Every kind of row is here; the bench (`bench/`) measures ingest at scale, so the suite needs no more."""
 
 
 @pytest.fixture
-def make_runtime(aws_env) -> Iterator[Callable[[], EmbeddedRuntime]]:
-    """Start an in-process embedded runtime; stopped after the test even if start() failed half-way."""
-    from rekpipe.emulator.runtime import EmbeddedRuntime, RuntimeOptions
+def runtime_defaults() -> RuntimeDefaults:
+    """``make_runtime`` (tests/conftest.py) starts from these: its settings run one operation per object, so the
+    downstream analysis does not drown the ingest path being measured.
 
-    started: list[EmbeddedRuntime] = []
-
-    def make() -> EmbeddedRuntime:
-        runtime = EmbeddedRuntime(RuntimeOptions(settings=PipelineSettings.from_mapping(SETTINGS),
-                                                 simulator=SimulatorConfig(seed=5, job_duration=(1.0, 2.0)),
-                                                 schedule_seconds=3600))
-        started.append(runtime)
-        return runtime.start()
-
-    yield make
-    for runtime in started:
-        runtime.stop()
+    Every kind of row is here; the bench (`bench/`) measures ingest at scale, so the suite needs no more.
+    """
+    return RuntimeDefaults(settings=E2E_SETTINGS, simulator={"seed": 5, "job_duration": (1.0, 2.0)})
 
 
 def _backfill_source(bucket: str) -> tuple[list[str], dict[str, str]]:

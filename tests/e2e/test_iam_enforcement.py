@@ -6,7 +6,6 @@ points, and asserts the status and the AccessDenied message a person would see o
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -14,18 +13,14 @@ import pytest
 
 from rekpipe.emulator.batch_operations import BatchJobSpec, BatchOperationsRunner, ManifestLocation, ReportSpec
 from rekpipe.samples import jpeg_bytes, mp4_bytes
-from rekpipe.simulator import SimulatorConfig
-from rekpipe_shared.settings import PipelineSettings
 from rekpipe_shared.tasks import TaskTable, task_id_for
+from tests.support.runtime import wait_final
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
     from rekpipe.emulator.runtime import EmbeddedRuntime
 
-SETTINGS = {"image_operations": "labels", "video_operations": "labels", "video_job_wait_seconds": 30,
-            "video_slot_wait_seconds": 60, "video_job_limit_retry_seconds": 2}
-FINAL = ("SUCCEEDED", "FAILED", "PARTIAL")
 
 
 def remove_grant(role_fragment: str, actions: set[str], *, resource_fragment: str = "") -> Callable[[dict], None]:
@@ -60,31 +55,9 @@ def remove_grant(role_fragment: str, actions: set[str], *, resource_fragment: st
 
 
 @pytest.fixture
-def runtime_without(aws_env) -> Iterator[Callable[..., EmbeddedRuntime]]:
-    from rekpipe.emulator.runtime import EmbeddedRuntime, RuntimeOptions
-
-    started: list[EmbeddedRuntime] = []
-
-    def make(mutator: Callable[[dict], None]) -> EmbeddedRuntime:
-        runtime = EmbeddedRuntime(RuntimeOptions(settings=PipelineSettings.from_mapping(SETTINGS),
-                                                 simulator=SimulatorConfig(seed=3, job_duration=(0.5, 1.0)),
-                                                 schedule_seconds=3600, template_mutator=mutator))
-        started.append(runtime)
-        return runtime.start()
-
-    yield make
-    for runtime in started:
-        runtime.stop()
-
-
-def _wait_final(table: TaskTable, task_id: str, timeout: float = 90) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        task = table.get(task_id) or {}
-        if task.get("status") in FINAL:
-            return task
-        assert time.monotonic() < deadline, f"task never reached a final status: {task}"
-        time.sleep(0.25)
+def runtime_without(make_runtime) -> Callable[[Callable[[dict], None]], EmbeddedRuntime]:
+    """A runtime (``make_runtime``'s defaults, tests/conftest.py) deployed from the template a mutator changed."""
+    return lambda mutator: make_runtime(template_mutator=mutator)
 
 
 @pytest.mark.e2e
@@ -99,7 +72,7 @@ def test_enforcement_image_function_without_get_object_fails_the_image_with_acce
     version = boto3.client("s3").put_object(Bucket=bucket, Key="denied/photo.jpg", Body=jpeg_bytes(1))["VersionId"]
 
     # THEN Rekognition, reading S3 as the caller, is refused, and the task says which grant is missing
-    task = _wait_final(table, task_id_for(bucket, "denied/photo.jpg", version, None))
+    task = wait_final(table, task_id_for(bucket, "denied/photo.jpg", version, None), timeout=90)
     assert task["status"] == "FAILED"
     assert task["error_code"] == "AccessDeniedException"
     message = task["error_message"]
@@ -151,7 +124,7 @@ def test_enforcement_dispatcher_without_pass_role_fails_the_video_with_access_de
     version = boto3.client("s3").put_object(Bucket=bucket, Key="denied/clip.mp4", Body=mp4_bytes(1))["VersionId"]
 
     # THEN Rekognition refuses the Start* call that passes the role, and the task says so
-    task = _wait_final(table, task_id_for(bucket, "denied/clip.mp4", version, None))
+    task = wait_final(table, task_id_for(bucket, "denied/clip.mp4", version, None), timeout=90)
     assert task["status"] == "FAILED"
     details = str(task.get("operation_errors")) + str(task.get("error_message"))
     assert "AccessDeniedException" in details

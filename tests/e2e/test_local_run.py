@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from rekpipe.cli import main
-from rekpipe.cli.local import do_run_cli
+from rekpipe.cli.local import EmulatorOptions, LocalRunOptions, run_local
 from rekpipe.samples import NASTY_KEYS, corrupt_image_bytes, generate, jpeg_bytes, write_to
 from rekpipe_shared.settings import PipelineSettings
 
@@ -82,8 +82,9 @@ def test_local_run_with_faults_ends_consistent_with_the_simulator(aws_env, tmp_p
 
     # WHEN the generated media are analysed
     started = time.monotonic()
-    result = do_run_cli(None, out=tmp_path / "out", seed=FAULT_SEED, throttle_rate=0.3, failed_job_rate=0.1,
-                        lost_notice_rate=0.1, settings=settings, timeout=120, schedule_seconds=5)
+    faults = EmulatorOptions(seed=FAULT_SEED, throttle_rate=0.3, failed_job_rate=0.1, lost_notice_rate=0.1)
+    result = run_local(LocalRunOptions(out=tmp_path / "out", emulator=faults, settings=settings, timeout=120,
+                                       schedule_seconds=5))
     wall = time.monotonic() - started
     print(f"\n[wall time] rekpipe local run with faults (throttle 0.3, failed jobs 0.1, lost notices 0.1): "
           f"{wall:.1f} s")

@@ -19,14 +19,20 @@ from click.testing import CliRunner
 
 from rekpipe.cli import main
 from rekpipe.samples import jpeg_bytes, mp4_bytes
-from rekpipe.simulator import SimulatorConfig
 from rekpipe_shared.routing import route_message
-from rekpipe_shared.settings import PipelineSettings
 from tests.support.pump import s3_event
-from tests.support.runtime import entered_states, execution_history, slot_holders, tasks, upload, wait_for_tasks
+from tests.support.runtime import (
+    RuntimeDefaults,
+    entered_states,
+    execution_history,
+    slot_holders,
+    tasks,
+    upload,
+    wait_for_tasks,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
     from rekpipe.emulator.runtime import EmbeddedRuntime
 
@@ -37,23 +43,9 @@ tick's Get* check."""
 
 
 @pytest.fixture
-def make_runtime(aws_env) -> Iterator[Callable[..., EmbeddedRuntime]]:
-    from rekpipe.emulator.runtime import EmbeddedRuntime, RuntimeOptions
-
-    started: list[EmbeddedRuntime] = []
-
-    def make(settings: dict | None = None, **simulator: object) -> EmbeddedRuntime:
-        runtime = EmbeddedRuntime(RuntimeOptions(
-            settings=PipelineSettings.from_mapping({**FAST, **(settings or {})}),
-            simulator=SimulatorConfig(**{"seed": 5, "job_duration": (0.5, 0.5), **simulator}),
-            schedule_seconds=3600,
-        ))
-        started.append(runtime)
-        return runtime.start()
-
-    yield make
-    for runtime in started:
-        runtime.stop()
+def runtime_defaults() -> RuntimeDefaults:
+    """``make_runtime`` (tests/conftest.py) starts from these."""
+    return RuntimeDefaults(settings=FAST, simulator={"seed": 5, "job_duration": (0.5, 0.5)})
 
 
 class Fault:

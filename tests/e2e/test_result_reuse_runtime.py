@@ -11,47 +11,34 @@ import boto3
 import pytest
 
 from rekpipe.samples import jpeg_bytes, mp4_bytes
-from rekpipe.simulator import SimulatorConfig
 from rekpipe_shared.result_index import ResultIndex
-from rekpipe_shared.settings import PipelineSettings
 from rekpipe_shared.tasks import TaskTable, task_id_for
+from tests.support.runtime import E2E_SETTINGS, RuntimeDefaults, wait_final
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable
 
     from rekpipe.emulator.runtime import EmbeddedRuntime
 
 pytestmark = pytest.mark.e2e
 
-SETTINGS = {"image_operations": "labels", "video_operations": "labels,moderation", "video_job_wait_seconds": 30,
-            "video_slot_wait_seconds": 60, "video_job_limit_retry_seconds": 2}
-FINAL = ("SUCCEEDED", "FAILED", "PARTIAL")
+SETTINGS = {**E2E_SETTINGS, "video_operations": "labels,moderation"}
 
 
 @pytest.fixture
-def runtime(aws_env) -> Iterator[EmbeddedRuntime]:
-    from rekpipe.emulator.runtime import EmbeddedRuntime, RuntimeOptions
+def runtime_defaults() -> RuntimeDefaults:
+    """``make_runtime`` (tests/conftest.py) starts from these: labels and moderation for videos."""
+    return RuntimeDefaults(settings=SETTINGS)
 
-    started = EmbeddedRuntime(RuntimeOptions(settings=PipelineSettings.from_mapping(SETTINGS),
-                                             simulator=SimulatorConfig(seed=3, job_duration=(0.5, 1.0)),
-                                             schedule_seconds=3600))
-    yield started.start()
-    started.stop()
+
+@pytest.fixture
+def runtime(make_runtime) -> EmbeddedRuntime:
+    return make_runtime()
 
 
 def _upload(runtime: EmbeddedRuntime, bucket: str, key: str, body: bytes) -> str:
     version = boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body)["VersionId"]
     return task_id_for(bucket, key, version, None)
-
-
-def _wait_final(table: TaskTable, task_id: str, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        task = table.get(task_id) or {}
-        if task.get("status") in FINAL:
-            return task
-        assert time.monotonic() < deadline, f"task never reached a final status: {task}"
-        time.sleep(0.25)
 
 
 def test_reuse_runtime_identical_image_and_video_pay_once_and_status_shows_the_saving(runtime):
@@ -61,14 +48,14 @@ def test_reuse_runtime_identical_image_and_video_pay_once_and_status_shows_the_s
     sim = runtime.simulator
     assert sim is not None
     image, video = jpeg_bytes(51, (120, 100)), mp4_bytes(2)
-    first_image = _wait_final(table, _upload(runtime, bucket, "a/photo.jpg", image))
-    first_video = _wait_final(table, _upload(runtime, bucket, "a/clip.mp4", video))
+    first_image = wait_final(table, _upload(runtime, bucket, "a/photo.jpg", image))
+    first_video = wait_final(table, _upload(runtime, bucket, "a/clip.mp4", video))
     assert first_image["status"] == first_video["status"] == "SUCCEEDED"
     jobs_before = len(sim.jobs)
 
     # WHEN the same bytes are uploaded under other keys
-    second_image = _wait_final(table, _upload(runtime, bucket, "b/copy.jpg", image))
-    second_video = _wait_final(table, _upload(runtime, bucket, "b/copy.mp4", video))
+    second_image = wait_final(table, _upload(runtime, bucket, "b/copy.jpg", image))
+    second_video = wait_final(table, _upload(runtime, bucket, "b/copy.mp4", video))
 
     # THEN both SUCCEEDED from the stored results, with no IAM refusal on the way
     assert second_image["status"] == "SUCCEEDED", second_image
@@ -99,27 +86,16 @@ def test_reuse_runtime_identical_image_and_video_pay_once_and_status_shows_the_s
 
 # --- Races for videos: a follower waits on the leader's lead, without a message, and is woken --------------
 
-RACE = {**SETTINGS, "video_job_wait_seconds": 600}
+RACE = {"video_job_wait_seconds": 600}
+RACE_JOBS = (5.0, 6.0)
 """Jobs of 5-6 s: the second upload lands while the first one's jobs run, so the two always race."""
 
 
 @pytest.fixture
-def make_runtime(aws_env) -> Iterator[Any]:
-    from rekpipe.emulator.runtime import EmbeddedRuntime, RuntimeOptions
-
-    started: list[EmbeddedRuntime] = []
-
-    def make(settings: dict | None = None, **simulator: Any) -> EmbeddedRuntime:
-        runtime = EmbeddedRuntime(RuntimeOptions(
-            settings=PipelineSettings.from_mapping({**RACE, **(settings or {})}),
-            simulator=SimulatorConfig(**{"seed": 3, "job_duration": (5.0, 6.0), **simulator}),
-            schedule_seconds=3600))
-        started.append(runtime)
-        return runtime.start()
-
-    yield make
-    for runtime in started:
-        runtime.stop()
+def race_runtime(make_runtime) -> Callable[..., EmbeddedRuntime]:
+    """``make_runtime`` with the race's long job wait and 5-6 s jobs under the given settings and knobs."""
+    return lambda settings=None, **simulator: make_runtime({**RACE, **(settings or {})},
+                                                           **{"job_duration": RACE_JOBS, **simulator})
 
 
 def _until(condition: Any, what: str, timeout: float = 120) -> Any:
@@ -156,9 +132,9 @@ def _body_of(uri: str) -> bytes:
     return boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
-def test_reuse_video_race_two_identical_videos_in_flight_start_one_job_per_operation(make_runtime):
+def test_reuse_video_race_two_identical_videos_in_flight_start_one_job_per_operation(race_runtime):
     # GIVEN two identical videos uploaded at once
-    runtime = make_runtime()
+    runtime = race_runtime()
     sim = runtime.simulator
     table, leader, follower = _race(runtime, mp4_bytes(3))
 
@@ -172,7 +148,7 @@ def test_reuse_video_race_two_identical_videos_in_flight_start_one_job_per_opera
     assert index.lead(again["waiting_for"]["reuse_key"])["waiters"] == [f"{follower}:1"]
 
     # THEN both end SUCCEEDED, with one Start* per operation: the follower started no job and no execution
-    done = {task_id: _wait_final(table, task_id) for task_id in (leader, follower)}
+    done = {task_id: wait_final(table, task_id) for task_id in (leader, follower)}
     assert done[leader]["status"] == done[follower]["status"] == "SUCCEEDED", done
     assert sim.stats.calls["StartLabelDetection"] == sim.stats.calls["StartContentModeration"] == 1
     assert len(sim.jobs) == 2
@@ -188,19 +164,19 @@ def test_reuse_video_race_two_identical_videos_in_flight_start_one_job_per_opera
     assert not done[leader].get("reused")
 
 
-def test_reuse_video_race_failed_leader_lets_the_follower_run_its_own_analysis(make_runtime):
+def test_reuse_video_race_failed_leader_lets_the_follower_run_its_own_analysis(race_runtime):
     # GIVEN two identical videos racing, and every job failing for now
-    runtime = make_runtime({"video_operations": "labels"}, failed_job_rate=1.0)
+    runtime = race_runtime({"video_operations": "labels"}, failed_job_rate=1.0)
     sim = runtime.simulator
     table, leader, follower = _race(runtime, mp4_bytes(2))
 
     # WHEN the leader's job fails (its outcome is recorded), and later jobs succeed
-    failed = _wait_final(table, leader)
+    failed = wait_final(table, leader)
     sim.config.failed_job_rate = 0.0
 
     # THEN the follower was woken, ran its own analysis and SUCCEEDED
     assert failed["status"] == "FAILED", failed
-    done = _wait_final(table, follower)
+    done = wait_final(table, follower)
     assert done["status"] == "SUCCEEDED", done
     assert not done.get("reused")
     assert done["execution_arn"]
@@ -208,9 +184,9 @@ def test_reuse_video_race_failed_leader_lets_the_follower_run_its_own_analysis(m
     assert _body_of(done["outputs"]["StartLabelDetection"])
 
 
-def test_reuse_video_race_leader_aborted_follower_is_found_by_the_stuck_path_and_succeeds(make_runtime):
+def test_reuse_video_race_leader_aborted_follower_is_found_by_the_stuck_path_and_succeeds(race_runtime):
     # GIVEN two identical videos racing
-    runtime = make_runtime({"video_operations": "labels"})
+    runtime = race_runtime({"video_operations": "labels"})
     sim = runtime.simulator
     table, leader, follower = _race(runtime, mp4_bytes(2))
     # WHEN the leader's execution is aborted (its lead stays, with the follower registered on it)
@@ -234,7 +210,7 @@ def test_reuse_video_race_leader_aborted_follower_is_found_by_the_stuck_path_and
     # AND the follower runs its own analysis and SUCCEEDED. The leader ends too: FAILED when
     # record_ended_execution recorded its ended execution first, else re-run by the same redrive
     # (IN_PROGRESS, execution ended), when it copies the follower's result. The aborted job was paid once more.
-    done = {task_id: _wait_final(table, task_id) for task_id in (leader, follower)}
+    done = {task_id: wait_final(table, task_id) for task_id in (leader, follower)}
     assert done[follower]["status"] == "SUCCEEDED", done[follower]
     assert not done[follower].get("reused")
     if done[leader]["status"] == "SUCCEEDED":

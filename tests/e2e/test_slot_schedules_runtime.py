@@ -8,30 +8,18 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from rekpipe.simulator import SimulatorConfig
-from rekpipe_shared.settings import PipelineSettings
 from rekpipe_shared.tasks import NewTask, TaskTable
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from rekpipe.emulator.runtime import EmbeddedRuntime
 
 pytestmark = pytest.mark.e2e
 
-SETTINGS = {"image_operations": "labels", "video_operations": "labels", "video_job_wait_seconds": 30,
-            "video_slot_wait_seconds": 60, "video_job_limit_retry_seconds": 2}
-
 
 @pytest.fixture
-def runtime(aws_env) -> Iterator[EmbeddedRuntime]:
-    from rekpipe.emulator.runtime import EmbeddedRuntime, RuntimeOptions
-
-    started = EmbeddedRuntime(RuntimeOptions(settings=PipelineSettings.from_mapping(SETTINGS),
-                                             simulator=SimulatorConfig(seed=3, job_duration=(0.5, 1.0)),
-                                             schedule_seconds=3600))
-    yield started.start()
-    started.stop()
+def runtime(make_runtime) -> EmbeddedRuntime:
+    """The runtime with ``make_runtime``'s defaults (tests/conftest.py)."""
+    return make_runtime()
 
 
 def _wait_for(read: Any, timeout: float = 60) -> Any:

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import pytest
 
-from rekpipe.cli.local import do_run_cli
+from rekpipe.cli.local import LocalRunOptions, run_local
 from rekpipe.samples import corrupt_image_bytes, generate, write_to
 from rekpipe_shared.settings import PipelineSettings
 from tests.support.chromium import dump_dom, find_chromium, screenshot
@@ -50,7 +50,7 @@ def local_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
                                 video_job_wait_seconds=30, video_slot_wait_seconds=60, video_job_limit_retry_seconds=2)
     out = tmp_path_factory.mktemp("run") / "out"
     try:
-        result = do_run_cli(folder, out=out, settings=settings, timeout=240)
+        result = run_local(LocalRunOptions(folder=folder, out=out, settings=settings, timeout=240))
     finally:
         monkeypatch.undo()
     assert result.report is not None and result.report.is_file()

@@ -18,6 +18,7 @@ from rekpipe.samples import mp4_bytes
 from rekpipe.simulator import SimulatorConfig
 from rekpipe_shared.settings import PipelineSettings
 from tests.support.runtime import (
+    RuntimeDefaults,
     entered_states,
     execution_history,
     list_keys,
@@ -30,7 +31,7 @@ from tests.support.runtime import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
     from rekpipe.emulator.runtime import EmbeddedRuntime
 
@@ -38,25 +39,9 @@ FAST = {"video_slot_wait_seconds": 60, "video_job_wait_seconds": 60, "video_job_
 
 
 @pytest.fixture
-def make_runtime(aws_env) -> Iterator[Callable[..., EmbeddedRuntime]]:
-    """Start an embedded runtime with the given settings and simulator knobs; stopped after the test."""
-    from rekpipe.emulator.runtime import EmbeddedRuntime, RuntimeOptions
-
-    started: list[EmbeddedRuntime] = []
-
-    def make(settings: dict | None = None, **simulator: object) -> EmbeddedRuntime:
-        options = RuntimeOptions(
-            settings=PipelineSettings.from_mapping({**FAST, **(settings or {})}),
-            simulator=SimulatorConfig(**{"seed": 3, "job_duration": (0.5, 0.5), **simulator}),
-            schedule_seconds=3600,
-        )
-        runtime = EmbeddedRuntime(options)
-        started.append(runtime)  # stopped even if start() fails half-way
-        return runtime.start()
-
-    yield make
-    for runtime in started:
-        runtime.stop()
+def runtime_defaults() -> RuntimeDefaults:
+    """``make_runtime`` (tests/conftest.py) starts from these: jobs of half a second."""
+    return RuntimeDefaults(settings=FAST, simulator={"seed": 3, "job_duration": (0.5, 0.5)})
 
 
 def _final_status(execution_arn: str, timeout: float = 60.0) -> str:

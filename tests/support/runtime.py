@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -11,9 +12,56 @@ import boto3
 from rekpipe_shared.tasks import TaskTable, task_id_for
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
     from rekpipe.emulator.runtime import EmbeddedRuntime
 
 TERMINAL_TASK = {"SUCCEEDED", "FAILED", "PARTIAL"}
+E2E_SETTINGS = {"image_operations": "labels", "video_operations": "labels", "video_job_wait_seconds": 30,
+                "video_slot_wait_seconds": 60, "video_job_limit_retry_seconds": 2}
+"""One operation of each kind and waits sized for a test of seconds: what most runtime tests start from."""
+
+
+@dataclass(frozen=True)
+class RuntimeDefaults:
+    """What a test module's runtimes start with (override the ``runtime_defaults`` fixture in the module).
+
+    A test's own arguments to ``make_runtime`` are merged over these.
+    """
+
+    settings: Mapping[str, Any] = field(default_factory=lambda: E2E_SETTINGS)
+    simulator: Mapping[str, Any] = field(default_factory=lambda: {"seed": 3, "job_duration": (0.5, 1.0)})
+    schedule_seconds: float = 3600
+    """The schedules (the slot tick) practically off: what a test sees was done by notices and messages."""
+
+
+class RuntimeFactory:
+    """Starts embedded runtimes for one test and stops every one afterwards, even one whose start() failed."""
+
+    def __init__(self, defaults: RuntimeDefaults) -> None:
+        self.defaults = defaults
+        self.started: list[EmbeddedRuntime] = []
+
+    def __call__(self, settings: Mapping[str, Any] | None = None, *,
+                 template_mutator: Callable[[dict[str, Any]], None] | None = None,
+                 **simulator: Any) -> EmbeddedRuntime:
+        """Start a runtime with these settings and simulator knobs over the defaults (and a template mutator)."""
+        from rekpipe.emulator.runtime import EmbeddedRuntime, RuntimeOptions
+        from rekpipe.simulator import SimulatorConfig
+        from rekpipe_shared.settings import PipelineSettings
+
+        runtime = EmbeddedRuntime(RuntimeOptions(
+            settings=PipelineSettings.from_mapping({**self.defaults.settings, **(settings or {})}),
+            simulator=SimulatorConfig(**{**self.defaults.simulator, **simulator}),
+            schedule_seconds=self.defaults.schedule_seconds,
+            template_mutator=template_mutator,
+        ))
+        self.started.append(runtime)  # stopped even if start() fails half-way
+        return runtime.start()
+
+    def stop_all(self) -> None:
+        for runtime in self.started:
+            runtime.stop()
 
 
 def upload(runtime: EmbeddedRuntime, key: str, body: bytes) -> str:
@@ -49,6 +97,17 @@ def wait_for_tasks(runtime: EmbeddedRuntime, task_ids: list[str], *, timeout: fl
         time.sleep(0.1)
     states = {task_id: item.get("status") for task_id, item in found.items()}
     raise AssertionError(f"tasks not terminal after {timeout} s: {states}\n{_diagnosis(runtime, found)}")
+
+
+def wait_final(table: TaskTable, task_id: str, timeout: float = 120) -> dict[str, Any]:
+    """One task's item once its status is final; fails the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        task = table.get(task_id) or {}
+        if task.get("status") in TERMINAL_TASK:
+            return task
+        assert time.monotonic() < deadline, f"task never reached a final status: {task}"
+        time.sleep(0.25)
 
 
 def _diagnosis(runtime: EmbeddedRuntime, found: dict[str, dict[str, Any]]) -> str:
@@ -88,18 +147,10 @@ def _event_name(event: dict[str, Any]) -> str:
 
 
 def execution_history(execution_arn: str) -> list[dict[str, Any]]:
-    sfn = boto3.client("stepfunctions")
-    events: list[dict[str, Any]] = []
-    token = None
-    while True:
-        kwargs = {"executionArn": execution_arn, "maxResults": 1000}
-        if token:
-            kwargs["nextToken"] = token
-        page = sfn.get_execution_history(**kwargs)
-        events.extend(page["events"])
-        token = page.get("nextToken")
-        if not token:
-            return events
+    """Every event of an execution, oldest first (pages of 1000, botocore's paginator)."""
+    pages = boto3.client("stepfunctions").get_paginator("get_execution_history").paginate(
+        executionArn=execution_arn, PaginationConfig={"PageSize": 1000})
+    return [event for page in pages for event in page["events"]]
 
 
 def entered_states(history: list[dict[str, Any]]) -> list[str]:
@@ -117,8 +168,8 @@ def list_keys(bucket: str, prefix: str) -> list[str]:
 
 def slot_holders(runtime: EmbeddedRuntime) -> dict[str, Any]:
     """The slot dispatcher's holders (one per running job of ours), from the slot table."""
-    from rekpipe_shared.slots.dynamodb import DynamoDBSlotStore
+    from rekpipe.cli.slots import read_holders
 
-    return dict(DynamoDBSlotStore(runtime.outputs["SemaphoreTableName"], default_limit=1).load().holders)
+    return read_holders(runtime.outputs["SemaphoreTableName"])
 
 
