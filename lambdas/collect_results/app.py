@@ -55,7 +55,8 @@ VIDEO_QUEUE_URL = os.environ.get(VIDEO_QUEUE_URL_ENV, "")
 reuse = ResultReuse(ResultIndex(os.environ[RESULT_INDEX_TABLE_NAME_ENV]) if os.environ.get(RESULT_INDEX_TABLE_NAME_ENV)
                     else None, s3, OUTPUT_BUCKET, settings)
 
-TIME_RESERVE_SECONDS = float(os.environ.get("COLLECT_TIME_RESERVE_SECONDS", "60"))
+TIME_RESERVE_SECONDS = 60.0
+"""Pause (and let the state machine resume) once less than this is left: a page write must finish in time."""
 """Stop paging with this much time left: one more slow page plus saving state. Tunable, so that a
 resumed collection can be exercised without a 15-minute function."""
 STATE_NAME = COLLECT_STATE_NAME

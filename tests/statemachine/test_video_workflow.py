@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -171,10 +171,22 @@ def test_video_workflow_duplicate_notice_is_ignored(make_runtime):
     assert slot_holders(runtime) == {}
 
 
-def test_video_workflow_results_span_pages_and_collection_resumes(make_runtime, monkeypatch):
-    # GIVEN 2,500 label detections (three Get* pages) and a collector that pauses after each page
-    monkeypatch.setenv("COLLECT_TIME_RESERVE_SECONDS", "10000")
-    runtime = make_runtime({"video_operations": "labels"}, video_result_items=2500)
+def _collector_timeout(seconds: int) -> Callable[[dict[str, Any]], None]:
+    """A template mutator giving collect_results a ``seconds`` timeout."""
+    def mutate(template: dict[str, Any]) -> None:
+        for resource in template["Resources"].values():
+            props = resource.get("Properties", {})
+            variables = (props.get("Environment") or {}).get("Variables") or {}
+            if resource["Type"] == "AWS::Lambda::Function" and variables.get("POWERTOOLS_SERVICE_NAME") == "collect_results":
+                props["Timeout"] = seconds
+    return mutate
+
+
+def test_video_workflow_results_span_pages_and_collection_resumes(make_runtime):
+    # GIVEN 2,500 label detections (three Get* pages) and a collector whose timeout (60 s) leaves less than its
+    # 60 s reserve after any page, so it pauses after each one
+    runtime = make_runtime({"video_operations": "labels"}, template_mutator=_collector_timeout(60),
+                           video_result_items=2500)
 
     # WHEN the video is analysed
     task_id = upload(runtime, "videos/long.mp4", mp4_bytes(5))
