@@ -27,6 +27,7 @@ from rekpipe_shared.get_calls import GET_CLIENT_CONFIG
 from rekpipe_shared.operations import OBJECT_ERRORS, RETRYABLE_ERRORS, THROTTLING_ERRORS, operation
 from rekpipe_shared.outputs import ResultsLayout, put_json, write_latest_pointer, write_manifest
 from rekpipe_shared.pacing import AimdPacer, SharedSchedule
+from rekpipe_shared.payloads import WorkMessage
 from rekpipe_shared.quotas import pipeline_quotas
 from rekpipe_shared.result_index import ResultIndex, model_version_of
 from rekpipe_shared.reuse import ResultReuse, reused_entry
@@ -249,7 +250,7 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     so concurrent invocations in one process (the emulator's threads) each see their own remaining time.
     """
     try:
-        analyze(record.json_body["task_id"], lambda_context)
+        analyze(WorkMessage(record.json_body).task_id, lambda_context)
     except ResultPendingError as pending:
         low, high = FOLLOWER_DELAY_SECONDS
         delay = int(min(high, max(low, pending.wait_seconds / 3))) + random.randint(0, 3)

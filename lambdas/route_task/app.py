@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from botocore.exceptions import BotoCoreError, ClientError
 
 from rekpipe_shared.aws import DEFAULT_CONFIG
@@ -53,9 +53,6 @@ SERVICE = "route_task"
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
-# A fully failed batch is reported item by item, not raised: the failures are expected, not bugs.
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
-
 tasks = TaskTable(os.environ[TASK_TABLE_NAME_ENV])
 sqs = boto3.client("sqs", config=DEFAULT_CONFIG)
 QUEUES = {MEDIA_IMAGE: os.environ[IMAGE_QUEUE_URL_ENV], MEDIA_VIDEO: os.environ[VIDEO_QUEUE_URL_ENV]}
@@ -79,25 +76,25 @@ def needs_routing(record: DynamoDBRecord) -> dict[str, Any] | None:
 
 
 @tracer.capture_method
-def route(record: DynamoDBRecord) -> None:
-    """Send one pending task to its queue, then mark it QUEUED."""
+def route(record: DynamoDBRecord) -> bool:
+    """Send one pending task to its queue, then mark it QUEUED; True when it was a video put in the backlog
+    (the handler then nudges the dispatcher, once for the batch)."""
     task = needs_routing(record)
     if task is None:
-        return
+        return False
     task_id = task["task_id"]
-    if task.get("media_type") == MEDIA_VIDEO:
+    backlogged = task.get("media_type") == MEDIA_VIDEO
+    if backlogged:
         queued = tasks.mark_queued(task_id, backlog=True)
-        _backlogged.append(task_id)
     else:
         send_to_queue(sqs, QUEUES, task, run=int(task.get("run", 0)) + 1)
         queued = tasks.mark_queued(task_id)
     logger.info("Task routed" if queued else "Task already routed; duplicate stream record",
                 extra={"task_id": task_id, "media_type": task["media_type"]})
     metrics.add_metric(name="TasksRouted", unit=MetricUnit.Count, value=1)
+    return backlogged
 
 
-_backlogged: list[str] = []
-"""Videos this invocation put in the backlog (the handler nudges once for all of them)."""
 def nudge_dispatcher() -> None:
     """Ask the dispatcher to admit from the backlog now. A failure is only logged: the schedule's
     tick admits the video within a minute anyway.
@@ -118,10 +115,14 @@ def nudge_dispatcher() -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    _backlogged.clear()
-    response = process_partial_response(event=event, record_handler=route, processor=processor, context=context)
-    if _backlogged:  # one nudge per batch, however many videos it added to the backlog
-        nudge_dispatcher()
+    # One processor per invocation (it holds its batch while it runs); its results say which records
+    # put a video in the backlog. A fully failed batch is reported item by item, not raised.
+    processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
+    with processor(records=event.get("Records", []), handler=route, lambda_context=context):
+        outcomes = processor.process()
+    response = processor.response()
+    if any(status == "success" and backlogged for status, backlogged, _ in outcomes):
+        nudge_dispatcher()  # one nudge per batch, however many videos it added to the backlog
     count_done(event.get("Records", []), response)  # raises on a failed count: the batch comes back
     return response
 
