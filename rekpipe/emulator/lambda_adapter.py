@@ -44,13 +44,13 @@ import time
 import traceback
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from moto.awslambda.models import LambdaFunction
 from moto.dynamodb.responses import DynamoHandler
 
+from rekpipe.emulator.lambda_context import LambdaContext
 from rekpipe_shared.schema import SERVICE_NAME_ENV
 
 if TYPE_CHECKING:
@@ -104,33 +104,7 @@ class MotoIncompatibleError(LambdaAdapterError):
     """moto's private invocation method no longer has the signature this adapter replaces."""
 
 
-# --- context and records ----------------------------------------------------------------------
-@dataclass
-class LambdaContext:
-    """The context object the Python runtime passes to a handler."""
-
-    function_name: str
-    function_version: str
-    invoked_function_arn: str
-    memory_limit_in_mb: int
-    aws_request_id: str
-    log_group_name: str
-    log_stream_name: str
-    timeout_seconds: float
-    identity: Any = None
-    client_context: Any = None
-    tenant_id: str | None = None
-    _deadline: float = field(default=0.0, repr=False)
-
-    def __post_init__(self) -> None:
-        if not self._deadline:
-            self._deadline = time.monotonic() + self.timeout_seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        """Milliseconds left before the function's configured timeout."""
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
+# --- records ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Invocation:
     """One handler run, as recorded in :attr:`InProcessLambdas.invocations`."""
@@ -522,16 +496,9 @@ def check_moto_compatibility() -> Any:
 
 
 def _build_context(function: LambdaFunction, request_id: str, timeout: float) -> LambdaContext:
-    now = datetime.now(UTC)
-    return LambdaContext(
-        function_name=function.function_name,
-        function_version=str(function.version),
-        invoked_function_arn=function.function_arn,
-        memory_limit_in_mb=int(function.memory_size or 128),
-        aws_request_id=request_id,
-        log_group_name=f"/aws/lambda/{function.function_name}",
-        log_stream_name=f"{now:%Y/%m/%d}/[{function.version}]{uuid.uuid4().hex}",
-        timeout_seconds=timeout,
+    return LambdaContext.for_function(
+        function.function_name, timeout_seconds=timeout, memory_limit_in_mb=int(function.memory_size or 128),
+        version=str(function.version), function_arn=function.function_arn, request_id=request_id,
     )
 
 
