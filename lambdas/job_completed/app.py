@@ -21,8 +21,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from botocore.exceptions import ClientError
 
 from rekpipe_shared.aws import DEFAULT_CONFIG, error_code
-from rekpipe_shared.get_calls import GetCaller, default_limiter, get_client
-from rekpipe_shared.operations import CATALOGUE, operation
+from rekpipe_shared.get_calls import GetCaller, default_limiter, get_client, job_status
+from rekpipe_shared.operations import CATALOGUE
 from rekpipe_shared.payloads import JobNotice
 from rekpipe_shared.schema import (
     METRICS_NAMESPACE,
@@ -113,11 +113,9 @@ def _queue_url(queue_arn: str) -> str:
 
 def _status_message(operation_name: str, job_id: str | None, status: str | None) -> str:
     """Rekognition's own reason for the failure (the notice does not carry it)."""
-    get_api = operation(operation_name).video_get_api
     try:
         caller = GetCaller(rekognition, limiter, max_attempts=STATUS_MESSAGE_ATTEMPTS, cap_seconds=2.0)
-        response = caller.call(get_api, {"JobId": job_id, "MaxResults": 1})
-        message = response.get("StatusMessage") or f"job {job_id} ended {status}"
+        message = job_status(caller.call, operation_name, str(job_id)).message or f"job {job_id} ended {status}"
         return f"Rekognition reports job {job_id} {status}: {message}"
     except Exception as error:  # the failure itself must still be reported
         return f"job {job_id} ended {status} (status message unavailable: {error_code(error)})"
