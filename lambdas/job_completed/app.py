@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from botocore.exceptions import ClientError
 
 from rekpipe_shared.aws import DEFAULT_CONFIG, error_code
+from rekpipe_shared.batches import process_sqs_batch
 from rekpipe_shared.get_calls import GetCaller, default_limiter, get_client, job_status
 from rekpipe_shared.operations import CATALOGUE
 from rekpipe_shared.payloads import JobNotice
@@ -125,7 +125,4 @@ def _status_message(operation_name: str, job_id: str | None, status: str | None)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    # One processor per invocation: a processor holds its batch's records and context while it runs.
-    # A fully failed batch is reported item by item, not raised: the failures are expected, not bugs.
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return process_partial_response(event=event, record_handler=resume, processor=processor, context=context)
+    return process_sqs_batch(event, resume, context)

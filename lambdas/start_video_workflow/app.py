@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
 from rekpipe_shared.aws import DEFAULT_CONFIG
+from rekpipe_shared.batches import process_sqs_batch
 from rekpipe_shared.operations import operation
 from rekpipe_shared.outputs import SUMMARY_NAME, ResultsLayout, s3_uri, write_latest_pointer, write_manifest
 from rekpipe_shared.payloads import WorkMessage
@@ -220,7 +220,4 @@ def _finish_reused(task: dict[str, Any], layout: ResultsLayout, outputs: dict[st
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    # One processor per invocation: a processor holds its batch's records and context while it runs.
-    # A fully failed batch is reported item by item, not raised: the failures are expected, not bugs.
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return process_partial_response(event=event, record_handler=start_workflow, processor=processor, context=context)
+    return process_sqs_batch(event, start_workflow, context)
