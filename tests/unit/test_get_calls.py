@@ -59,8 +59,8 @@ def test_rate_limiter_shared_by_concurrent_callers_never_exceeds_the_quota(resou
                 results.append(slot)
 
     # WHEN they all call at once (moto applies each DynamoDB request atomically only with the emulator's lock,
-    # as DynamoDB does: rekpipe.emulator.lambda_adapter.serialize_dynamodb)
-    from rekpipe.emulator.lambda_adapter import serialize_dynamodb
+    # as DynamoDB does: rekpipe.emulator.dynamodb_serialization.serialize_dynamodb)
+    from rekpipe.emulator.dynamodb_serialization import serialize_dynamodb
 
     with serialize_dynamodb():
         threads = [threading.Thread(target=collect) for _ in range(6)]
