@@ -21,9 +21,11 @@ patched functions still exist with the expected signatures, so a moto upgrade fa
    Upstream: docs/upstream/backend-dict-lookup-lock.md (lock still in moto at 0af643a, 2026-08-22).
 5. S3 checksums: a real CRC64NVME without ``awscrt``, and the CRC64NVME S3 adds to an upload that
    carries no checksum (``rekpipe.emulator.s3_checksums``).
+   Upstream: docs/upstream/s3-checksums-crc64nvme.md.
 6. ``StopExecution`` of an execution waiting on a task token leaves it RUNNING until the token's
    timeout (AWS stops it at once): the stop now interrupts the execution's callback waits, so the
    execution ends and its status change (the slot dispatcher's cancel) follows promptly.
+   Upstream: docs/upstream/sfn-stop-execution-waiting-on-token.md.
 7. A long-polling ``ReceiveMessage`` on a FIFO queue reads which message groups are in flight once, when
    it starts, so a message of a group that another consumer took meanwhile is handed out too: two
    consumers then hold one group at once (SQS delivers a group's messages to one consumer at a time,
