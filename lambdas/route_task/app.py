@@ -20,12 +20,13 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from botocore.exceptions import BotoCoreError, ClientError
 
 from rekpipe_shared.aws import DEFAULT_CONFIG
@@ -76,23 +77,22 @@ def needs_routing(record: DynamoDBRecord) -> dict[str, Any] | None:
 
 
 @tracer.capture_method
-def route(record: DynamoDBRecord) -> bool:
-    """Send one pending task to its queue, then mark it QUEUED; True when it was a video put in the backlog
-    (the handler then nudges the dispatcher, once for the batch)."""
+def route(record: DynamoDBRecord, backlogged: list[str]) -> None:
+    """Send one pending task to its queue, then mark it QUEUED; a video goes to the backlog instead, and
+    into ``backlogged`` (this invocation's list: the handler nudges the dispatcher once for all of them)."""
     task = needs_routing(record)
     if task is None:
-        return False
+        return
     task_id = task["task_id"]
-    backlogged = task.get("media_type") == MEDIA_VIDEO
-    if backlogged:
+    if task.get("media_type") == MEDIA_VIDEO:
         queued = tasks.mark_queued(task_id, backlog=True)
+        backlogged.append(task_id)
     else:
         send_to_queue(sqs, QUEUES, task, run=int(task.get("run", 0)) + 1)
         queued = tasks.mark_queued(task_id)
     logger.info("Task routed" if queued else "Task already routed; duplicate stream record",
                 extra={"task_id": task_id, "media_type": task["media_type"]})
     metrics.add_metric(name="TasksRouted", unit=MetricUnit.Count, value=1)
-    return backlogged
 
 
 def nudge_dispatcher() -> None:
@@ -115,14 +115,15 @@ def nudge_dispatcher() -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    # One processor per invocation (it holds its batch while it runs); its results say which records
-    # put a video in the backlog. A fully failed batch is reported item by item, not raised.
+    # Per invocation, as concurrent invocations can share this module (the embedded runtime): the processor
+    # (it holds its batch while it runs) and the videos backlogged. A fully failed batch is reported item
+    # by item, not raised: the failures are expected, not bugs.
     processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
-    with processor(records=event.get("Records", []), handler=route, lambda_context=context):
-        outcomes = processor.process()
-    response = processor.response()
-    if any(status == "success" and backlogged for status, backlogged, _ in outcomes):
-        nudge_dispatcher()  # one nudge per batch, however many videos it added to the backlog
+    backlogged: list[str] = []
+    response = process_partial_response(event=event, record_handler=partial(route, backlogged=backlogged),
+                                        processor=processor, context=context)
+    if backlogged:  # one nudge per batch, however many videos it added to the backlog
+        nudge_dispatcher()
     count_done(event.get("Records", []), response)  # raises on a failed count: the batch comes back
     return response
 
