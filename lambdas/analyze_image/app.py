@@ -9,7 +9,6 @@ an error the catalogue calls a result (face_search on a face-less image) is reco
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import time
@@ -18,16 +17,17 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from botocore import xform_name
 from botocore.exceptions import ClientError
 
 from rekpipe_shared.aws import DEFAULT_CONFIG, error_code, error_message
+from rekpipe_shared.batches import process_sqs_batch
 from rekpipe_shared.exceptions import ResultPendingError, RetryableAnalysisError
 from rekpipe_shared.get_calls import GET_CLIENT_CONFIG
 from rekpipe_shared.operations import OBJECT_ERRORS, RETRYABLE_ERRORS, THROTTLING_ERRORS, operation
 from rekpipe_shared.outputs import ResultsLayout, put_json, write_latest_pointer, write_manifest
 from rekpipe_shared.pacing import AimdPacer, SharedSchedule
+from rekpipe_shared.payloads import WorkMessage
 from rekpipe_shared.quotas import pipeline_quotas
 from rekpipe_shared.result_index import ResultIndex, model_version_of
 from rekpipe_shared.reuse import ResultReuse, reused_entry
@@ -55,8 +55,6 @@ SERVICE = "analyze_image"
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
-# A fully failed batch is reported item by item, not raised: the failures are expected, not bugs.
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 settings = PipelineSettings.from_environment()
 tasks = TaskTable(os.environ[TASK_TABLE_NAME_ENV])
@@ -84,20 +82,19 @@ FOLLOWER_DELAY_SECONDS = (2, 60)
 """Bounds of the pause of a task waiting for an identical object's analysis: a third of the leader's
 lease left, so a follower is back soon after a normal analysis and uses few of its receives."""
 
-_context: LambdaContext | None = None
 
 
-def _seconds_left() -> float:
-    return _context.get_remaining_time_in_millis() / 1000 if _context else 900.0
+def _seconds_left(context: LambdaContext) -> float:
+    return context.get_remaining_time_in_millis() / 1000
 
 
-def call_rekognition(api: str, request: dict[str, Any], task_id: str) -> dict[str, Any]:
+def call_rekognition(api: str, request: dict[str, Any], task_id: str, context: LambdaContext) -> dict[str, Any]:
     """Call one image API at its place under the shared quota, backing off (capped, full jitter) on
-    throttling for at most ``MAX_ATTEMPTS`` calls and as long as the invocation can afford."""
+    throttling for at most ``MAX_ATTEMPTS`` calls and as long as this invocation (``context``) can afford."""
     method = getattr(rekognition, xform_name(api))
     attempt = 0
     while True:
-        pacer.wait(api, max_wait=max(0.0, _seconds_left() - 2 * TIME_RESERVE_SECONDS))
+        pacer.wait(api, max_wait=max(0.0, _seconds_left(context) - 2 * TIME_RESERVE_SECONDS))
         attempt += 1
         try:
             response = method(**request)
@@ -110,7 +107,7 @@ def call_rekognition(api: str, request: dict[str, Any], task_id: str) -> dict[st
                 pacer.throttled(api)
             metrics.add_metric(name="Throttles" if throttled else "ServiceErrors", unit=MetricUnit.Count, value=1)
             delay = random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt))
-            if attempt >= MAX_ATTEMPTS or _seconds_left() - delay < TIME_RESERVE_SECONDS:
+            if attempt >= MAX_ATTEMPTS or _seconds_left(context) - delay < TIME_RESERVE_SECONDS:
                 raise RetryableAnalysisError(task_id, f"{code} from {api} after {attempt} calls") from error
             time.sleep(delay)
             continue
@@ -120,9 +117,10 @@ def call_rekognition(api: str, request: dict[str, Any], task_id: str) -> dict[st
 
 
 @tracer.capture_method
-def analyze(task_id: str) -> str | None:
-    """Run every requested analysis of one image; returns the final status (None if not ours to run)."""
-    lease = int(_seconds_left()) + 30
+def analyze(task_id: str, context: LambdaContext) -> str | None:
+    """Run every requested analysis of one image within this invocation's time (``context``); returns the
+    final status (None if not ours to run)."""
+    lease = int(_seconds_left(context)) + 30
     task = tasks.claim(task_id, lease_seconds=lease)
     if task is None:
         current = tasks.get(task_id)
@@ -150,7 +148,7 @@ def analyze(task_id: str) -> str | None:
             raise
         request = op.image_request(task["bucket"], task["object_key"], task.get("version_id"), settings)
         try:
-            response = call_rekognition(op.image_api, request, task_id)
+            response = call_rekognition(op.image_api, request, task_id, context)
         except RetryableAnalysisError:
             if plan is not None:
                 reuse.withdraw(plan, task_id)
@@ -245,11 +243,14 @@ def _count_failure(code: str) -> None:
 
 
 @tracer.capture_method
-def record_handler(record: SQSRecord) -> None:
-    """One SQS message: one task id. A throttled task is handed back with a short, jittered delay."""
-    body = json.loads(record.body)
+def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    """One SQS message: one task id. A throttled task is handed back with a short, jittered delay.
+
+    Powertools passes the invocation's context as ``lambda_context`` (the parameter's name asks for it),
+    so concurrent invocations in one process (the emulator's threads) each see their own remaining time.
+    """
     try:
-        analyze(body["task_id"])
+        analyze(WorkMessage(record.json_body).task_id, lambda_context)
     except ResultPendingError as pending:
         low, high = FOLLOWER_DELAY_SECONDS
         delay = int(min(high, max(low, pending.wait_seconds / 3))) + random.randint(0, 3)
@@ -266,6 +267,4 @@ def record_handler(record: SQSRecord) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    global _context
-    _context = context
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    return process_sqs_batch(event, record_handler, context)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import event_source
 from botocore.exceptions import ClientError
 
 from rekpipe_shared.aws import DEFAULT_CONFIG, error_code, error_message
@@ -26,6 +27,7 @@ from rekpipe_shared.exceptions import ResultsUnreadableError
 from rekpipe_shared.get_calls import GetCaller, default_limiter, get_client
 from rekpipe_shared.operations import operation
 from rekpipe_shared.outputs import COLLECT_STATE_NAME, SUMMARY_NAME, ResultsLayout, put_json, s3_uri
+from rekpipe_shared.payloads import CollectResultsEvent
 from rekpipe_shared.result_index import ResultIndex, model_version_of
 from rekpipe_shared.reuse import IDENTITY_ATTR, ResultReuse, wake_waiters
 from rekpipe_shared.schema import (
@@ -62,11 +64,11 @@ resumed collection can be exercised without a 15-minute function."""
 STATE_NAME = COLLECT_STATE_NAME
 
 
-def collect(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def collect(event: CollectResultsEvent, context: LambdaContext) -> dict[str, Any]:
     """Write pages until done or until time runs short; returns where to resume."""
-    task, op = event["task"], operation(event["operation"])
+    task, op = event.task, operation(event.operation)
     assert op.video_get_api and op.video_result_key and op.video_start_api
-    job_id = event["job"]["jobId"]
+    job_id = event.job_id
     prefix = ResultsLayout.for_task(task, video=True).video_folder_prefix(op.video_start_api)
     # Always look for saved state: a resumed collection, and a retried one (after throttling), go on
     # from the last saved token instead of paging from the start again.
@@ -140,5 +142,6 @@ def _load_state(prefix: str, job_id: str) -> dict[str, Any] | None:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+@event_source(data_class=CollectResultsEvent)
+def handler(event: CollectResultsEvent, context: LambdaContext) -> dict[str, Any]:
     return collect(event, context)

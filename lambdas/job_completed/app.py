@@ -9,7 +9,6 @@ notice of a job this pipeline did not start (its JobTag is no holder id) is logg
 
 from __future__ import annotations
 
-import json
 import os
 import random
 from functools import lru_cache
@@ -18,12 +17,13 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from botocore.exceptions import ClientError
 
 from rekpipe_shared.aws import DEFAULT_CONFIG, error_code
-from rekpipe_shared.get_calls import GetCaller, default_limiter, get_client
-from rekpipe_shared.operations import CATALOGUE, operation
+from rekpipe_shared.batches import process_sqs_batch
+from rekpipe_shared.get_calls import GetCaller, default_limiter, get_client, job_status
+from rekpipe_shared.operations import CATALOGUE
+from rekpipe_shared.payloads import JobNotice
 from rekpipe_shared.schema import (
     METRICS_NAMESPACE,
     SLOT_MESSAGE_GROUP,
@@ -40,8 +40,6 @@ SERVICE = "job_completed"
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
-# A fully failed batch is reported item by item, not raised: the failures are expected, not bugs.
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 sqs = boto3.client("sqs", config=DEFAULT_CONFIG)
 settings = PipelineSettings.from_environment()
@@ -55,12 +53,6 @@ REDELIVERY_DELAY_SECONDS = (1, 3)
 """Visibility given to a notice whose send failed: a short, jittered pause before it is resent."""
 
 
-def parse_notice(body: str) -> dict[str, Any]:
-    """The Rekognition notice inside an SNS envelope (or a raw notice, if raw delivery is on)."""
-    envelope = json.loads(body)
-    return json.loads(envelope["Message"]) if "Message" in envelope else envelope
-
-
 @tracer.capture_method
 def resume(record: SQSRecord) -> None:
     """Tell the slot dispatcher that this notice's job ended.
@@ -68,14 +60,14 @@ def resume(record: SQSRecord) -> None:
     A failed send raises (after shortening the notice's visibility), so the notice comes back in
     seconds and is sent again; it is never dropped unsent.
     """
-    notice = parse_notice(record.body)
-    job_id, tag, status = notice.get("JobId"), notice.get("JobTag"), notice.get("Status")
+    notice = JobNotice.from_sqs_record(record)
+    job_id, tag, status = notice.job_id, notice.job_tag, notice.status
     logger.append_keys(job_id=job_id, job_tag=tag)
     if not (is_holder_id(tag) and job_id and status):
         logger.warning("Notice for a job this pipeline did not start; ignored", extra={"status": status})
         metrics.add_metric(name="UnknownJobNotices", unit=MetricUnit.Count, value=1)
         return
-    message = "" if status == "SUCCEEDED" else _status_message_for_api(notice.get("API"), job_id, status)
+    message = "" if status == "SUCCEEDED" else _status_message_for_api(notice.api, job_id, status)
     try:
         _send_done(str(tag), str(job_id), str(status), message)
     except ClientError:
@@ -121,11 +113,9 @@ def _queue_url(queue_arn: str) -> str:
 
 def _status_message(operation_name: str, job_id: str | None, status: str | None) -> str:
     """Rekognition's own reason for the failure (the notice does not carry it)."""
-    get_api = operation(operation_name).video_get_api
     try:
         caller = GetCaller(rekognition, limiter, max_attempts=STATUS_MESSAGE_ATTEMPTS, cap_seconds=2.0)
-        response = caller.call(get_api, {"JobId": job_id, "MaxResults": 1})
-        message = response.get("StatusMessage") or f"job {job_id} ended {status}"
+        message = job_status(caller.call, operation_name, str(job_id)).message or f"job {job_id} ended {status}"
         return f"Rekognition reports job {job_id} {status}: {message}"
     except Exception as error:  # the failure itself must still be reported
         return f"job {job_id} ended {status} (status message unavailable: {error_code(error)})"
@@ -135,4 +125,4 @@ def _status_message(operation_name: str, job_id: str | None, status: str | None)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_partial_response(event=event, record_handler=resume, processor=processor, context=context)
+    return process_sqs_batch(event, resume, context)

@@ -9,18 +9,21 @@ their own analysis.
 
 from __future__ import annotations
 
+import json
 import os
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import event_source
 
 from rekpipe_shared.aws import DEFAULT_CONFIG
 from rekpipe_shared.content_identity import ContentIdentity
 from rekpipe_shared.exceptions import TaskNotFoundError
 from rekpipe_shared.operations import operation
 from rekpipe_shared.outputs import ResultsLayout, write_latest_pointer, write_manifest
+from rekpipe_shared.payloads import OperationResult, RecordOutcomeEvent
 from rekpipe_shared.result_index import ResultIndex, request_options, reuse_key
 from rekpipe_shared.reuse import IDENTITY_ATTR, wake_waiters
 from rekpipe_shared.schema import (
@@ -56,17 +59,16 @@ sqs = boto3.client("sqs", config=DEFAULT_CONFIG)
 VIDEO_QUEUE_URL = os.environ.get(VIDEO_QUEUE_URL_ENV, "")
 
 
-def outcome_of(results: list[dict[str, Any]]) -> tuple[str, dict[str, str], dict[str, dict[str, str]]]:
+def outcome_of(results: list[OperationResult]) -> tuple[str, dict[str, str], dict[str, dict[str, str]]]:
     """Status, outputs (by Start API) and errors (by Start API) from the Map's results."""
     outputs: dict[str, str] = {}
     errors: dict[str, dict[str, str]] = {}
     for result in results:
-        api = operation(result["operation"]).video_start_api or result["operation"]
-        if result.get("status") == "SUCCEEDED":
-            outputs[api] = result.get("summaryUri") or result.get("prefix", "")
+        api = operation(result.operation).video_start_api or result.operation
+        if result.succeeded:
+            outputs[api] = result.output_uri
         else:
-            errors[api] = {"code": str(result.get("error") or "Unknown"),
-                           "message": _cause(result.get("cause"))}
+            errors[api] = {"code": str(result.error or "Unknown"), "message": _cause(result.cause)}
     if not errors:
         return STATUS_SUCCEEDED, outputs, errors
     return (STATUS_PARTIAL if outputs else STATUS_FAILED), outputs, errors
@@ -74,8 +76,6 @@ def outcome_of(results: list[dict[str, Any]]) -> tuple[str, dict[str, str], dict
 
 def _cause(cause: Any) -> str:
     """Step Functions wraps Lambda errors as JSON in Cause; keep the readable part."""
-    import json
-
     if isinstance(cause, str):
         try:
             parsed = json.loads(cause)
@@ -87,14 +87,14 @@ def _cause(cause: Any) -> str:
     return str(cause or "no details")[:1000]
 
 
-def release_failed_leads(task: dict[str, Any], results: list[dict[str, Any]]) -> None:
+def release_failed_leads(task: dict[str, Any], results: list[OperationResult]) -> None:
     """Withdraw this task's result-index lead of every failed operation and wake its waiters.
 
     A succeeded operation's lead was replaced by its result (collect_results woke its waiters); a
     failed one would otherwise hold identical videos until the stuck-task finder breaks it.
     Idempotent: a lead already withdrawn (or someone else's) is left alone.
     """
-    failed = [result["operation"] for result in results if result.get("status") != "SUCCEEDED"]
+    failed = [result.operation for result in results if not result.succeeded]
     tokens = task.get(IDENTITY_ATTR) or ()
     if reuse_index is None or not failed or not tokens or not settings.reuse_results:
         return
@@ -114,15 +114,15 @@ def release_failed_leads(task: dict[str, Any], results: list[dict[str, Any]]) ->
 
 
 @tracer.capture_method
-def record(event: dict[str, Any]) -> dict[str, Any]:
-    task_id = event["task"]["task_id"]
+def record(event: RecordOutcomeEvent) -> dict[str, Any]:
+    task_id = event.task_id
     logger.append_keys(task_id=task_id)
     task = tasks.get(task_id)
     if task is None:
         raise TaskNotFoundError(task_id)
-    status, outputs, errors = outcome_of(event.get("results") or [])
+    status, outputs, errors = outcome_of(event.results)
     # Before anything can fail below: a failed operation's lead is dropped and its waiters run their own.
-    release_failed_leads(event["task"], event.get("results") or [])
+    release_failed_leads(event.task, event.results)
     # Operations copied from an identical video before the execution started (start_video_workflow).
     reused: dict[str, dict[str, Any]] = dict(task.get("reused") or {})
     outputs = {**{api: uri for api, uri in (task.get("outputs") or {}).items() if api in reused}, **outputs}
@@ -130,7 +130,7 @@ def record(event: dict[str, Any]) -> dict[str, Any]:
         logger.info("Outcome already recorded", extra={"status": task["status"]})
         return {"status": task["status"], "manifestUri": task.get("manifest_uri")}
     # The run of this execution (the task's own run cannot move while it is IN_PROGRESS).
-    layout = ResultsLayout.for_task({**task, "run": event["task"].get("run") or task.get("run")}, video=True)
+    layout = ResultsLayout.for_task({**task, "run": event.run or task.get("run")}, video=True)
     manifest_uri = write_manifest(s3, OUTPUT_BUCKET, task=task, layout=layout, status=status, outputs=outputs,
                                   errors=errors, reused=reused)
     write_latest_pointer(s3, OUTPUT_BUCKET, task=task, layout=layout, status=status, manifest_uri=manifest_uri)
@@ -155,5 +155,6 @@ def record(event: dict[str, Any]) -> dict[str, Any]:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+@event_source(data_class=RecordOutcomeEvent)
+def handler(event: RecordOutcomeEvent, context: LambdaContext) -> dict[str, Any]:
     return record(event)

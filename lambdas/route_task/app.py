@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -53,9 +54,6 @@ SERVICE = "route_task"
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
-# A fully failed batch is reported item by item, not raised: the failures are expected, not bugs.
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
-
 tasks = TaskTable(os.environ[TASK_TABLE_NAME_ENV])
 sqs = boto3.client("sqs", config=DEFAULT_CONFIG)
 QUEUES = {MEDIA_IMAGE: os.environ[IMAGE_QUEUE_URL_ENV], MEDIA_VIDEO: os.environ[VIDEO_QUEUE_URL_ENV]}
@@ -79,15 +77,16 @@ def needs_routing(record: DynamoDBRecord) -> dict[str, Any] | None:
 
 
 @tracer.capture_method
-def route(record: DynamoDBRecord) -> None:
-    """Send one pending task to its queue, then mark it QUEUED."""
+def route(record: DynamoDBRecord, backlogged: list[str]) -> None:
+    """Send one pending task to its queue, then mark it QUEUED; a video goes to the backlog instead, and
+    into ``backlogged`` (this invocation's list: the handler nudges the dispatcher once for all of them)."""
     task = needs_routing(record)
     if task is None:
         return
     task_id = task["task_id"]
     if task.get("media_type") == MEDIA_VIDEO:
         queued = tasks.mark_queued(task_id, backlog=True)
-        _backlogged.append(task_id)
+        backlogged.append(task_id)
     else:
         send_to_queue(sqs, QUEUES, task, run=int(task.get("run", 0)) + 1)
         queued = tasks.mark_queued(task_id)
@@ -96,8 +95,6 @@ def route(record: DynamoDBRecord) -> None:
     metrics.add_metric(name="TasksRouted", unit=MetricUnit.Count, value=1)
 
 
-_backlogged: list[str] = []
-"""Videos this invocation put in the backlog (the handler nudges once for all of them)."""
 def nudge_dispatcher() -> None:
     """Ask the dispatcher to admit from the backlog now. A failure is only logged: the schedule's
     tick admits the video within a minute anyway.
@@ -118,9 +115,14 @@ def nudge_dispatcher() -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    _backlogged.clear()
-    response = process_partial_response(event=event, record_handler=route, processor=processor, context=context)
-    if _backlogged:  # one nudge per batch, however many videos it added to the backlog
+    # Per invocation, as concurrent invocations can share this module (the embedded runtime): the processor
+    # (it holds its batch while it runs) and the videos backlogged. A fully failed batch is reported item
+    # by item, not raised: the failures are expected, not bugs.
+    processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
+    backlogged: list[str] = []
+    response = process_partial_response(event=event, record_handler=partial(route, backlogged=backlogged),
+                                        processor=processor, context=context)
+    if backlogged:  # one nudge per batch, however many videos it added to the backlog
         nudge_dispatcher()
     count_done(event.get("Records", []), response)  # raises on a failed count: the batch comes back
     return response

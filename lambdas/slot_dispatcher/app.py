@@ -47,9 +47,6 @@ SERVICE = "slot_dispatcher"
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
-# FIFO: after the first failed message the rest of the batch is reported failed too, keeping their order.
-processor = SqsFifoPartialProcessor()
-
 settings = PipelineSettings.from_environment()
 store = DynamoDBSlotStore(os.environ[SEMAPHORE_TABLE_NAME_ENV], default_limit=initial_slot_limit(settings))
 sfn = boto3.client("stepfunctions", config=DEFAULT_CONFIG)
@@ -97,6 +94,9 @@ def dispatch(record: SQSRecord) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # One processor per invocation (it holds its batch while it runs). FIFO: after the first failed message
+    # the rest of the batch is reported failed too, keeping their order.
+    processor = SqsFifoPartialProcessor()
     try:
         response = process_partial_response(event=event, record_handler=dispatch, processor=processor,
                                             context=context)

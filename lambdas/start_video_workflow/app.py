@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
 from rekpipe_shared.aws import DEFAULT_CONFIG
+from rekpipe_shared.batches import process_sqs_batch
 from rekpipe_shared.operations import operation
 from rekpipe_shared.outputs import SUMMARY_NAME, ResultsLayout, s3_uri, write_latest_pointer, write_manifest
+from rekpipe_shared.payloads import WorkMessage
 from rekpipe_shared.result_index import ResultIndex
 from rekpipe_shared.reuse import IDENTITY_ATTR, ResultReuse, reused_entry, wake_waiters
 from rekpipe_shared.schema import (
@@ -51,8 +52,6 @@ SERVICE = "start_video_workflow"
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
-# A fully failed batch is reported item by item, not raised: the failures are expected, not bugs.
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 tasks = TaskTable(os.environ[TASK_TABLE_NAME_ENV])
 STATE_MACHINE_ARN = os.environ[VIDEO_STATE_MACHINE_ARN_ENV]
@@ -74,17 +73,17 @@ MAX_CLAIM_ROUNDS = 5
 
 @tracer.capture_method
 def start_workflow(record: SQSRecord) -> None:
-    body = json.loads(record.body)
-    task_id = body["task_id"]
+    message = WorkMessage(record.json_body)
+    task_id = message.task_id
     task = tasks.claim(task_id, lease_seconds=VIDEO_LEASE_SECONDS)
     if task is None:
         task = tasks.get(task_id)
-        if task is None or task["status"] != STATUS_IN_PROGRESS or int(task.get("run", 0)) != int(body["run"]):
+        if task is None or task["status"] != STATUS_IN_PROGRESS or int(task.get("run", 0)) != message.run:
             logger.info("Video task not startable; duplicate or finished",
                         extra={"task_id": task_id, "status": (task or {}).get("status", "missing")})
             return
         # Claimed by an attempt that may have died before StartExecution: the name makes this safe.
-    run = int(task.get("run", body["run"]))
+    run = int(task.get("run", message.run))
     name = execution_name(task_id, run)
     identities = reuse.identities(task)
     operations = reuse_stored_results(task, run, identities)
@@ -221,4 +220,4 @@ def _finish_reused(task: dict[str, Any], layout: ResultsLayout, outputs: dict[st
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_partial_response(event=event, record_handler=start_workflow, processor=processor, context=context)
+    return process_sqs_batch(event, start_workflow, context)

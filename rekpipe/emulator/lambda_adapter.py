@@ -24,13 +24,15 @@ Behaviour, and where it differs from AWS:
   replaced by the ``Sandbox.Timedout`` error AWS reports. ``context.get_remaining_time_in_millis()``
   counts down from the configured timeout.
 * Invocations run on the caller's thread, so an ``Event`` invoke or an event source mapping completes
-  before the API call returns. Concurrent invocations share module state, which AWS never does, except
-  Powertools' metric sets, which are each invocation's own (:mod:`rekpipe.emulator.sandbox_state`); pass
-  ``serialize_invocations=True`` if a test needs one invocation at a time.
+  before the API call returns. Concurrent invocations share module state, which AWS never does, so a handler
+  keeps per-invocation state in locals and its context (never in a module global); Powertools' metric sets are
+  each invocation's own (:mod:`rekpipe.emulator.sandbox_state`). Pass ``serialize_invocations=True`` if a test
+  needs one invocation at a time. Each invocation's context is its own
+  :class:`~rekpipe.emulator.lambda_context.LambdaContext`.
 * moto's DynamoDB applies a request as several unlocked steps, so concurrent conditional writes from
   handler threads can both succeed (measured: 6 of 30 threads won 3 slots). While the adapter is installed
-  each DynamoDB request runs under one lock (see :func:`serialize_dynamodb`); a handler started by a
-  DynamoDB stream runs outside it, as streams are asynchronous in AWS.
+  each DynamoDB request runs under one lock (``rekpipe.emulator.dynamodb_serialization``); a handler started
+  by a DynamoDB stream runs outside it, as streams are asynchronous in AWS.
   Upstream: docs/upstream/dynamodb-conditional-writes-not-thread-safe.md (still in moto at 0af643a, 2026-08-22).
 """
 
@@ -47,14 +49,14 @@ import time
 import traceback
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from moto.awslambda.models import LambdaFunction
-from moto.dynamodb.responses import DynamoHandler
 
 from rekpipe.emulator import invocation_environment, sandbox_state
+from rekpipe.emulator.dynamodb_serialization import outside_dynamodb_lock, serialize_dynamodb
+from rekpipe.emulator.lambda_context import LambdaContext
 from rekpipe_shared.schema import SERVICE_NAME_ENV
 
 if TYPE_CHECKING:
@@ -108,33 +110,7 @@ class MotoIncompatibleError(LambdaAdapterError):
     """moto's private invocation method no longer has the signature this adapter replaces."""
 
 
-# --- context and records ----------------------------------------------------------------------
-@dataclass
-class LambdaContext:
-    """The context object the Python runtime passes to a handler."""
-
-    function_name: str
-    function_version: str
-    invoked_function_arn: str
-    memory_limit_in_mb: int
-    aws_request_id: str
-    log_group_name: str
-    log_stream_name: str
-    timeout_seconds: float
-    identity: Any = None
-    client_context: Any = None
-    tenant_id: str | None = None
-    _deadline: float = field(default=0.0, repr=False)
-
-    def __post_init__(self) -> None:
-        if not self._deadline:
-            self._deadline = time.monotonic() + self.timeout_seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        """Milliseconds left before the function's configured timeout."""
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
+# --- records ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Invocation:
     """One handler run, as recorded in :attr:`InProcessLambdas.invocations`."""
@@ -150,92 +126,6 @@ class Invocation:
     @property
     def is_error(self) -> bool:
         return self.error_type is not None
-
-
-# --- DynamoDB serialization ---------------------------------------------------------------------
-class _OwnedLock:
-    """Re-entrant lock that its owner can set aside completely and take back (around a stream handler)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._owner: int | None = None
-        self._depth = 0
-
-    def acquire(self) -> None:
-        me = threading.get_ident()
-        if self._owner == me:
-            self._depth += 1
-            return
-        self._lock.acquire()
-        self._owner, self._depth = me, 1
-
-    def release(self) -> None:
-        self._depth -= 1
-        if self._depth == 0:
-            self._owner = None
-            self._lock.release()
-
-    def suspend(self) -> int:
-        """Release fully if held by this thread; return the depth to :meth:`resume` with."""
-        if self._owner != threading.get_ident():
-            return 0
-        depth, self._depth, self._owner = self._depth, 0, None
-        self._lock.release()
-        return depth
-
-    def resume(self, depth: int) -> None:
-        if depth:
-            self._lock.acquire()
-            self._owner, self._depth = threading.get_ident(), depth
-
-
-_dynamodb_lock = _OwnedLock()
-_dynamodb_patch_guard = threading.Lock()
-_dynamodb_patch_users = 0
-_original_dynamodb_call_action: Any = None
-
-
-@contextmanager
-def serialize_dynamodb() -> Iterator[None]:
-    """Run each moto DynamoDB request atomically while the context is open (re-entrant, nestable).
-
-    DynamoDB applies a conditional write atomically; moto 5.2.5 does not when requests come from several
-    threads, which in-process handlers and Step Functions executions do.
-
-    Upstream: docs/upstream/dynamodb-conditional-writes-not-thread-safe.md (still in moto at 0af643a, 2026-08-22).
-    """
-    global _dynamodb_patch_users, _original_dynamodb_call_action
-    with _dynamodb_patch_guard:
-        if _dynamodb_patch_users == 0:
-            original = DynamoHandler.__dict__["call_action"]
-            _original_dynamodb_call_action = original
-
-            def call_action(self: DynamoHandler) -> Any:
-                _dynamodb_lock.acquire()
-                try:
-                    return original(self)
-                finally:
-                    _dynamodb_lock.release()
-
-            DynamoHandler.call_action = call_action
-        _dynamodb_patch_users += 1
-    try:
-        yield
-    finally:
-        with _dynamodb_patch_guard:
-            _dynamodb_patch_users -= 1
-            if _dynamodb_patch_users == 0:
-                DynamoHandler.call_action = _original_dynamodb_call_action
-                _original_dynamodb_call_action = None
-
-
-@contextmanager
-def _outside_dynamodb_lock() -> Iterator[None]:
-    depth = _dynamodb_lock.suspend()
-    try:
-        yield
-    finally:
-        _dynamodb_lock.resume(depth)
 
 
 # --- resolvers --------------------------------------------------------------------------------
@@ -417,7 +307,7 @@ class InProcessLambdas:
         timeout = float(function.timeout or 3)
         context = _build_context(function, request_id, timeout)
         started_at, started = time.time(), time.monotonic()
-        with _outside_dynamodb_lock(), self._serialized():
+        with outside_dynamodb_lock(), self._serialized():
             payload, error_type = self._run_as_role(function, event, context)
         duration = time.monotonic() - started
         if duration > timeout:
@@ -543,16 +433,9 @@ def check_moto_compatibility() -> Any:
 
 
 def _build_context(function: LambdaFunction, request_id: str, timeout: float) -> LambdaContext:
-    now = datetime.now(UTC)
-    return LambdaContext(
-        function_name=function.function_name,
-        function_version=str(function.version),
-        invoked_function_arn=function.function_arn,
-        memory_limit_in_mb=int(function.memory_size or 128),
-        aws_request_id=request_id,
-        log_group_name=f"/aws/lambda/{function.function_name}",
-        log_stream_name=f"{now:%Y/%m/%d}/[{function.version}]{uuid.uuid4().hex}",
-        timeout_seconds=timeout,
+    return LambdaContext.for_function(
+        function.function_name, timeout_seconds=timeout, memory_limit_in_mb=int(function.memory_size or 128),
+        version=str(function.version), function_arn=function.function_arn, request_id=request_id,
     )
 
 

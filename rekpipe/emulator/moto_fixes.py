@@ -21,9 +21,11 @@ patched functions still exist with the expected signatures, so a moto upgrade fa
    Upstream: docs/upstream/backend-dict-lookup-lock.md (lock still in moto at 0af643a, 2026-08-22).
 5. S3 checksums: a real CRC64NVME without ``awscrt``, and the CRC64NVME S3 adds to an upload that
    carries no checksum (``rekpipe.emulator.s3_checksums``).
+   Upstream: docs/upstream/s3-checksums-crc64nvme.md.
 6. ``StopExecution`` of an execution waiting on a task token leaves it RUNNING until the token's
    timeout (AWS stops it at once): the stop now interrupts the execution's callback waits, so the
    execution ends and its status change (the slot dispatcher's cancel) follows promptly.
+   Upstream: docs/upstream/sfn-stop-execution-waiting-on-token.md.
 7. A long-polling ``ReceiveMessage`` on a FIFO queue reads which message groups are in flight once, when
    it starts, so a message of a group that another consumer took meanwhile is handed out too: two
    consumers then hold one group at once (SQS delivers a group's messages to one consumer at a time,
@@ -61,13 +63,14 @@ import copy
 import time
 from typing import TYPE_CHECKING, Any
 
+from rekpipe.emulator.patching import replace, undo_all
 from rekpipe.emulator.s3_checksums import s3_checksums_as_aws
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from rekpipe.emulator.patching import Restore
 
 
-def _s3_notices_carry_version() -> Callable[[], None]:
+def _s3_notices_carry_version() -> Restore:
     from moto.s3 import notifications
 
     original = notifications._get_s3_event
@@ -80,18 +83,11 @@ def _s3_notices_carry_version() -> Callable[[], None]:
         event["Records"][0]["s3"]["object"]["sequencer"] = f"{int(time.time() * 1e6):016X}"
         return event
 
-    notifications._get_s3_event = with_version
-
-    def restore() -> None:
-        notifications._get_s3_event = original
-
-    return restore
+    return replace(notifications, "_get_s3_event", with_version)
 
 
-def _send_task_failure_keeps_cause() -> Callable[[], None]:
+def _send_task_failure_keeps_cause() -> Restore:
     from moto.stepfunctions.responses import StepFunctionResponse
-
-    original = StepFunctionResponse.send_task_failure
 
     def send_task_failure(self: Any) -> Any:
         from moto.core.responses import EmptyResult
@@ -101,24 +97,13 @@ def _send_task_failure_keeps_cause() -> Callable[[], None]:
         )
         return EmptyResult()
 
-    StepFunctionResponse.send_task_failure = send_task_failure
-
-    def restore() -> None:
-        StepFunctionResponse.send_task_failure = original
-
-    return restore
+    return replace(StepFunctionResponse, "send_task_failure", send_task_failure)
 
 
-def _transactions_keep_tables() -> Callable[[], None]:
+def _transactions_keep_tables() -> Restore:
     from moto.dynamodb.models import DynamoDBBackend
 
-    original = DynamoDBBackend.__dict__["transact_write_items"]
-    DynamoDBBackend.transact_write_items = _transact_write_items
-
-    def restore() -> None:
-        DynamoDBBackend.transact_write_items = original
-
-    return restore
+    return replace(DynamoDBBackend, "transact_write_items", _transact_write_items)
 
 
 def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
@@ -210,7 +195,7 @@ def _apply(backend: Any, plan: list[tuple[str, dict[str, Any], dict[str, Any]]])
         raise
 
 
-def _backend_lookup_without_global_lock() -> Callable[[], None]:
+def _backend_lookup_without_global_lock() -> Restore:
     """Look up an existing account backend without moto's process-wide lock.
 
     ``BackendDict.__getitem__`` takes one global lock and scans the list of every backend dict on
@@ -231,15 +216,10 @@ def _backend_lookup_without_global_lock() -> Callable[[], None]:
         original(self, account_id)
         self.__dict__["_rekpipe_registered"] = True
 
-    BackendDict._create_account_specific_backend = create_if_missing
-
-    def restore() -> None:
-        BackendDict._create_account_specific_backend = original
-
-    return restore
+    return replace(BackendDict, "_create_account_specific_backend", create_if_missing)
 
 
-def _stop_interrupts_token_waits() -> Callable[[], None]:
+def _stop_interrupts_token_waits() -> Restore:
     from moto.stepfunctions.parser.asl.eval.environment import Environment
 
     original = Environment.set_stop
@@ -249,19 +229,14 @@ def _stop_interrupts_token_waits() -> Callable[[], None]:
         for endpoint in list(self.callback_pool_manager._pool.values()):
             endpoint.interrupt_all()
 
-    Environment.set_stop = set_stop
-
-    def restore() -> None:
-        Environment.set_stop = original
-
-    return restore
+    return replace(Environment, "set_stop", set_stop)
 
 
 _FIFO_BLOCKED_RECHECK_SECONDS = 0.05
 """A FIFO receive whose visible messages all belong to in-flight groups looks again after this long."""
 
 
-def _sqs_receives_one_at_a_time_per_queue() -> Callable[[], None]:
+def _sqs_receives_one_at_a_time_per_queue() -> Restore:
     import threading
 
     from moto.sqs.models import SQSBackend
@@ -287,15 +262,10 @@ def _sqs_receives_one_at_a_time_per_queue() -> Callable[[], None]:
             else:
                 queue.wait_for_messages(min(1.0, remaining))
 
-    SQSBackend.receive_message = receive_message
-
-    def restore() -> None:
-        SQSBackend.receive_message = original
-
-    return restore
+    return replace(SQSBackend, "receive_message", receive_message)
 
 
-def _token_calls_skip_executions_not_yet_running() -> Callable[[], None]:
+def _token_calls_skip_executions_not_yet_running() -> Restore:
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
     original = StepFunctionsParserBackend.__dict__["_get_executions"]
@@ -304,15 +274,10 @@ def _token_calls_skip_executions_not_yet_running() -> Callable[[], None]:
         return [execution for execution in original(self, execution_status)
                 if getattr(getattr(execution, "exec_worker", None), "env", None) is not None]
 
-    StepFunctionsParserBackend._get_executions = get_executions
-
-    def restore() -> None:
-        StepFunctionsParserBackend._get_executions = original
-
-    return restore
+    return replace(StepFunctionsParserBackend, "_get_executions", get_executions)
 
 
-def _heartbeat_accepted_before_its_timer_is_armed() -> Callable[[], None]:
+def _heartbeat_accepted_before_its_timer_is_armed() -> Restore:
     from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
 
     original = CallbackEndpoint.__dict__["notify_heartbeat"]
@@ -322,15 +287,10 @@ def _heartbeat_accepted_before_its_timer_is_armed() -> Callable[[], None]:
             return True  # the token is live (in the pool, no outcome); its timer starts in full when armed
         return original(self)
 
-    CallbackEndpoint.notify_heartbeat = notify_heartbeat
-
-    def restore() -> None:
-        CallbackEndpoint.notify_heartbeat = original
-
-    return restore
+    return replace(CallbackEndpoint, "notify_heartbeat", notify_heartbeat)
 
 
-def _heartbeat_timeout_is_its_own_error() -> Callable[[], None]:
+def _heartbeat_timeout_is_its_own_error() -> Restore:
     from moto.stepfunctions.parser.api import HistoryEventType, TaskTimedOutEventDetails
     from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
     from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
@@ -351,25 +311,24 @@ def _heartbeat_timeout_is_its_own_error() -> Callable[[], None]:
                                     error=name.to_name())))
         return original(self, env, ex)
 
-    StateTask._from_error = from_error
-
-    def restore() -> None:
-        StateTask._from_error = original
-
-    return restore
+    return replace(StateTask, "_from_error", from_error)
 
 
-FIXES = (_token_calls_skip_executions_not_yet_running, _heartbeat_accepted_before_its_timer_is_armed,
-         _heartbeat_timeout_is_its_own_error, _sqs_receives_one_at_a_time_per_queue, _stop_interrupts_token_waits, _s3_notices_carry_version, _send_task_failure_keeps_cause, _transactions_keep_tables,
-         _backend_lookup_without_global_lock, s3_checksums_as_aws)
+FIXES = (
+    _token_calls_skip_executions_not_yet_running,  # 9
+    _heartbeat_accepted_before_its_timer_is_armed,  # 10
+    _heartbeat_timeout_is_its_own_error,  # 8
+    _sqs_receives_one_at_a_time_per_queue,  # 7
+    _stop_interrupts_token_waits,  # 6
+    _s3_notices_carry_version,  # 1
+    _send_task_failure_keeps_cause,  # 2
+    _transactions_keep_tables,  # 3
+    _backend_lookup_without_global_lock,  # 4
+    s3_checksums_as_aws,  # 5
+)
+"""Applied in this order (numbered as in the module's docstring); each returns the function that undoes it."""
 
 
-def install() -> Callable[[], None]:
-    """Apply every fix; returns a function that undoes them all."""
-    undo = [fix() for fix in FIXES]
-
-    def uninstall() -> None:
-        for restore in reversed(undo):
-            restore()
-
-    return uninstall
+def install() -> Restore:
+    """Apply every fix; returns a function that undoes them all (in reverse order)."""
+    return undo_all([fix() for fix in FIXES])

@@ -18,8 +18,10 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING, Any
 
+from rekpipe.emulator.patching import replace, undo_all
+
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from rekpipe.emulator.patching import Restore
 
 _POLY_REFLECTED = 0x9A6C9329AC4BC9B5
 _MASK = 0xFFFFFFFFFFFFFFFF
@@ -52,7 +54,7 @@ def crc64nvme_base64(data: bytes) -> str:
     return base64.b64encode(crc64nvme(data).to_bytes(8, "big")).decode()
 
 
-def s3_checksums_as_aws() -> Callable[[], None]:
+def s3_checksums_as_aws() -> Restore:
     """Install both corrections; returns the function that removes them."""
     from moto.core.compat import HAS_CRT
     from moto.s3 import models, responses, utils
@@ -76,17 +78,8 @@ def s3_checksums_as_aws() -> Callable[[], None]:
             return "CRC64NVME", value
         return algorithm, value
 
-    modules = (utils, models, responses)
-    for module in modules:
-        module.compute_checksum = compute_checksum
-    responses.S3Response._get_checksum = get_checksum
-
-    def restore() -> None:
-        for module in modules:
-            module.compute_checksum = original_compute
-        responses.S3Response._get_checksum = original_get
-
-    return restore
+    return undo_all([*(replace(module, "compute_checksum", compute_checksum) for module in (utils, models, responses)),
+                     replace(responses.S3Response, "_get_checksum", get_checksum)])
 
 
 __all__ = ["crc64nvme", "crc64nvme_base64", "s3_checksums_as_aws"]

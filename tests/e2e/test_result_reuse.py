@@ -142,10 +142,10 @@ def test_reuse_failed_leader_lets_the_follower_run_its_own_analysis(resources, r
     analyze = load_handler("analyze_image")
     real = analyze.call_rekognition
 
-    def failing_for_leader(api, request, task_id):
+    def failing_for_leader(api, request, task_id, context):
         if task_id == leader and api == "DetectLabels":
             raise ClientError({"Error": {"Code": "InvalidParameterException", "Message": "injected"}}, api)
-        return real(api, request, task_id)
+        return real(api, request, task_id, context)
 
     monkeypatch.setattr(analyze, "call_rekognition", failing_for_leader)
 

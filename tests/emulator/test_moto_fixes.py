@@ -274,3 +274,34 @@ def test_moto_fixes_heartbeat_before_the_timer_bug_is_still_in_moto(aws):
     # GIVEN moto without the fix / WHEN the same happens
     # THEN the heartbeat is refused (InvalidToken at the API); this fails once moto fixes it: drop fix 10 then
     assert _heartbeat_before_the_timer_is_armed() is False
+
+
+def test_moto_fixes_undo_restores_every_replaced_attribute():
+    # GIVEN the attributes of moto the ten fixes replace, as moto defines them
+    from moto.core.base_backend import BackendDict
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.s3 import models, notifications, responses, utils
+    from moto.sqs.models import SQSBackend
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    replaced = [(notifications, "_get_s3_event"), (StepFunctionResponse, "send_task_failure"),
+                (DynamoDBBackend, "transact_write_items"), (BackendDict, "_create_account_specific_backend"),
+                (utils, "compute_checksum"), (models, "compute_checksum"), (responses, "compute_checksum"),
+                (responses.S3Response, "_get_checksum"), (Environment, "set_stop"), (SQSBackend, "receive_message"),
+                (StateTask, "_from_error"), (StepFunctionsParserBackend, "_get_executions"),
+                (CallbackEndpoint, "notify_heartbeat")]
+    before = [vars(owner).get(name) for owner, name in replaced]
+
+    # WHEN the fixes are installed, then undone
+    undo = moto_fixes.install()
+    during = [vars(owner).get(name) for owner, name in replaced]
+    undo()
+
+    # THEN each attribute was replaced, and is moto's own again
+    assert all(now is not then for now, then in zip(during, before, strict=True))
+    assert all(now is then for now, then in zip([vars(owner).get(name) for owner, name in replaced], before,
+                                                strict=True))

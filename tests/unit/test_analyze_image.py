@@ -305,3 +305,41 @@ def test_analyze_image_long_key_uses_the_documented_fallback(resources, rekognit
     assert manifest["long_key"] is True and manifest["source"]["key"] == key
     assert _output(resources, prefix + "DetectLabels.json")["Labels"] is not None
     assert _output(resources, root + "latest.json")["source"]["key"] == key
+
+
+def test_analyze_image_concurrent_invocations_each_see_their_own_context(resources, rekognition, load_handler,
+                                                                         monkeypatch):
+    # GIVEN two invocations in one process (as the emulator runs them, on threads), one with 100 s left and
+    # one with 600 s, which both reach the analysis before either reads its remaining time
+    import threading
+
+    app = load_handler("analyze_image")
+    both_started = threading.Barrier(2, timeout=10)
+    real_analyze = app.analyze
+
+    def analyze_after_both_started(task_id, context):
+        both_started.wait()
+        return real_analyze(task_id, context)
+
+    leases: dict[str, int] = {}
+    monkeypatch.setattr(app, "analyze", analyze_after_both_started)
+    monkeypatch.setattr(app.tasks, "claim", lambda task_id, lease_seconds: leases.setdefault(task_id, lease_seconds)
+                        and None)
+    responses: dict[str, dict] = {}
+
+    def invoke(task_id: str, timeout: float) -> None:
+        responses[task_id] = app.handler(_sqs_event(task_id), FakeLambdaContext(timeout_seconds=timeout))
+
+    # WHEN both run at once
+    threads = [threading.Thread(target=invoke, args=("short-task", 100.0)),
+               threading.Thread(target=invoke, args=("long-task", 600.0))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    # THEN each claimed its task with a lease from its own remaining time (the time left plus 30 s)
+    assert 120 <= leases["short-task"] <= 130
+    assert 620 <= leases["long-task"] <= 630
+    # AND each invocation reported its own batch (one record, not claimable: no failure)
+    assert responses == {"short-task": {"batchItemFailures": []}, "long-task": {"batchItemFailures": []}}

@@ -59,8 +59,8 @@ def test_rate_limiter_shared_by_concurrent_callers_never_exceeds_the_quota(resou
                 results.append(slot)
 
     # WHEN they all call at once (moto applies each DynamoDB request atomically only with the emulator's lock,
-    # as DynamoDB does: rekpipe.emulator.lambda_adapter.serialize_dynamodb)
-    from rekpipe.emulator.lambda_adapter import serialize_dynamodb
+    # as DynamoDB does: rekpipe.emulator.dynamodb_serialization.serialize_dynamodb)
+    from rekpipe.emulator.dynamodb_serialization import serialize_dynamodb
 
     with serialize_dynamodb():
         threads = [threading.Thread(target=collect) for _ in range(6)]
@@ -130,3 +130,23 @@ def test_rate_limiter_never_waits_past_the_time_it_is_given(resources):
 
     # THEN it goes ahead at once (a throttle would be retried) instead of sleeping into the next window
     assert given == 2_000.0 and fake.slept == []
+
+
+def test_job_status_asks_for_one_result_and_reads_the_status():
+    # GIVEN a Get* call that answers a failed job, and one that answers a running job
+    from rekpipe_shared.get_calls import job_status
+
+    asked = []
+
+    def failed(api, request):
+        asked.append((api, request))
+        return {"JobStatus": "FAILED", "StatusMessage": "Unsupported codec", "Labels": []}
+
+    # WHEN each job's status is asked
+    ended = job_status(failed, "labels", "job-1")
+    running = job_status(lambda api, request: {"JobStatus": "IN_PROGRESS"}, "labels", "job-2")
+
+    # THEN one page of at most one result was asked of the operation's Get* API, and the status read
+    assert asked == [("GetLabelDetection", {"JobId": "job-1", "MaxResults": 1})]
+    assert (ended.status, ended.message, ended.ended) == ("FAILED", "Unsupported codec", True)
+    assert (running.status, running.message, running.ended) == ("IN_PROGRESS", "", False)

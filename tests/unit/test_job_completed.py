@@ -8,6 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import ClientError
 
 from tests.support.context import FakeLambdaContext
@@ -48,7 +49,7 @@ def test_job_completed_notice_of_a_dispatcher_job_becomes_done_for_the_slot_queu
     # GIVEN a notice whose JobTag is a slot holder (the dispatcher started the job)
     app = load_handler("job_completed")
     notice = {"JobId": "job-77", "Status": "SUCCEEDED", "API": "StartLabelDetection", "JobTag": HOLDER}
-    record = type("Record", (), {"body": json.dumps({"Type": "Notification", "Message": json.dumps(notice)})})()
+    record = SQSRecord({"body": json.dumps({"Type": "Notification", "Message": json.dumps(notice)})})
     # WHEN it is handled twice (SNS delivers at least once)
     app.resume(record)
     app.resume(record)
@@ -105,7 +106,7 @@ def test_job_completed_failed_job_carries_rekognitions_reason(load_handler, reso
     rekognition.complete_job(job_id, "FAILED")
     app = load_handler("job_completed")
     notice = {"JobId": job_id, "Status": "FAILED", "API": "StartLabelDetection", "JobTag": HOLDER}
-    record = type("Record", (), {"body": json.dumps({"Type": "Notification", "Message": json.dumps(notice)})})()
+    record = SQSRecord({"body": json.dumps({"Type": "Notification", "Message": json.dumps(notice)})})
 
     # WHEN it is handled
     app.resume(record)
@@ -122,7 +123,7 @@ def test_job_completed_notice_of_a_job_we_did_not_start_is_dropped(load_handler,
     # GIVEN a notice whose JobTag is missing or no holder id (another workload's job on the same topic)
     app = load_handler("job_completed")
     notice = {"JobId": "job-9", "Status": "SUCCEEDED", "API": "StartLabelDetection", "JobTag": tag}
-    record = type("Record", (), {"body": json.dumps({"Type": "Notification", "Message": json.dumps(notice)})})()
+    record = SQSRecord({"body": json.dumps({"Type": "Notification", "Message": json.dumps(notice)})})
     # WHEN it is handled
     app.resume(record)
     # THEN nothing reaches the slot dispatcher, and nothing is raised (the notice is acknowledged)

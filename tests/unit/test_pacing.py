@@ -35,8 +35,8 @@ def test_shared_schedule_gives_concurrent_callers_distinct_evenly_spaced_instant
                 instants.append(instant)
 
     # WHEN they all take their instants at once (each moto request atomic, as DynamoDB applies a conditional
-    # write: rekpipe.emulator.lambda_adapter.serialize_dynamodb; without it moto races and repeats an instant)
-    from rekpipe.emulator.lambda_adapter import serialize_dynamodb
+    # write: rekpipe.emulator.dynamodb_serialization.serialize_dynamodb; without it moto races and repeats an instant)
+    from rekpipe.emulator.dynamodb_serialization import serialize_dynamodb
 
     threads = [threading.Thread(target=caller) for _ in range(8)]
     with serialize_dynamodb():

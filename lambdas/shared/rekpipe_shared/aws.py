@@ -9,14 +9,6 @@ from __future__ import annotations
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-REKOGNITION_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 3},
-    connect_timeout=5,
-    read_timeout=60,
-    user_agent_appid="rekpipe",
-)
-"""Image calls: a few quick retries in botocore, then our own backoff bounded by the time left."""
-
 DEFAULT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, user_agent_appid="rekpipe")
 
 

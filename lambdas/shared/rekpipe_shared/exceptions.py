@@ -46,26 +46,6 @@ class ResultPendingError(RetryableAnalysisError):
         super().__init__(task_id, f"waiting for task {leader_task_id} analysing the same bytes")
 
 
-class JobLimitExceededError(PipelineError):
-    """Rekognition refused a Start* because the account's concurrent job quota is in use.
-
-    Step Functions retries it with backoff while the slot stays held: another workload may share
-    the account's quota, so this is waiting, not failing.
-    """
-
-
-class JobRejectedError(PipelineError):
-    """Rekognition refused a Start* for a reason that retrying cannot fix (bad video, bad setting)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        super().__init__(f"{code}: {message}")
-
-
-class RekognitionBusyError(PipelineError):
-    """Rekognition throttled or erred transiently on Start*; the state machine retries with backoff."""
-
-
 class RekognitionThrottledError(PipelineError):
     """Get* stayed throttled (ThrottlingException, ProvisionedThroughputExceededException) through the
     function's own retries; the state machine retries it by this name with a longer backoff."""

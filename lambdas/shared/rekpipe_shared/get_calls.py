@@ -24,6 +24,7 @@ import math
 import os
 import random
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -221,3 +222,39 @@ def default_limiter(settings: PipelineSettings) -> GetRateLimiter:
         return settings.video_get_tps_quota or region_default(api, quotas.region)  # an API not configured
 
     return GetRateLimiter(os.environ.get(RATE_LIMIT_TABLE_NAME_ENV), tps)
+
+
+JOB_IN_PROGRESS = "IN_PROGRESS"
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """A video job's state as Get* reports it: ``IN_PROGRESS``, ``SUCCEEDED``, ``FAILED`` (or ``ERROR``)."""
+
+    status: str
+    message: str
+    """Rekognition's ``StatusMessage`` (its reason for a failure), or "" when it gives none."""
+
+    @property
+    def ended(self) -> bool:
+        return self.status != JOB_IN_PROGRESS
+
+
+def job_status(call: Callable[[str, dict[str, Any]], dict[str, Any]], operation_name: str, job_id: str) -> JobStatus:
+    """Ask a video job's status with one Get* call of at most one result (``MaxResults=1``): the status
+    without paging its results.
+
+    ``call(api, request)`` makes the call: :meth:`GetCaller.call` (paced and retried) or
+    :func:`client_call` (one plain client call); its errors propagate.
+    """
+    response = call(str(operation(operation_name).video_get_api), {"JobId": job_id, "MaxResults": 1})
+    return JobStatus(str(response.get("JobStatus", JOB_IN_PROGRESS)), str(response.get("StatusMessage") or ""))
+
+
+def client_call(rekognition: Any) -> Callable[[str, dict[str, Any]], dict[str, Any]]:
+    """``call(api, request)`` on a Rekognition client, with no pacing or retries of ours."""
+
+    def call(api: str, request: dict[str, Any]) -> dict[str, Any]:
+        return getattr(rekognition, xform_name(api))(**request)
+
+    return call

@@ -28,12 +28,10 @@ Markers expire after the stream's 24-hour retention (TTL), when no redelivery is
 from __future__ import annotations
 
 import hashlib
-import random
 import time
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
+from rekpipe_shared.conflicts import is_cancelled_by_conflict, retry_on_conflict
 from rekpipe_shared.schema import ALL_STATUSES, TTL_ATTR
 
 if TYPE_CHECKING:
@@ -47,7 +45,8 @@ MARKER_TTL_SECONDS = 2 * 24 * 3600
 """Longer than the stream's 24-hour retention: a marker outlives every delivery of its batch."""
 SEQUENCE_WIDTH = 40
 """Stream sequence numbers are decimal strings of up to 40 digits; padded, they compare as strings."""
-_MAX_CONFLICT_RETRIES = 8
+CONFLICT_BACKOFF_SECONDS = 0.05
+"""First bound of the jittered pause before a batch whose transaction lost a race reads its marker again."""
 
 
 def is_bookkeeping_id(task_id: str) -> bool:
@@ -120,25 +119,20 @@ class StatusCounts:
         first = sequence_key(records[0]["dynamodb"]["SequenceNumber"])
         last = sequence_key(records[-1]["dynamodb"]["SequenceNumber"])
         marker = _key(f"{MARKER_PREFIX}{first}")
-        for attempt in range(_MAX_CONFLICT_RETRIES):
+
+        def attempt() -> dict[str, int]:
             seen = self.client.get_item(TableName=self.table_name, Key=marker, ConsistentRead=True,
                                         ProjectionExpression="counted_to").get("Item", {}).get("counted_to", {}).get("S")
             fresh = [r for r in records if seen is None or sequence_key(r["dynamodb"]["SequenceNumber"]) > seen]
             if not fresh:
                 return {}
             deltas = status_deltas(fresh)
-            try:
-                self.client.transact_write_items(TransactItems=self._writes(marker, seen, last, first, deltas))
-                return deltas
-            except ClientError as error:
-                if error.response["Error"]["Code"] != "TransactionCanceledException":
-                    raise
-                reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
-                if attempt == _MAX_CONFLICT_RETRIES - 1 or not set(reasons) <= {
-                        "ConditionalCheckFailed", "TransactionConflict", "None", None}:
-                    raise
-                time.sleep(random.uniform(0, 0.05 * 2**attempt))  # full jitter; then read the marker again
-        return {}
+            self.client.transact_write_items(TransactItems=self._writes(marker, seen, last, first, deltas))
+            return deltas
+
+        # A lost fence (another delivery moved the marker) pauses with full jitter, then reads the marker again.
+        return retry_on_conflict(attempt, is_conflict=is_cancelled_by_conflict,
+                                 backoff_seconds=CONFLICT_BACKOFF_SECONDS)
 
     def _writes(self, marker: dict[str, Any], seen: str | None, last: str, first: str,
                 deltas: dict[str, int]) -> list[dict[str, Any]]:

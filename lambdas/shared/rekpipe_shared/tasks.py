@@ -20,6 +20,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from rekpipe_shared.conflicts import WriteConflict, retry_on_conflict
 from rekpipe_shared.schema import (
     ATTENTION_INDEX,
     ATTENTION_STATUSES,
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
 
     from mypy_boto3_dynamodb import DynamoDBClient
 
-_MAX_CLAIM_RETRIES = 8
 VIDEO_BACKLOG = "QUEUED#video"
 """The ``in_flight_status`` of a QUEUED video that waits for the slot dispatcher's admission (no message
 was sent for it). Its own index partition keeps admission O(admitted) while millions of images are
@@ -253,7 +253,7 @@ class TaskTable:
         sets = {"lease_until": int(now + lease_seconds)}
         # The router sends the message before it marks the task QUEUED, so a fast consumer can see
         # the task PENDING, or see it move to QUEUED between a read and a write: follow the status.
-        for _ in range(_MAX_CLAIM_RETRIES):
+        def attempt() -> dict[str, Any] | None:
             current = self.get(task_id)
             status = (current or {}).get("status")
             if status in (STATUS_PENDING, STATUS_QUEUED):
@@ -267,9 +267,14 @@ class TaskTable:
                 )
             else:
                 return None  # missing, finished, or held by a live attempt
-            if claimed is not None:
-                return claimed
-        return None
+            if claimed is None:
+                raise WriteConflict(task_id)  # the status moved between the read and the write
+            return claimed
+
+        try:
+            return retry_on_conflict(attempt)
+        except WriteConflict:
+            return None
 
     def release_claim(self, task_id: str, reason: str) -> dict[str, Any] | None:
         """IN_PROGRESS -> QUEUED so the queue's redelivery can try again."""

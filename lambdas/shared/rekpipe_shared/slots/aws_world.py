@@ -18,6 +18,7 @@ from botocore import xform_name
 from botocore.exceptions import ClientError
 
 from rekpipe_shared.aws import error_code, error_message
+from rekpipe_shared.get_calls import client_call, job_status
 from rekpipe_shared.operations import JOB_LIMIT_ERROR, PERMANENT_ERRORS, operation
 from rekpipe_shared.quotas import SOURCE_REGION_DEFAULT, VIDEO_JOBS
 from rekpipe_shared.slots.exceptions import TransientWorldError
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
     from rekpipe_shared.settings import PipelineSettings
     from rekpipe_shared.slots.state import HolderItem
 
-_IN_PROGRESS = "IN_PROGRESS"
 CLOSED_TOKEN_ERRORS = frozenset({"TaskDoesNotExist", "TaskTimedOut", "InvalidToken"})
 """SendTask* errors for a token that is closed (already resumed, timed out, aborted) or unknown: nothing
 is left to resume, so a second send is harmless (Step Functions API Reference, SendTaskSuccess errors)."""
@@ -99,13 +99,12 @@ class AwsSlotWorld:
             raise TransientWorldError(str(op.video_start_api), code) from error
 
     def job_status(self, holder: HolderItem) -> JobEnd | None:
-        api = operation(holder.request["operation"]).video_get_api
         try:
-            response = getattr(self.rekognition, xform_name(api))(JobId=holder.job_id, MaxResults=1)
+            found = job_status(client_call(self.rekognition), holder.request["operation"], holder.job_id)
         except ClientError as error:
-            raise TransientWorldError(str(api), error_code(error)) from error
-        status = response.get("JobStatus", _IN_PROGRESS)
-        return None if status == _IN_PROGRESS else JobEnd(holder.job_id, status, response.get("StatusMessage", ""))
+            raise TransientWorldError(str(operation(holder.request["operation"]).video_get_api),
+                                      error_code(error)) from error
+        return JobEnd(holder.job_id, found.status, found.message) if found.ended else None
 
     def resume(self, token: str, output: dict[str, Any]) -> None:
         self._send("SendTaskSuccess", lambda: self.sfn.send_task_success(taskToken=token, output=json.dumps(output)))
