@@ -58,9 +58,7 @@ reuse = ResultReuse(ResultIndex(os.environ[RESULT_INDEX_TABLE_NAME_ENV]) if os.e
                     else None, s3, OUTPUT_BUCKET, settings)
 
 TIME_RESERVE_SECONDS = 60.0
-"""Pause (and let the state machine resume) once less than this is left: a page write must finish in time."""
-"""Stop paging with this much time left: one more slow page plus saving state. Tunable, so that a
-resumed collection can be exercised without a 15-minute function."""
+"""Stop paging with this much time left (one more slow page plus saving state) and let the state machine resume."""
 STATE_NAME = COLLECT_STATE_NAME
 
 
