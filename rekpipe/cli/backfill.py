@@ -5,6 +5,10 @@ a bucket of millions never sits in memory. The manifest goes to the stack's inve
 an S3 Batch Operations job invokes the stack's ``ingest_batch`` function for every row, which
 writes one task per object version (a re-run is a no-op, never a second bill). ``--inventory``
 uses an existing S3 Inventory report instead of listing. ``--dry-run`` only counts and estimates.
+
+Over 400 lines: the click command, the manifest writer and the CreateJob request with its report and role are
+one user action, each part read with the stack's outputs; the plan (counting, inventory reading) is
+``rekpipe.cli.backfill_plan``.
 """
 
 from __future__ import annotations

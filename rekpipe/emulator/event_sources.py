@@ -6,6 +6,9 @@ call, one record at a time. The embedded runtime needs what AWS does instead: po
 failed messages for the queue's redelivery, and retry a stream batch from its first failure
 before sending it to the on-failure destination. Functions are invoked through moto's
 ``lambda.invoke``, so the in-process adapter runs the real handlers.
+
+Over 400 lines: the SQS and the stream pollers share their invoke, stats, stop and long-poll rules, which AWS
+documents together (Lambda Developer Guide, "Lambda event source mappings").
 """
 
 from __future__ import annotations

@@ -34,6 +34,9 @@ Behaviour, and where it differs from AWS:
   each DynamoDB request runs under one lock (``rekpipe.emulator.dynamodb_serialization``); a handler started
   by a DynamoDB stream runs outside it, as streams are asynchronous in AWS.
   Upstream: docs/upstream/dynamodb-conditional-writes-not-thread-safe.md (still in moto at 0af643a, 2026-08-22).
+
+Over 400 lines: the adapter's lifecycle, handler resolution, invocation and environment are one replacement of
+moto's private invoke method, kept in one place so a moto upgrade that breaks it breaks it here.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ retried handler is a no-op (never a second bill). Counts by status are kept from
 (``rekpipe_shared.status_counts``) and read from 16 small items instead of a scan of millions. A write
 that changes the status sets ``prev_status``; every other write removes it, which is what lets the
 stream's filter hand ``route_task`` status changes only.
+
+Over 400 lines, on purpose: every write of a task item lives here, beside the invariants (``prev_status``, the
+sparse index attributes, the claim's lease) that each write keeps; split apart, a write could forget one.
 """
 
 from __future__ import annotations
