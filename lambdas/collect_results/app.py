@@ -33,6 +33,7 @@ from rekpipe_shared.reuse import IDENTITY_ATTR, ResultReuse, wake_waiters
 from rekpipe_shared.schema import (
     METRICS_NAMESPACE,
     OUTPUT_BUCKET_ENV,
+    RATE_LIMIT_TABLE_NAME_ENV,
     RESULT_INDEX_TABLE_NAME_ENV,
     VIDEO_QUEUE_URL_ENV,
 )
@@ -50,7 +51,8 @@ metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 OUTPUT_BUCKET = os.environ[OUTPUT_BUCKET_ENV]
 settings = PipelineSettings.from_environment()
 rekognition = get_client()
-limiter = default_limiter(settings)  # paced at the account's Get* quotas, found at run time
+# paced at the account's Get* quotas, found at run time
+limiter = default_limiter(settings, os.environ.get(RATE_LIMIT_TABLE_NAME_ENV))
 s3 = boto3.client("s3", config=DEFAULT_CONFIG)
 sqs = boto3.client("sqs", config=DEFAULT_CONFIG)
 VIDEO_QUEUE_URL = os.environ.get(VIDEO_QUEUE_URL_ENV, "")

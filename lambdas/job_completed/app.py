@@ -26,6 +26,7 @@ from rekpipe_shared.operations import CATALOGUE
 from rekpipe_shared.payloads import JobNotice
 from rekpipe_shared.schema import (
     METRICS_NAMESPACE,
+    RATE_LIMIT_TABLE_NAME_ENV,
     SLOT_MESSAGE_GROUP,
     SLOT_QUEUE_URL_ENV,
 )
@@ -45,7 +46,8 @@ sqs = boto3.client("sqs", config=DEFAULT_CONFIG)
 settings = PipelineSettings.from_environment()
 SLOT_QUEUE_URL = os.environ[SLOT_QUEUE_URL_ENV]
 rekognition = get_client()
-limiter = default_limiter(settings)  # paced at the account's Get* quotas, found at run time
+# paced at the account's Get* quotas, found at run time
+limiter = default_limiter(settings, os.environ.get(RATE_LIMIT_TABLE_NAME_ENV))
 STATUS_MESSAGE_ATTEMPTS = 3
 """The failure is reported with or without Rekognition's reason; a few paced tries are enough."""
 

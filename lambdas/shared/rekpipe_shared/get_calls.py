@@ -36,7 +36,7 @@ from rekpipe_shared.aws import error_code, error_message
 from rekpipe_shared.exceptions import RekognitionThrottledError, RekognitionUnavailableError
 from rekpipe_shared.operations import RETRYABLE_ERRORS, THROTTLING_ERRORS, operation
 from rekpipe_shared.quotas import pipeline_quotas, region_default
-from rekpipe_shared.schema import RATE_KEY_ATTR, RATE_LIMIT_TABLE_NAME_ENV, TTL_ATTR
+from rekpipe_shared.schema import RATE_KEY_ATTR, TTL_ATTR
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -210,9 +210,10 @@ class GetCaller:
         return sum(self.retries.values())
 
 
-def default_limiter(settings: PipelineSettings) -> GetRateLimiter:
-    """The stack's shared limiter (``RATE_LIMIT_TABLE_NAME``), pacing each Get* API to the account's quota for
-    it, read from Service Quotas and refreshed (``rekpipe_shared.quotas``), capped by ``video_get_tps_quota``."""
+def default_limiter(settings: PipelineSettings, table_name: str | None) -> GetRateLimiter:
+    """The stack's shared limiter on ``table_name`` (the handler's ``RATE_LIMIT_TABLE_NAME``), pacing each Get* API
+    to the account's quota for it, read from Service Quotas and refreshed (``rekpipe_shared.quotas``), capped by
+    ``video_get_tps_quota``. The handler passes the table, so only the functions that pace get the variable."""
     apis = sorted({api for name in settings.video_operations if (api := operation(name).video_get_api)})
     quotas = pipeline_quotas(settings, apis)
 
@@ -221,7 +222,7 @@ def default_limiter(settings: PipelineSettings) -> GetRateLimiter:
             return quotas.value(api)
         return settings.video_get_tps_quota or region_default(api, quotas.region)  # an API not configured
 
-    return GetRateLimiter(os.environ.get(RATE_LIMIT_TABLE_NAME_ENV), tps)
+    return GetRateLimiter(table_name, tps)
 
 
 JOB_IN_PROGRESS = "IN_PROGRESS"
