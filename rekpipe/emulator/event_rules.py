@@ -130,22 +130,22 @@ class EventRules:
                 self._fire_schedule(functions, rule_arn, queues)
 
     def _fire_schedule(self, functions: list[str], rule_arn: str = "", queues: list[QueueTarget] | None = None) -> None:
-        lam = aws_client("lambda", self.region)
-        event = {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "Scheduled Event",
-            "source": "aws.events",
-            "account": ACCOUNT_ID,
-            "time": self._schedule_time(),
-            "region": self.region,
-            "resources": [rule_arn] if rule_arn else [],
-            "detail": {},
-        }
+        event = self._event("Scheduled Event", "aws.events", self._schedule_time(), [rule_arn] if rule_arn else [], {})
+        self._deliver(aws_client("lambda", self.region), functions, rule_arn, queues or [], event)
+
+    def _event(self, detail_type: str, source: str, time: str, resources: list[str],
+               detail: dict[str, Any]) -> dict[str, Any]:
+        """An EventBridge event envelope of this account and region."""
+        return {"version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type, "source": source,
+                "account": ACCOUNT_ID, "time": time, "region": self.region, "resources": resources, "detail": detail}
+
+    def _deliver(self, lam: Any, functions: list[str], rule_arn: str, queues: list[QueueTarget],
+                 event: dict[str, Any]) -> None:
+        """Invoke each Lambda target the function's resource policy lets the rule invoke, then send to the queues."""
         for function in functions:
             if self.may_invoke(function, "events.amazonaws.com", rule_arn):
                 invoke(lam, function, event)
-        self._send_to_queues(queues or [], event)
+        self._send_to_queues(queues, event)
 
     def _schedule_time(self) -> str:
         """A scheduled event's time: the simulated time when the schedules run on the simulator's clock, so
@@ -218,21 +218,8 @@ class EventRules:
             "input": None,
             "output": None,
         }
-        event = {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "Step Functions Execution Status Change",
-            "source": "aws.states",
-            "account": ACCOUNT_ID,
-            "time": iso_time(),
-            "region": self.region,
-            "resources": [arn],
-            "detail": detail,
-        }
-        for function in functions:
-            if self.may_invoke(function, "events.amazonaws.com", rule_arn):
-                invoke(lam, function, event)
-        self._send_to_queues(queues or [], event)
+        event = self._event("Step Functions Execution Status Change", "aws.states", iso_time(), [arn], detail)
+        self._deliver(lam, functions, rule_arn, queues or [], event)
         return 1
 
 
