@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -33,7 +34,7 @@ from rekpipe_shared.schema import (
     VIDEO_TOPIC_ARN_ENV,
 )
 from rekpipe_shared.settings import PipelineSettings
-from rekpipe_shared.slots import FenceError, SlotRules, SlotSettings, TransientWorldError, decode
+from rekpipe_shared.slots import FenceError, SlotRules, SlotSettings, TransientWorldError, decode, superseded_ticks
 from rekpipe_shared.slots.admission import Admission
 from rekpipe_shared.slots.aws_world import AwsSlotWorld
 from rekpipe_shared.slots.dynamodb import DynamoDBSlotStore
@@ -70,8 +71,12 @@ is redelivered. Anything else is a broken rule."""
 
 
 @tracer.capture_method
-def dispatch(record: SQSRecord) -> None:
-    """Apply one message inside its own error boundary."""
+def dispatch(record: SQSRecord, superseded: frozenset[str] = frozenset()) -> None:
+    """Apply one message inside its own error boundary; a tick that a later tick of the batch repeats is
+    acknowledged without work (``superseded``)."""
+    if record.message_id in superseded:
+        metrics.add_metric(name="SlotTicksCoalesced", unit=MetricUnit.Count, value=1)
+        return
     try:
         message = decode(record.body)
         logger.append_keys(kind=message.kind)
@@ -97,9 +102,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # One processor per invocation (it holds its batch while it runs). FIFO: after the first failed message
     # the rest of the batch is reported failed too, keeping their order.
     processor = SqsFifoPartialProcessor()
+    records = event.get("Records") or []
+    superseded = frozenset(superseded_ticks([(r.get("messageId", ""), r.get("body", "")) for r in records]))
     try:
-        response = process_partial_response(event=event, record_handler=dispatch, processor=processor,
-                                            context=context)
+        response = process_partial_response(event=event, record_handler=partial(dispatch, superseded=superseded),
+                                            processor=processor, context=context)
     except BatchProcessingError:  # every message failed: the whole batch returns, so bring it all back soon
         redeliver_soon(event, {"batchItemFailures": [{"itemIdentifier": r.get("messageId")}
                                                      for r in event.get("Records") or []]})

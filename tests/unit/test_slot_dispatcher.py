@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from botocore.exceptions import ClientError
 
 from rekpipe.samples import mp4_bytes
-from rekpipe_shared.slots import Done, SetLimit, Tick, Want, encode
+from rekpipe_shared.slots import Cancel, Done, SetLimit, Tick, Want, encode
 from tests.support.context import FakeLambdaContext
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:rekpipe-slots.fifo"
@@ -290,8 +290,8 @@ def test_slot_dispatcher_admission_failure_of_one_video_does_not_stop_the_others
     assert ids[0] in [t["task_id"] for t in TaskTable(resources.task_table).iter_video_backlog()]
 
 
-def test_slot_dispatcher_a_job_ending_refills_from_the_backlog_without_waiting_for_the_tick(dispatcher, resources,
-                                                                                           rekognition):
+def test_slot_dispatcher_an_execution_ending_refills_from_the_backlog_without_waiting_for_the_tick(
+        dispatcher, resources, rekognition):
     # GIVEN limit 1 with A running, and a backlog of 4 videos
     _set_limit_before_the_backlog(dispatcher, 1)
     dispatcher.handler(_event(_want("h-A", "tok-A", resources)), FakeLambdaContext())
@@ -300,7 +300,27 @@ def test_slot_dispatcher_a_job_ending_refills_from_the_backlog_without_waiting_f
     rekognition.complete_job(job_a, "SUCCEEDED")
     # WHEN A's done arrives (no tick)
     dispatcher.handler(_event(encode(Done("h-A", job_a, "SUCCEEDED"))), FakeLambdaContext())
+    # THEN nothing is admitted yet: A's execution stays open to collect its results, so no room was made
+    assert _video_queue(resources) == []
+    # WHEN A's execution ends (its cancel, no tick)
+    dispatcher.handler(_event(encode(Cancel("arn:exec:h-A", "SUCCEEDED"))), FakeLambdaContext())
     # THEN the freed room is refilled at once: limit + headroom videos, oldest first
+    assert [m["task_id"] for m in _video_queue(resources)] == ids[:3]
+
+
+def test_slot_dispatcher_an_orphans_job_ending_refills_from_the_backlog_at_once(dispatcher, resources, rekognition):
+    # GIVEN limit 1 with A's job running after its execution ended (A is an orphan), and a backlog of 4 videos
+    _set_limit_before_the_backlog(dispatcher, 1)
+    dispatcher.handler(_event(_want("h-A", "tok-A", resources)), FakeLambdaContext())
+    dispatcher.handler(_event(encode(Cancel("arn:exec:h-A", "ABORTED"))), FakeLambdaContext())
+    ids = _backlog(resources, 4)
+    _video_queue(resources, drain=True)
+    job_a = dispatcher.store.load().holders["h-A"].job_id
+    rekognition.complete_job(job_a, "SUCCEEDED")
+    # WHEN the orphan's done arrives (no tick)
+    dispatcher.handler(_event(encode(Done("h-A", job_a, "SUCCEEDED"))), FakeLambdaContext())
+    # THEN its slot and its room are refilled at once
+    assert dispatcher.store.load().holders == {}
     assert [m["task_id"] for m in _video_queue(resources)] == ids[:3]
 
 
@@ -388,3 +408,18 @@ def test_slot_dispatcher_keeps_its_limit_when_service_quotas_cannot_be_read(disp
     # THEN the limit is not moved to the region default: a failed read must not change it
     assert dispatcher.store.header()["limit"] == 3
     assert dispatcher.world.quotas.get(VIDEO_JOBS).source == "region-default"
+
+
+def test_slot_dispatcher_does_one_ticks_work_for_a_run_of_ticks(dispatcher, resources, rekognition, monkeypatch):
+    # GIVEN a running holder due a check, and a batch of five ticks (the schedule outran the dispatcher)
+    dispatcher.handler(_event(encode(SetLimit(1))), FakeLambdaContext())
+    dispatcher.handler(_event(_want("h-A", "tok-A", resources)), FakeLambdaContext())
+    checks: list[str] = []
+    original = dispatcher.world.job_status
+    monkeypatch.setattr(dispatcher.world, "job_status", lambda holder: checks.append(holder.holder) or original(holder))
+    time.sleep(0.05)
+    # WHEN the batch is dispatched
+    result = dispatcher.handler(_event(*[encode(Tick(str(i))) for i in range(5)]), FakeLambdaContext())
+    # THEN every message is acknowledged and the holder was checked once, by the last tick
+    assert result == {"batchItemFailures": []}
+    assert checks == ["h-A"]

@@ -12,6 +12,7 @@ import pytest
 
 from rekpipe_shared.slots import Changes, FenceError, SetLimit, WaiterItem
 from rekpipe_shared.slots.dynamodb import DynamoDBSlotStore
+from rekpipe_shared.slots.state import RUNNING, FinishedItem, HolderItem
 from tests.support.slot_model import SlotModel
 from tests.unit.test_slots_schedules import _random_schedule
 
@@ -52,7 +53,7 @@ def test_dynamodb_store_round_trips_every_item_kind(new_store: Callable[..., Dyn
     again = store.load()
     assert again.header.version == 1 and again.header.limit == 4
     assert again.waiters == {"A#labels": waiter}
-    assert again.tombstones == {"exec-B": 99.0}
+    assert again.tombstones.get("exec-B") == 99.0 and "exec-C" not in again.tombstones
     assert store.header() == {"limit": 4, "holders": 0, "waiters": 1, "version": 1, "quota_limit": 0}
 
 
@@ -66,7 +67,52 @@ def test_dynamodb_store_fence_refuses_a_stale_writer(new_store: Callable[..., Dy
     with pytest.raises(FenceError):
         second.commit(base, Changes(header=replace(base.header, limit=7), tombstones={"exec-X": 1.0}))
     assert first.load().header.limit == 2
-    assert first.load().tombstones == {}
+    assert "exec-X" not in first.load().tombstones
+
+
+def test_dynamodb_store_load_reads_only_the_header_holders_and_waiters(
+        new_store: Callable[..., DynamoDBSlotStore]) -> None:
+    """A backlog leaves thousands of finished items and tombstones (kept days): a message must not pay for them."""
+    # GIVEN a store with a holder, a waiter, 150 finished holders, 150 tombstones and a quarantined message
+    store = new_store(limit=2)
+    snap = store.load()
+    for batch in range(3):  # TransactWriteItems takes 100 items at most
+        finished = {f"F{batch}-{i}#labels": FinishedItem(f"F{batch}-{i}#labels", "job", "SUCCEEDED", "", "", 1e12)
+                    for i in range(49)}
+        tombstones = {f"exec-{batch}-{i}": 1e12 for i in range(49)}
+        snap = store.commit(snap, Changes(header=snap.header, finished=finished, tombstones=tombstones))
+    holder = HolderItem("H#labels", "tok-h", "exec-H", {"operation": "labels"}, RUNNING, "job-h", 1.0, 1.0)
+    waiter = WaiterItem("W#labels", "tok-w", "exec-W", {"operation": "labels"}, 0, 1.0)
+    snap = store.commit(snap, Changes(header=snap.header, holders={holder.holder: holder},
+                                      waiters={waiter.holder: waiter}))
+    store.quarantine("m-1", "{}", "ValueError: bad")
+    calls: list[tuple[str, int]] = []
+
+    def count(model: Any, **_: Any) -> None:
+        calls.append((model.name, 0))
+
+    store.client.meta.events.register("before-call.dynamodb", count)
+    # WHEN the dispatcher loads the state and looks up one finished holder and one tombstone
+    again = store.load()
+    loaded = [name for name, _ in calls]
+    response_items = store.client.query(
+        TableName=TABLE, KeyConditionExpression="pk = :pk AND sk BETWEEN :a AND :b",
+        ExpressionAttributeValues={":pk": {"S": store.pk}, ":a": {"S": "HEADER"}, ":b": {"S": "WAITER#\U0010ffff"}},
+    )["Count"]
+    # THEN one Query read the header, the holder and the waiter (and the quarantined message, filtered out) ...
+    assert loaded == ["Query"] and response_items == 4
+    assert set(again.holders) == {"H#labels"} and set(again.waiters) == {"W#labels"}
+    assert again.header.version == snap.header.version
+    # ... and each lookup is one GetItem, remembered for the rest of the message
+    calls.clear()
+    assert again.finished["F1-7#labels"].job_id == "job" and again.finished.get("F1-7#labels") is not None
+    assert "exec-2-3" in again.tombstones and "exec-9-9" not in again.tombstones
+    assert [name for name, _ in calls] == ["GetItem", "GetItem", "GetItem"]
+    # ... and nothing can list them, so no rule can come to cost O(history)
+    with pytest.raises(TypeError):
+        len(again.finished)
+    with pytest.raises(TypeError):
+        list(again.tombstones)
 
 
 def test_dynamodb_store_quarantine_keeps_the_message(new_store: Callable[..., DynamoDBSlotStore]) -> None:

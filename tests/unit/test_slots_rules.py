@@ -16,6 +16,8 @@ from rekpipe_shared.slots import (
     SlotRules,
     Tick,
     Want,
+    encode,
+    superseded_ticks,
 )
 from tests.support.slot_model import SlotModel
 
@@ -424,3 +426,93 @@ def test_first_message_of_a_cold_dispatcher_applies_the_job_quota_before_it_gran
     assert model.store.load().header.limit == 2
     assert len(_holders(model)) == 2
     assert model.store.load().header.backoff_until == 0.0
+
+
+# --- cost per message, whatever the history kept -------------------------------------------------
+def test_tick_heartbeats_waiters_before_it_makes_any_get_call() -> None:
+    """A round of Get* on a busy account can be slow; a waiter's heartbeat must not wait behind it, or its
+    RunJob passes HeartbeatSeconds and retries (States.HeartbeatTimeout)."""
+    # GIVEN two running holders due a check and a waiter due a heartbeat
+    model = SlotModel(limit=2)
+    for name in ("A", "B", "C"):
+        model.want(f"{name}#labels")
+    _drain(model)
+    model.now += model.settings.heartbeat_interval + 1
+    order: list[str] = []
+    for name in ("heartbeat", "job_status"):
+        original = getattr(model, name)
+
+        def traced(*args: object, _name: str = name, _original: object = original) -> object:
+            order.append(_name)
+            return _original(*args)  # type: ignore[operator]
+
+        setattr(model, name, traced)
+    # WHEN a tick runs
+    model.tick()
+    _drain(model)
+    # THEN the waiter's heartbeat came first, then each holder's Get* (and its heartbeat)
+    assert order == ["heartbeat", "job_status", "heartbeat", "job_status", "heartbeat"]
+    assert model.store.load().waiters["C#labels"].heartbeat_at == model.now
+
+
+def test_a_message_reads_finished_items_and_tombstones_by_key_however_many_are_kept() -> None:
+    # GIVEN 300 operations that ran and ended, and 300 executions that ended (kept for days)
+    model = SlotModel(limit=5)
+    for index in range(300):
+        model.want(f"V{index}#labels", f"exec-V{index}")
+        _drain(model)
+        model.finish_job(f"V{index}#labels")
+        model.end_execution(f"exec-V{index}", status="SUCCEEDED")
+        _drain(model)
+    store = model.store
+    assert isinstance(store, MemorySlotStore)
+    # WHEN a new operation wants a slot, and a tick runs
+    before = store.lookups
+    model.want("NEW#labels", "exec-NEW")
+    model.tick()
+    _drain(model)
+    # THEN the want read one tombstone and one finished item, and the tick read none
+    assert store.lookups - before == 2
+    assert _holders(model) == {"NEW#labels"}
+    with pytest.raises(TypeError):
+        len(store.load().finished)
+
+
+def test_finished_items_and_tombstones_are_ignored_once_expired() -> None:
+    # GIVEN an operation that ended and whose execution was cancelled
+    model = SlotModel(limit=1)
+    model.want("A#labels", "exec-A")
+    _drain(model)
+    model.finish_job("A#labels")
+    _drain(model)
+    model.end_execution("exec-A")
+    _drain(model)
+    # WHEN a late want of the same operation arrives within a day: the tombstone holds it off (D4)
+    model.executions["exec-A"] = "RUNNING"  # the same execution, as a redelivery would name it
+    model.want("A#labels", "exec-A")
+    _drain(model)
+    assert _holders(model) == set() and len(model.jobs) == 1
+    # WHEN it arrives after the tombstone expired: the finished item answers it, no second job
+    model.now += model.settings.tombstone_ttl + 1
+    token = model.want("A#labels", "exec-A")
+    _drain(model)
+    assert model.tokens[token].output == {"jobId": model.jobs["A#labels"].job_id, "status": "SUCCEEDED",
+                                          "statusMessage": ""}
+    assert len(model.jobs) == 1
+    # WHEN it arrives after the finished item expired too: it is a new operation (DynamoDB's TTL deletes both)
+    model.now += model.settings.finished_ttl
+    model.want("A#labels", "exec-A")
+    _drain(model)
+    assert _holders(model) == {"A#labels"}
+
+
+def test_superseded_ticks_keep_only_the_last_tick_that_does_as_much() -> None:
+    # GIVEN a batch: two full ticks, admit-only nudges, a want and a body that does not parse
+    batch = [("t1", encode(Tick("1"))), ("n1", encode(Tick("", admit_only=True))),
+             ("w", encode(Want("A#labels", "tok", "exec-A", {}))), ("t2", encode(Tick("2"))),
+             ("n2", encode(Tick("", admit_only=True))), ("n3", encode(Tick("", admit_only=True))), ("x", "not json")]
+    # WHEN the superseded ticks are picked
+    # THEN each tick repeated by a later one that does at least as much goes; the last full tick and the last
+    # nudge after it stay, and so does every other message
+    assert superseded_ticks(batch) == {"t1", "n1", "n2"}
+    assert superseded_ticks([("w", encode(Want("A#labels", "tok", "exec-A", {})))]) == set()

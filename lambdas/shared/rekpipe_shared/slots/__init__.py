@@ -7,7 +7,17 @@ message group, applied by ``slot_dispatcher`` with :class:`SlotRules`; see state
 from __future__ import annotations
 
 from rekpipe_shared.slots.exceptions import FenceError, MessageError, SlotError, TransientWorldError
-from rekpipe_shared.slots.messages import Cancel, Done, Message, SetLimit, Tick, Want, decode, encode
+from rekpipe_shared.slots.messages import (
+    Cancel,
+    Done,
+    Message,
+    SetLimit,
+    Tick,
+    Want,
+    decode,
+    encode,
+    superseded_ticks,
+)
 from rekpipe_shared.slots.rules import START_FAILED, SlotRules, SlotSettings, finished_output
 from rekpipe_shared.slots.state import (
     RUNNING,
@@ -52,4 +62,5 @@ __all__ = [
     "decode",
     "encode",
     "finished_output",
+    "superseded_ticks",
 ]

@@ -23,10 +23,12 @@ from rekpipe_shared.schema import SLOT_PK_ATTR as PK_ATTR
 from rekpipe_shared.schema import SLOT_SK_ATTR as SK_ATTR
 from rekpipe_shared.schema import TTL_ATTR
 from rekpipe_shared.slots.exceptions import FenceError
-from rekpipe_shared.slots.state import FinishedItem, Header, HolderItem, Snapshot, WaiterItem
+from rekpipe_shared.slots.state import FinishedItem, Header, HolderItem, ItemLookup, Snapshot, WaiterItem
 from rekpipe_shared.slots.store import SlotStore
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rekpipe_shared.slots.state import Changes
 
 DEFAULT_POOL = "video-jobs"
@@ -62,13 +64,18 @@ class DynamoDBSlotStore(SlotStore):
 
     # --- SlotStore ------------------------------------------------------------------------------
     def load(self) -> Snapshot:
-        parts: dict[str, dict[str, Any]] = {name: {} for name in _PREFIXES}
+        """One Query for the header, the holders and the waiters (sort keys ``HEADER`` to ``WAITER#...``, which
+        leaves out the finished items and tombstones, sorted before ``HEADER``); those are read by key later."""
+        parts: dict[str, dict[str, Any]] = {"holders": {}, "waiters": {}}
         header = Header(limit=self.default_limit)
         request: dict[str, Any] = {
             "TableName": self.table_name,
-            "KeyConditionExpression": "#pk = :pk",
-            "ExpressionAttributeNames": {"#pk": PK_ATTR},
-            "ExpressionAttributeValues": {":pk": {"S": self.pk}},
+            "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :first AND :last",
+            "FilterExpression": "NOT begins_with(#sk, :quarantine)",
+            "ExpressionAttributeNames": {"#pk": PK_ATTR, "#sk": SK_ATTR},
+            "ExpressionAttributeValues": {":pk": {"S": self.pk}, ":first": {"S": HEADER_SK},
+                                          ":last": {"S": _PREFIXES["waiters"] + "\U0010ffff"},
+                                          ":quarantine": {"S": QUARANTINE_PREFIX}},
             "ConsistentRead": True,
         }
         while True:
@@ -78,14 +85,25 @@ class DynamoDBSlotStore(SlotStore):
                 if sk == HEADER_SK:
                     header = _header_of(item)
                     continue
-                for name, prefix in _PREFIXES.items():
-                    if sk.startswith(prefix):
+                for name in parts:
+                    if sk.startswith(_PREFIXES[name]):
                         key, value = _value_of(name, item)
                         parts[name][key] = value
             if "LastEvaluatedKey" not in page:
                 break
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return Snapshot(header=header, **parts)
+        return Snapshot(header=header, finished=ItemLookup(self._getter("finished")),
+                        tombstones=ItemLookup(self._getter("tombstones")), **parts)
+
+    def _getter(self, name: str) -> Callable[[str], Any]:
+        """A strongly consistent GetItem of one finished holder or tombstone; None if there is none."""
+        def get(key: str) -> Any:
+            item = self.client.get_item(
+                TableName=self.table_name, ConsistentRead=True,
+                Key={PK_ATTR: {"S": self.pk}, SK_ATTR: {"S": _PREFIXES[name] + key}},
+            ).get("Item")
+            return None if item is None else _value_of(name, item)[1]
+        return get
 
     def commit(self, base: Snapshot, changes: Changes) -> Snapshot:
         expected_version = base.header.version

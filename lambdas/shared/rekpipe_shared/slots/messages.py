@@ -125,3 +125,27 @@ def _check(message: Message) -> None:
         raise MessageError("cancel needs execution")
     if isinstance(message, SetLimit) and (not isinstance(message.limit, int) or message.limit < 0):
         raise MessageError("set_limit needs a limit >= 0")
+
+
+def superseded_ticks(records: list[tuple[str, str]]) -> set[str]:
+    """The ids of ticks that a later tick of the same batch repeats, given (message id, body) in queue order.
+
+    A tick does what is due *now*, so a run of ticks (a dispatcher that was down, a schedule faster than the
+    dispatcher, a backfill's admit-only nudges) needs only its last one: an earlier tick is superseded by any
+    later full tick, and an earlier admit-only tick by any later tick. A body that does not parse is left to
+    the dispatcher's error boundary.
+    """
+    skip: set[str] = set()
+    later_tick = later_full_tick = False
+    for message_id, body in reversed(records):
+        try:
+            message = decode(body)
+        except MessageError:
+            continue
+        if not isinstance(message, Tick):
+            continue
+        if later_full_tick or (message.admit_only and later_tick):
+            skip.add(message_id)
+        later_tick = True
+        later_full_tick = later_full_tick or not message.admit_only
+    return skip

@@ -28,7 +28,6 @@ logger = logging.getLogger(__name__)
 
 START_FAILED = "START_FAILED"
 """The status of a holder whose Start* was refused for good: no job ran, the iteration gets a failure."""
-_EXPIRE_PER_TICK = 40
 _TERMINAL_EXECUTION = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
 
@@ -106,6 +105,10 @@ class SlotRules:
         # Before any grant: a cold dispatcher's first message (often a want) must not grant at the deployed
         # default limit while the account's job quota is lower (the refusals would pause every grant).
         snap = self._follow_quota(snap)
+        room_made = isinstance(message, (Cancel, SetLimit))
+        if isinstance(message, Done):
+            ended = snap.holders.get(message.holder)
+            room_made = ended is None or ended.orphan  # a live holder's execution stays open (CollectResults)
         if isinstance(message, Want):
             snap = self._want(snap, message)
         elif isinstance(message, Done):
@@ -117,17 +120,18 @@ class SlotRules:
         elif isinstance(message, SetLimit):
             snap = self._commit(snap, Changes(header=replace(snap.header, limit=message.limit)))
         snap = self._fill(snap)
-        if isinstance(message, (Done, Cancel, SetLimit)):
-            # Room was made (a job ended, waiters left, the limit changed): refill from the backlog now, so
-            # slot use does not wait for the tick while a backlog exists.
+        if room_made:
+            # Room was made for an execution (one ended, the limit changed, an orphan's job ended): refill from
+            # the backlog now, so slot use does not wait for the tick. The done of a live holder makes none:
+            # its execution stays open to collect results, and its cancel follows.
             snap = self._admit(snap)
         return snap
 
     # --- messages ------------------------------------------------------------------------------
     def _want(self, snap: Snapshot, msg: Want) -> Snapshot:
-        if msg.execution in snap.tombstones:
+        if self._tombstoned(snap, msg.execution):
             return snap  # its execution has ended (D4): no slot, and nobody to tell
-        finished = snap.finished.get(msg.holder)
+        finished = self._finished(snap, msg.holder)
         if finished is not None:
             self._tell(finished, msg.token)  # a retried RunJob gets the result, never a second job
             return snap
@@ -151,7 +155,7 @@ class SlotRules:
     def _done(self, snap: Snapshot, holder_id: str, job_id: str, status: str, text: str) -> Snapshot:
         holder = snap.holders.get(holder_id)
         if holder is None:
-            finished = snap.finished.get(holder_id)
+            finished = self._finished(snap, holder_id)
             if finished is not None:
                 self._tell(finished, finished.token)  # a duplicate notice: resume again, idempotent (D6)
                 return snap
@@ -190,23 +194,10 @@ class SlotRules:
         return self._commit(snap, changes)
 
     def _tick(self, snap: Snapshot) -> Snapshot:
+        """Heartbeat the waiters first (a few, and cheap: a slow round of Get* must never time them out), then
+        check the holders due, then admit. Finished items and tombstones are not swept here: they are read
+        by key and ignored once expired, and DynamoDB's TTL deletes them."""
         now = self.clock()
-        changes = Changes(header=snap.header)
-        expired_finished = [key for key, item in snap.finished.items() if item.expires_at <= now]
-        expired_tombstones = [key for key, expires in snap.tombstones.items() if expires <= now]
-        for key in expired_finished[: _EXPIRE_PER_TICK]:  # bounded: one commit stays far below 100 items
-            changes.finished[key] = None
-        for key in expired_tombstones[: _EXPIRE_PER_TICK]:
-            changes.tombstones[key] = None
-        if changes.finished or changes.tombstones:
-            snap = self._commit(snap, changes)
-        due = sorted((h for h in snap.holders.values() if self._check_due(h, now)), key=lambda h: h.checked_at)
-        due = due[: self.settings.tick_batch]
-        for holder in due:  # each item's failure stays its own (D8)
-            try:
-                snap = self._reconcile_holder(snap, holder.holder)
-            except TransientWorldError as exc:
-                logger.warning("reconcile of %s skipped: %s", holder.holder, exc)
         for waiter in snap.queue():
             if waiter.heartbeat_at > now - self.settings.heartbeat_interval:
                 continue
@@ -220,6 +211,13 @@ class SlotRules:
                 continue
             update = None if not alive else replace(current, heartbeat_at=now)
             snap = self._commit(snap, Changes(header=snap.header, waiters={waiter.holder: update}))
+        due = sorted((h for h in snap.holders.values() if self._check_due(h, now)), key=lambda h: h.checked_at)
+        due = due[: self.settings.tick_batch]
+        for holder in due:  # each item's failure stays its own (D8)
+            try:
+                snap = self._reconcile_holder(snap, holder.holder)
+            except TransientWorldError as exc:
+                logger.warning("reconcile of %s skipped: %s", holder.holder, exc)
         return self._admit(snap)
 
     def _follow_quota(self, snap: Snapshot) -> Snapshot:
@@ -350,6 +348,16 @@ class SlotRules:
         return self._commit(snap, Changes(header=header, holders={holder.holder: None}, finished={holder.holder: item}))
 
     # --- helpers -------------------------------------------------------------------------------
+    def _finished(self, snap: Snapshot, holder_id: str) -> FinishedItem | None:
+        """How ``holder_id``'s job ended, unless that record has expired (DynamoDB's TTL deletes it later)."""
+        item = snap.finished.get(holder_id)
+        return item if item is not None and item.expires_at > self.clock() else None
+
+    def _tombstoned(self, snap: Snapshot, execution: str) -> bool:
+        """Whether ``execution`` ended within ``tombstone_ttl``."""
+        expires = snap.tombstones.get(execution)
+        return expires is not None and expires > self.clock()
+
     def _tell(self, item: FinishedItem, token: str) -> None:
         if not token:
             return

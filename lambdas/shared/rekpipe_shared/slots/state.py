@@ -1,10 +1,18 @@
 """The slot state: a header (limit, version fence, counts) and one small item per holder, waiter,
-cancel tombstone and finished holder. Never one growing item (400 KB cap, writes cost per KB)."""
+cancel tombstone and finished holder. Never one growing item (400 KB cap, writes cost per KB).
+
+Holders and waiters (at most ``limit + headroom`` of them) are loaded with every message. Finished holders and
+tombstones are kept for days, so a backlog leaves thousands of them: they are read one key at a time
+(:class:`ItemLookup`), which keeps a message's cost independent of how much history is kept.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+V = TypeVar("V")
 
 STARTING = "starting"
 """Granted and counted as held; Start* may or may not have run, so it is driven again (same token)."""
@@ -69,6 +77,46 @@ class FinishedItem:
     expires_at: float
 
 
+class ItemLookup(Mapping[str, V], Generic[V]):
+    """Items fetched by key on first use and remembered, never listed.
+
+    A fetch made after the snapshot was loaded is safe under the version fence: any write since the load moved
+    the header's version, so a commit computed from a newer read fails and the message is applied again.
+    Listing (``len``, iteration, equality) raises TypeError, so no rule can come to cost O(history).
+    """
+
+    def __init__(self, fetch: Callable[[str], V | None], known: Mapping[str, V | None] | None = None) -> None:
+        self._fetch = fetch
+        self._known: dict[str, V | None] = dict(known or {})
+
+    def __getitem__(self, key: str) -> V:
+        if key not in self._known:
+            self._known[key] = self._fetch(key)
+        value = self._known[key]
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        raise TypeError("finished holders and tombstones are read by key, never listed")
+
+    def __len__(self) -> int:
+        raise TypeError("finished holders and tombstones are read by key, never counted")
+
+    def __eq__(self, other: object) -> bool:
+        raise TypeError("finished holders and tombstones are read by key, never compared whole")
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def with_changes(self, changes: Mapping[str, V | None]) -> ItemLookup[V]:
+        """The lookup after a commit of ``changes`` (None deletes)."""
+        return ItemLookup(self._fetch, {**self._known, **changes})
+
+
+def _no_item(_key: str) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """Everything the rules read, loaded at one version."""
@@ -76,9 +124,10 @@ class Snapshot:
     header: Header
     holders: dict[str, HolderItem] = field(default_factory=dict)
     waiters: dict[str, WaiterItem] = field(default_factory=dict)
-    finished: dict[str, FinishedItem] = field(default_factory=dict)
-    tombstones: dict[str, float] = field(default_factory=dict)
-    """Execution ARN -> expiry: a cancel can arrive before its execution's ``want``."""
+    finished: Mapping[str, FinishedItem] = field(default_factory=lambda: ItemLookup(_no_item))
+    """Holder -> how its job ended, read by key (:class:`ItemLookup`); an expired item is the rules' to ignore."""
+    tombstones: Mapping[str, float] = field(default_factory=lambda: ItemLookup(_no_item))
+    """Execution ARN -> expiry: a cancel can arrive before its execution's ``want``; read by key."""
 
     def queue(self) -> list[WaiterItem]:
         """Waiters in arrival order."""
@@ -102,7 +151,19 @@ class Changes:
     def apply(self, snapshot: Snapshot) -> Snapshot:
         """The snapshot these changes produce (what the store holds after the commit)."""
         parts: dict[str, Any] = {}
-        for name in ("holders", "waiters", "finished", "tombstones"):
+        for name in ("finished", "tombstones"):
+            base = getattr(snapshot, name)
+            if isinstance(base, ItemLookup):
+                parts[name] = base.with_changes(getattr(self, name))
+                continue
+            merged = dict(base)  # the in-memory store's own state
+            for key, value in getattr(self, name).items():
+                if value is None:
+                    merged.pop(key, None)
+                else:
+                    merged[key] = value
+            parts[name] = merged
+        for name in ("holders", "waiters"):
             merged = dict(getattr(snapshot, name))
             for key, value in getattr(self, name).items():
                 if value is None:
