@@ -6,8 +6,8 @@ A video is sent, then marked admitted (``tasks.VIDEO_ADMITTED``): a crash in bet
 a no-op for start_video_workflow's claim. Admitted videos count against the room until they are claimed,
 so a slow or failing start_video_workflow never makes admission send more; one still unclaimed after
 :data:`RESEND_AFTER_SECONDS` is sent again (its message was lost or went to the video DLQ). Admission runs on
-every tick and whenever room is made (a job ended, an execution was cancelled, the limit changed), so slots
-do not idle until the next tick while a backlog exists; between a claim and its ``want`` (a second or two) a
+every tick and whenever room is made for an execution (one ended, the limit changed, an orphan's job ended),
+so slots do not idle until the next tick while a backlog exists; between a claim and its ``want`` (a second or two) a
 video is counted nowhere, which can admit one more now and then, as a waiter.
 """
 
