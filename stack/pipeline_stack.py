@@ -83,6 +83,7 @@ class RekognitionPipelineStack(cdk.Stack):
             self, "Videos", factory=self.functions, storage=self.storage, queue=self.ingestion.video_queue,
             operations=settings.video_operations, face_collection_id=settings.face_collection_id,
             slot_wait_seconds=settings.video_slot_wait_seconds, job_wait_seconds=settings.video_job_wait_seconds,
+            heartbeat_seconds=settings.video_slot_heartbeat_seconds,
             get_retry_seconds=settings.video_get_retry_seconds,
             map_max_concurrency=settings.video_max_concurrency,
             log_retention=self.functions.log_retention, log_key=self.functions.log_key,

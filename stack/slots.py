@@ -42,9 +42,6 @@ DISPATCHER_TIMEOUT = cdk.Duration.seconds(60)
 """Short: a batch is at most 10 messages, each a few DynamoDB writes and AWS calls."""
 MAX_RECEIVE_COUNT = 5
 TICK_EVERY = cdk.Duration.minutes(1)
-SLOT_HEARTBEAT_SECONDS = 900
-"""RunJob's HeartbeatSeconds: three times the dispatcher's heartbeat interval (300 s, SlotRules), so
-a token is heartbeaten at least twice before Step Functions gives up on a silent dispatcher."""
 OLDEST_MESSAGE_ALARM_SECONDS = 60
 TERMINAL_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 

@@ -51,7 +51,7 @@ from stack.permissions import (
     service_quotas_statement,
 )
 from stack.queues import WorkQueue, failure_destination_queue
-from stack.slots import SLOT_HEARTBEAT_SECONDS, SlotDispatch
+from stack.slots import SlotDispatch
 from stack.storage import DELETE_ITEM, PUT_ITEM, QUERY, READ_ITEM, UPDATE_ITEM, grant_table
 
 if TYPE_CHECKING:
@@ -155,7 +155,7 @@ class VideoAnalysis(Construct):
     operations: Sequence[str]
         Video analyses (settings ``video_operations``), for the Rekognition grants.
     face_collection_id: str | None
-    slot_wait_seconds, job_wait_seconds, get_retry_seconds, map_max_concurrency: int
+    slot_wait_seconds, job_wait_seconds, heartbeat_seconds, get_retry_seconds, map_max_concurrency: int
         Values substituted into the ASL.
     log_retention: logs.RetentionDays
     log_key: kms.IKey
@@ -187,6 +187,7 @@ class VideoAnalysis(Construct):
         face_collection_id: str | None,
         slot_wait_seconds: int,
         job_wait_seconds: int,
+        heartbeat_seconds: int,
         map_max_concurrency: int,
         get_retry_seconds: int = 5,
         log_retention: logs.RetentionDays,
@@ -254,10 +255,10 @@ class VideoAnalysis(Construct):
             **{key: function.function.function_arn for key, function in invoked.items()},
             "SlotQueueUrl": self.slots.queue.queue_url,
             "SlotMessageGroup": SLOT_MESSAGE_GROUP,
-            "SlotHeartbeatSeconds": str(SLOT_HEARTBEAT_SECONDS),
+            "SlotHeartbeatSeconds": str(heartbeat_seconds),
             # The backstop: the longest wait for a slot, plus the longest job, plus one heartbeat period
             # (TimeoutSeconds must exceed HeartbeatSeconds).
-            "RunJobTimeoutSeconds": str(slot_wait_seconds + job_wait_seconds + SLOT_HEARTBEAT_SECONDS),
+            "RunJobTimeoutSeconds": str(slot_wait_seconds + job_wait_seconds + heartbeat_seconds),
             "GetRetrySeconds": str(get_retry_seconds),
             "MapMaxConcurrency": str(map_max_concurrency),
         }

@@ -64,7 +64,8 @@ world = AwsSlotWorld(
 # The first pause after LimitExceededException is the operator's setting; the rest is the rules' tuning.
 _backoff = float(settings.video_job_limit_retry_seconds)
 rules = SlotRules(store, world, clock=time.time,
-                  settings=SlotSettings(backoff_base=_backoff, backoff_max=max(SlotSettings.backoff_max, _backoff)))
+                  settings=SlotSettings(backoff_base=_backoff, backoff_max=max(SlotSettings.backoff_max, _backoff),
+                                        heartbeat_interval=settings.video_slot_heartbeat_seconds / 3))
 RETRY_LATER = (TransientWorldError, FenceError, ClientError, BotoCoreError)
 """Failures of a call or of the store (an error answer, or no answer: a connection or read timeout): the message
 is redelivered. Anything else is a broken rule."""

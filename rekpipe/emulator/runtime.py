@@ -158,7 +158,10 @@ class EmbeddedRuntime:
         resolver = ServiceNameResolver()
         if self.options.timers_on_simulated_clock:
             clock = self.simulator.clock
-            self._undo_sim_timers = sim_timers.install(clock.scale)
+            from rekpipe_shared.settings import PipelineSettings
+
+            heartbeat = (self.options.settings or PipelineSettings()).video_slot_heartbeat_seconds
+            self._undo_sim_timers = sim_timers.install(clock.scale, heartbeat)
             resolver.on_load["slot_dispatcher"] = lambda module: setattr(module.rules, "clock", clock.now)
         self.adapter = InProcessLambdas(resolver, environment_overrides={"AWS_ENDPOINT_URL_REKOGNITION": sim_endpoint})
         if self.iam is not None:

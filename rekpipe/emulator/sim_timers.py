@@ -24,11 +24,19 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-MAX_SCALE = 100.0
-"""The fastest clock the timers follow. RunJob's HeartbeatSeconds (900 s) is then 9 real seconds, against a
-heartbeat every 300 s plus one tick (at most 3.6 real s) and the emulator's own latency, which on a loaded
-2-core machine reaches a second or more per slot message. At x300 (3 real seconds) 3 of 25 tokens timed
-out on such a machine, although AWS would have kept them alive."""
+MIN_HEARTBEAT_REAL_SECONDS = 9.0
+"""RunJob's HeartbeatSeconds may not shrink below this many real seconds: the dispatcher heartbeats every third
+of it plus one tick, and the emulator's own latency on a loaded 2-core machine reaches a second or more per slot
+message. At 3 real seconds (x300 with the default 900 s) 3 of 25 tokens timed out on such a machine, although AWS
+would have kept them alive."""
+MAX_SCALE = 900 / MIN_HEARTBEAT_REAL_SECONDS
+"""The fastest clock with the default ``video_slot_heartbeat_seconds`` (900): x100. A deployment with a longer
+heartbeat may run faster (:func:`max_scale`), which is how ``bench.backlog`` reaches waits of simulated days."""
+
+
+def max_scale(heartbeat_seconds: float = 900) -> float:
+    """The fastest clock the timers follow when RunJob's HeartbeatSeconds is ``heartbeat_seconds``."""
+    return heartbeat_seconds / MIN_HEARTBEAT_REAL_SECONDS
 MIN_PERIOD_SECONDS = 0.25
 """The fastest a scaled schedule fires: a tick also checks the holders due (a Get* each), so firing it faster
 than the dispatcher can work only queues ticks."""
@@ -53,11 +61,16 @@ def check_compatibility() -> None:
         raise RuntimeError("moto's retrier_decl no longer sleeps through its module's `time`: sim_timers needs updating")
 
 
-def install(scale: float) -> Callable[[], None]:
-    """Scale moto's Step Functions timers by ``1 / scale``; returns the function that undoes it."""
-    if not 0 < scale <= MAX_SCALE:
-        raise ValueError(f"timers on the simulated clock need 0 < clock_scale <= {MAX_SCALE:g}, got {scale!r}: "
-                         "a faster clock outruns the emulator's own latency (see sim_timers.MAX_SCALE)")
+def install(scale: float, heartbeat_seconds: float = 900) -> Callable[[], None]:
+    """Scale moto's Step Functions timers by ``1 / scale``; returns the function that undoes it.
+
+    ``heartbeat_seconds`` is the deployment's ``video_slot_heartbeat_seconds``, which bounds the scale."""
+    fastest = max_scale(heartbeat_seconds)
+    if not 0 < scale <= fastest:
+        raise ValueError(f"timers on the simulated clock need 0 < clock_scale <= {fastest:g} with "
+                         f"video_slot_heartbeat_seconds {heartbeat_seconds:g}, got {scale!r}: a faster clock outruns "
+                         "the emulator's own latency (see sim_timers.MIN_HEARTBEAT_REAL_SECONDS); a longer heartbeat "
+                         "allows a faster clock")
     check_compatibility()
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
     from moto.stepfunctions.parser.asl.component.common.timeouts.heartbeat import Heartbeat

@@ -54,3 +54,13 @@ def test_sim_timers_a_task_timeout_and_retry_run_on_the_scaled_clock(aws):
     events = sfn.get_execution_history(executionArn=execution)["events"]
     assert [e["type"] for e in events].count("TaskTimedOut") == 2
     assert 1.5 <= elapsed < 15
+
+
+def test_sim_timers_a_longer_heartbeat_allows_a_faster_clock():
+    # GIVEN the default heartbeat (900 s) and one ten times longer
+    # WHEN / THEN x100 is the default's limit and x1000 the longer one's: RunJob's HeartbeatSeconds stays 9 real s
+    assert sim_timers.max_scale() == sim_timers.MAX_SCALE == 100
+    assert sim_timers.max_scale(9000) == 1000
+    with pytest.raises(ValueError, match="video_slot_heartbeat_seconds 900"):
+        sim_timers.install(1000)
+    sim_timers.install(1000, heartbeat_seconds=9000)()

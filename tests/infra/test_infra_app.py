@@ -73,7 +73,7 @@ def test_settings_context_whole_settings_as_json():
 
 @pytest.mark.parametrize(("name", "value"), [("image_batch_size", "11"), ("log_retention_days", "8"),
                                              ("video_operations", "labels,ppe"), ("image_max_concurrency", "many"),
-                                             ("reuse_results", "maybe")])
+                                             ("reuse_results", "maybe"), ("video_slot_heartbeat_seconds", "120")])
 def test_settings_context_bad_value_names_setting(name, value):
     # GIVEN a bad value for one setting
     app = cdk.App(context={name: value})

@@ -53,12 +53,11 @@ def test_state_machine_substitution_values(synth, template):
     for key, name in LAMBDA_SUBSTITUTIONS.items():
         assert substitutions[key] == {"Fn::GetAtt": [functions[name], "Arn"]}, key
     from rekpipe_shared.schema import SLOT_MESSAGE_GROUP
-    from stack.slots import SLOT_HEARTBEAT_SECONDS
 
     assert substitutions["SlotMessageGroup"] == SLOT_MESSAGE_GROUP
-    assert substitutions["SlotHeartbeatSeconds"] == str(SLOT_HEARTBEAT_SECONDS)
+    assert substitutions["SlotHeartbeatSeconds"] == str(settings.video_slot_heartbeat_seconds) == "900"
     assert substitutions["RunJobTimeoutSeconds"] == str(
-        settings.video_slot_wait_seconds + settings.video_job_wait_seconds + SLOT_HEARTBEAT_SECONDS)
+        settings.video_slot_wait_seconds + settings.video_job_wait_seconds + settings.video_slot_heartbeat_seconds)
     assert substitutions["SlotQueueUrl"]["Ref"] in resources(template, "AWS::SQS::Queue")
     assert substitutions["GetRetrySeconds"] == str(settings.video_get_retry_seconds)
     assert substitutions["MapMaxConcurrency"] == str(settings.video_max_concurrency)

@@ -75,6 +75,11 @@ class PipelineSettings:
     video_job_limit_retry_seconds: int
         First pause of the slot grants when Start* meets LimitExceededException (another workload
         holds the account's job quota); doubles per refusal, at most 600 s (1-3600).
+    video_slot_heartbeat_seconds: int
+        RunJob's HeartbeatSeconds: how long a waiting or running operation trusts a silent slot dispatcher
+        before it sends its ``want`` again (it keeps its place and its job). The dispatcher heartbeats every
+        token at least every third of it (180-86400; default 15 minutes). A longer value only delays the
+        recovery from a lost ``want``; it costs nothing while things work.
     video_get_tps_quota: float
         Caps the TPS of each video Get* API below the account's quota (0, the default: no cap, run at the
         quota: 20 in us-east-1, us-west-2 and eu-west-1, 5 in most other regions unless raised). The quota
@@ -116,6 +121,7 @@ class PipelineSettings:
     video_slot_wait_seconds: int = 86400
     video_job_wait_seconds: int = 86400
     video_job_limit_retry_seconds: int = 30
+    video_slot_heartbeat_seconds: int = 900
     video_get_tps_quota: float = 0.0
     video_get_retry_seconds: int = 5
     face_collection_id: str | None = None
@@ -145,6 +151,7 @@ class PipelineSettings:
         _check_range("video_slot_wait_seconds", self.video_slot_wait_seconds, 5, 86400)
         _check_range("video_job_wait_seconds", self.video_job_wait_seconds, 10, 86400)
         _check_range("video_job_limit_retry_seconds", self.video_job_limit_retry_seconds, 1, 3600)
+        _check_range("video_slot_heartbeat_seconds", self.video_slot_heartbeat_seconds, 180, 86400)
         _check_range("video_get_tps_quota", self.video_get_tps_quota, 0, 10000)
         _check_range("video_get_retry_seconds", self.video_get_retry_seconds, 1, 300)
         _check_range("output_retention_days", self.output_retention_days, 0, 36500)
