@@ -216,7 +216,8 @@ class VideoAnalysis(Construct):
                                         timeout=START_WORKFLOW_TIMEOUT,
                                         description="Starts one video state machine execution per admitted video task",
                                         environment=(TASK_TABLE_NAME_ENV, VIDEO_STATE_MACHINE_ARN_ENV, VIDEO_QUEUE_URL_ENV,
-                                                     OUTPUT_BUCKET_ENV, RESULT_INDEX_TABLE_NAME_ENV, PIPELINE_SETTINGS_ENV))
+                                                     OUTPUT_BUCKET_ENV, RESULT_INDEX_TABLE_NAME_ENV, SLOT_QUEUE_URL_ENV,
+                                                     PIPELINE_SETTINGS_ENV))
         collect_results = create("CollectResults", "collect_results",
                                  "Pages a finished job's results to S3, resumable", timeout=900, memory_size=1024,
                                  environment=(OUTPUT_BUCKET_ENV, VIDEO_QUEUE_URL_ENV, RESULT_INDEX_TABLE_NAME_ENV,
@@ -365,6 +366,9 @@ class VideoAnalysis(Construct):
         dispatcher = self.slots.dispatcher
         # job_completed turns the notice of a job the dispatcher started into `done` (JobTag = holder).
         self.slots.queue.grant_send_messages(job_completed.function)
+        # start_video_workflow nudges admission (a tick) when it finishes an admitted video without an execution.
+        start_workflow.add_to_policy(iam.PolicyStatement(actions=["sqs:SendMessage"],
+                                                         resources=[self.slots.queue.queue_arn]))
         grant_table(dispatcher.function, storage.semaphore_table, READ_ITEM + QUERY + PUT_ITEM + DELETE_ITEM)
         # Admission reads the video backlog (a partition of the in_flight index), sends those videos to the video
         # queue and marks each admitted (UpdateItem in a transaction, then GetItem); route_task nudges the

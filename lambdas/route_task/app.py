@@ -18,8 +18,6 @@ in one small transaction, exactly once however often the batch comes back
 from __future__ import annotations
 
 import os
-import time
-import uuid
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +25,6 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from botocore.exceptions import BotoCoreError, ClientError
 
 from rekpipe_shared.aws import DEFAULT_CONFIG
 from rekpipe_shared.routing import send_to_queue
@@ -36,13 +33,12 @@ from rekpipe_shared.schema import (
     MEDIA_IMAGE,
     MEDIA_VIDEO,
     METRICS_NAMESPACE,
-    SLOT_MESSAGE_GROUP,
     SLOT_QUEUE_URL_ENV,
     STATUS_PENDING,
     TASK_TABLE_NAME_ENV,
     VIDEO_QUEUE_URL_ENV,
 )
-from rekpipe_shared.slots.messages import Tick, encode
+from rekpipe_shared.slots.nudge import nudge_admission
 from rekpipe_shared.status_counts import StatusCounts
 from rekpipe_shared.tasks import TaskTable, from_stream_image, is_counter_id
 
@@ -95,22 +91,6 @@ def route(record: DynamoDBRecord, backlogged: list[str]) -> None:
     metrics.add_metric(name="TasksRouted", unit=MetricUnit.Count, value=1)
 
 
-def nudge_dispatcher() -> None:
-    """Ask the dispatcher to admit from the backlog now. A failure is only logged: the schedule's
-    tick admits the video within a minute anyway.
-
-    Each nudge has its own deduplication ID: a nudge deduplicated against an earlier one that the dispatcher
-    had already applied would leave this batch's videos waiting for the next scheduled tick. There is one per
-    route_task batch that backlogs a video, and the mapping's 5 s batching window bounds those."""
-    body = encode(Tick(at=f"admit-{time.time():.3f}", admit_only=True))
-    try:
-        sqs.send_message(QueueUrl=SLOT_QUEUE_URL, MessageBody=body, MessageGroupId=SLOT_MESSAGE_GROUP,
-                         MessageDeduplicationId=str(uuid.uuid4()))
-    except (BotoCoreError, ClientError) as error:  # the schedule is the guarantee; this is only latency
-        logger.warning("Could not nudge the slot dispatcher; the next scheduled tick admits the video",
-                       extra={"error": str(error)})
-
-
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
@@ -123,7 +103,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     response = process_partial_response(event=event, record_handler=partial(route, backlogged=backlogged),
                                         processor=processor, context=context)
     if backlogged:  # one nudge per batch, however many videos it added to the backlog
-        nudge_dispatcher()
+        nudge_admission(sqs, SLOT_QUEUE_URL)
     count_done(event.get("Records", []), response)  # raises on a failed count: the batch comes back
     return response
 

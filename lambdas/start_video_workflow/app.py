@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -32,6 +33,7 @@ from rekpipe_shared.schema import (
     METRICS_NAMESPACE,
     OUTPUT_BUCKET_ENV,
     RESULT_INDEX_TABLE_NAME_ENV,
+    SLOT_QUEUE_URL_ENV,
     STATUS_IN_PROGRESS,
     STATUS_SUCCEEDED,
     TASK_TABLE_NAME_ENV,
@@ -39,6 +41,7 @@ from rekpipe_shared.schema import (
     VIDEO_STATE_MACHINE_ARN_ENV,
 )
 from rekpipe_shared.settings import PipelineSettings
+from rekpipe_shared.slots.nudge import nudge_admission
 from rekpipe_shared.tasks import TaskTable, execution_name
 
 if TYPE_CHECKING:
@@ -58,6 +61,7 @@ STATE_MACHINE_ARN = os.environ[VIDEO_STATE_MACHINE_ARN_ENV]
 sfn = boto3.client("stepfunctions", config=DEFAULT_CONFIG)
 s3 = boto3.client("s3", config=DEFAULT_CONFIG)
 sqs = boto3.client("sqs", config=DEFAULT_CONFIG)
+SLOT_QUEUE_URL = os.environ[SLOT_QUEUE_URL_ENV]
 VIDEO_QUEUE_URL = os.environ.get(VIDEO_QUEUE_URL_ENV, "")
 OUTPUT_BUCKET = os.environ[OUTPUT_BUCKET_ENV]
 settings = PipelineSettings.from_environment()
@@ -72,7 +76,9 @@ MAX_CLAIM_ROUNDS = 5
 
 
 @tracer.capture_method
-def start_workflow(record: SQSRecord) -> None:
+def start_workflow(record: SQSRecord, made_room: list[str] | None = None) -> None:
+    """Start the execution of one admitted video; a video finished without one (every operation reused) or
+    parked behind an identical video's analysis goes into ``made_room``: its admission room is free again."""
     message = WorkMessage(record.json_body)
     task_id = message.task_id
     task = tasks.claim(task_id, lease_seconds=VIDEO_LEASE_SECONDS)
@@ -87,8 +93,10 @@ def start_workflow(record: SQSRecord) -> None:
     name = execution_name(task_id, run)
     identities = reuse.identities(task)
     operations = reuse_stored_results(task, run, identities)
-    if not operations:
-        return  # all reused (the task is finished), or parked behind an identical video's analysis
+    if not operations:  # all reused (the task is finished), or parked behind an identical video's analysis
+        if made_room is not None:
+            made_room.append(task_id)
+        return
     execution_input = {
         "task": {
             "task_id": task_id,
@@ -220,4 +228,8 @@ def _finish_reused(task: dict[str, Any], layout: ResultsLayout, outputs: dict[st
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_sqs_batch(event, start_workflow, context)
+    made_room: list[str] = []  # this invocation's: concurrent invocations can share the module (the emulator)
+    response = process_sqs_batch(event, partial(start_workflow, made_room=made_room), context)
+    if made_room:  # one nudge per batch: the dispatcher admits the next videos now, not at its tick
+        nudge_admission(sqs, SLOT_QUEUE_URL)
+    return response

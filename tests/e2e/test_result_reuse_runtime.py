@@ -132,6 +132,25 @@ def _body_of(uri: str) -> bytes:
     return boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
+def test_reuse_runtime_a_backfill_of_copies_is_admitted_without_waiting_for_the_tick(make_runtime):
+    """A copy finished from stored results frees its admission room without an execution, so no `cancel` tells
+    the dispatcher: start_video_workflow nudges it. The tick is off here, so without the nudge this never ends."""
+    # GIVEN limit 1 (room for 3 open executions) and a video analysed once
+    runtime = make_runtime({"video_slot_limit": 1})
+    bucket = runtime.outputs["ContentBucketName"]
+    table = TaskTable(runtime.outputs["TaskTableName"])
+    video = mp4_bytes(7)
+    assert wait_final(table, _upload(runtime, bucket, "a/clip.mp4", video))["status"] == "SUCCEEDED"
+    # WHEN eight copies of its bytes are uploaded at once
+    copies = [_upload(runtime, bucket, f"copies/clip-{index}.mp4", video) for index in range(8)]
+    # THEN every copy is admitted and finished from the stored results, three at a time, with no tick
+    done = [wait_final(table, task_id) for task_id in copies]
+    assert [task["status"] for task in done] == ["SUCCEEDED"] * 8
+    assert all(set(task["reused"]) == {"StartLabelDetection", "StartContentModeration"} for task in done)
+    assert runtime.simulator is not None and len(runtime.simulator.jobs) == 2
+
+
+
 def test_reuse_video_race_two_identical_videos_in_flight_start_one_job_per_operation(race_runtime):
     # GIVEN two identical videos uploaded at once
     runtime = race_runtime()
