@@ -49,7 +49,8 @@ class Cancel:
 class Tick:
     """The schedule's beat: reconcile a rotating subset, heartbeat, admit from the backlog.
 
-    ``admit_only`` is route_task's nudge when it adds to the backlog: admission alone, no Get* or heartbeat.
+    ``admit_only`` is a nudge (``rekpipe_shared.slots.nudge``: route_task added to the backlog, or
+    start_video_workflow freed an admission room without an execution): admission alone, no Get* or heartbeat.
     """
 
     at: str = ""
