@@ -151,20 +151,12 @@ class Changes:
     def apply(self, snapshot: Snapshot) -> Snapshot:
         """The snapshot these changes produce (what the store holds after the commit)."""
         parts: dict[str, Any] = {}
-        for name in ("finished", "tombstones"):
+        for name in ("holders", "waiters", "finished", "tombstones"):
             base = getattr(snapshot, name)
-            if isinstance(base, ItemLookup):
+            if isinstance(base, ItemLookup):  # finished items and tombstones as a loaded snapshot reads them
                 parts[name] = base.with_changes(getattr(self, name))
                 continue
-            merged = dict(base)  # the in-memory store's own state
-            for key, value in getattr(self, name).items():
-                if value is None:
-                    merged.pop(key, None)
-                else:
-                    merged[key] = value
-            parts[name] = merged
-        for name in ("holders", "waiters"):
-            merged = dict(getattr(snapshot, name))
+            merged = dict(base)  # holders, waiters, or the in-memory store's own state
             for key, value in getattr(self, name).items():
                 if value is None:
                     merged.pop(key, None)

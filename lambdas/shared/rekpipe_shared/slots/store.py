@@ -57,11 +57,9 @@ class MemorySlotStore(SlotStore):
             self.before_commit(changes)
         if self._snapshot.header.version != base.header.version:
             raise FenceError(base.header.version)
-        after = changes.apply(base)  # what the caller knows, with its cached lookups
         self._snapshot = changes.apply(self._snapshot)
         self.commits += 1
-        return Snapshot(header=self._snapshot.header, holders=dict(self._snapshot.holders),
-                        waiters=dict(self._snapshot.waiters), finished=after.finished, tombstones=after.tombstones)
+        return _copy(self._snapshot, self._lookup)
 
 
 def _copy(snapshot: Snapshot, lookup: Callable[[str], Callable[[str], object]]) -> Snapshot:
